@@ -1,0 +1,3 @@
+"""ICTContact FastAGI: multi-tenant call control and billing for Asterisk."""
+
+__version__ = "0.1.0"

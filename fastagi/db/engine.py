@@ -1,0 +1,47 @@
+"""The one way to open the database: an SQLAlchemy Engine tuned for short transactions.
+
+READ COMMITTED so every statement after a row lock sees what other servers committed;
+bounded connect/read/write timeouts so a database outage becomes an error, not a hang;
+UTC session time zone so DATETIME columns mean the same on every server.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine, make_url
+
+DEFAULT_POOL_SIZE = 10
+
+
+def make_engine(url: str, pool_size: int = DEFAULT_POOL_SIZE, timeout_s: int = 5,
+                **kwargs) -> Engine:
+    """An Engine for `url` whose pool holds `pool_size` connections (no overflow)."""
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_timeout=timeout_s,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        isolation_level="READ COMMITTED",
+        connect_args={
+            "connect_timeout": timeout_s,
+            "read_timeout": max(timeout_s, 10),
+            "write_timeout": max(timeout_s, 10),
+            "charset": "utf8mb4",
+            "init_command": "SET time_zone = '+00:00'",
+        },
+        **kwargs,
+    )
+
+
+def server_url(url: str) -> str:
+    """The same URL without its database name (to create or drop the database)."""
+    return make_url(url).set(database=None).render_as_string(hide_password=False)
+
+
+def database_name(url: str) -> str:
+    name = make_url(url).database
+    if not name:
+        raise ValueError(f"database URL {make_url(url)!r} names no database")
+    return name

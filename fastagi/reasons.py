@@ -1,0 +1,38 @@
+"""Rejection reasons of the dialplan contract and the Q.850 cause each hangs up with.
+
+The cause decides the SIP answer chan_pjsip sends the caller (see docs/contract.md).
+"""
+
+UNKNOWN_CLIENT = "unknown-client"
+SUSPENDED = "suspended"
+NO_RATE = "no-rate"
+NO_CREDIT = "no-credit"
+CHANNEL_LIMIT = "channel-limit"
+BAD_REQUEST = "bad-request"
+UNAVAILABLE = "unavailable"
+
+# Q.850 causes
+CAUSE_UNALLOCATED = 1                  # SIP 404
+CAUSE_NORMAL_CLEARING = 16
+CAUSE_USER_BUSY = 17                   # SIP 486
+CAUSE_CALL_REJECTED = 21               # SIP 403
+CAUSE_CONGESTION = 34                  # SIP 503
+CAUSE_TEMPORARY_FAILURE = 41           # SIP 603
+CAUSE_OUTGOING_CALL_BARRED = 52        # SIP 403
+
+CAUSE_FOR_REASON = {
+    UNKNOWN_CLIENT: CAUSE_CALL_REJECTED,
+    SUSPENDED: CAUSE_OUTGOING_CALL_BARRED,
+    NO_RATE: CAUSE_UNALLOCATED,
+    NO_CREDIT: CAUSE_CALL_REJECTED,
+    CHANNEL_LIMIT: CAUSE_CONGESTION,
+    BAD_REQUEST: CAUSE_TEMPORARY_FAILURE,
+    UNAVAILABLE: CAUSE_TEMPORARY_FAILURE,
+}
+
+ALL = tuple(CAUSE_FOR_REASON)
+
+
+def cause_for(reason: str) -> int:
+    """The Q.850 cause for a rejection reason (41, temporary failure, if unknown)."""
+    return CAUSE_FOR_REASON.get(reason, CAUSE_TEMPORARY_FAILURE)
