@@ -37,7 +37,7 @@ def make_engine(url: str, pool_size: int = DEFAULT_POOL_SIZE, timeout_s: int = 5
 
 def server_url(url: str) -> str:
     """The same URL without its database name (to create or drop the database)."""
-    return make_url(url).set(database=None).render_as_string(hide_password=False)
+    return make_url(url)._replace(database=None).render_as_string(hide_password=False)
 
 
 def database_name(url: str) -> str:
