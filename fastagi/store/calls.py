@@ -1,0 +1,207 @@
+"""Call-control transactions: authorize, settle, close stale calls.
+
+Each public function is one unit of work, `fn(engine, ...)`, run on the database thread
+pool, inside exactly one transaction (retried on deadlock / lock wait). Admission is
+decided under the client's row lock (SELECT ... FOR UPDATE), so the channel and credit
+checks and the new live call are atomic across every server process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.engine import Connection, Engine
+
+from fastagi.billing.admission import Admission, CallRequest, ClientSnapshot, decide
+from fastagi.billing.rating import Rate
+from fastagi.billing.settlement import Charge, charge_for
+from fastagi.db.retry import with_retry
+
+MAX_PREFIX_LENGTH = 32
+
+_CLIENT_FOR_UPDATE = text(
+    "SELECT id, code, status, balance, credit_limit, channel_limit, rate_plan_id"
+    " FROM clients WHERE code = :code FOR UPDATE")
+_LIVE_USAGE = text(
+    "SELECT COUNT(*), COALESCE(SUM(reserved), 0) FROM calls"
+    " WHERE client_id = :client_id AND state = 'live'")
+# The plan and its longest matching prefix in one round trip (rate columns NULL if none).
+_PLAN_AND_RATE = text(
+    "SELECT p.dial_template, p.rate_inbound, r.prefix, r.rate_per_min, r.connection_fee,"
+    " r.initial_increment, r.subsequent_increment"
+    " FROM rate_plans p LEFT JOIN rates r"
+    "   ON r.rate_plan_id = p.id AND r.prefix IN :prefixes"
+    " WHERE p.id = :plan_id ORDER BY LENGTH(r.prefix) DESC LIMIT 1"
+).bindparams(bindparam("prefixes", expanding=True))
+_INSERT_CALL = text(
+    "INSERT INTO calls (client_id, client_code, direction, number, state, reason, emergency,"
+    " prefix, rate_per_min, connection_fee, initial_increment, subsequent_increment,"
+    " max_seconds, reserved, uniqueid, channel, server, authorized_at, expires_at)"
+    " VALUES (:client_id, :client_code, :direction, :number, :state, :reason, :emergency,"
+    " :prefix, :rate_per_min, :connection_fee, :initial_increment, :subsequent_increment,"
+    " :max_seconds, :reserved, :uniqueid, :channel, :server, :now, :expires_at)")
+_CALL_BY_ID = text(
+    "SELECT id, client_id, state, emergency, prefix, rate_per_min, connection_fee,"
+    " initial_increment, subsequent_increment, max_seconds, cost, billable_seconds"
+    " FROM calls WHERE id = :call_id")
+_SETTLE = text(
+    "UPDATE calls SET state = 'settled', settled_at = :now, answered_seconds = :answered,"
+    " dial_status = :dial_status, billable_seconds = :billable, cost = :cost,"
+    " review_note = :review_note"
+    " WHERE id = :call_id AND state = :seen_state")
+_CLOSE_STALE = text(
+    "UPDATE calls SET state = 'stale', settled_at = :now,"
+    " review_note = 'never settled: channel and credit released at expiry, not billed'"
+    " WHERE state = 'live' AND expires_at < :now ORDER BY expires_at LIMIT :batch")
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """Where the request came from, for the call record."""
+
+    uniqueid: str = ""
+    channel: str = ""
+    server: str = ""
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_call_seconds: int = 10800
+    dial_template: str = "PJSIP/{number}@carrier"
+    stale_grace_seconds: int = 300
+
+
+@dataclass(frozen=True)
+class Authorization:
+    admission: Admission
+    call_id: int | None       # the call record (live when allowed, rejected otherwise)
+    client_id: int | None
+
+
+@dataclass(frozen=True)
+class Settlement:
+    found: bool
+    state: str                # the call's state after this request
+    cost: Decimal | None
+    changed: bool             # False when the call was already settled (idempotent repeat)
+    charge: Charge | None = None
+
+
+def number_prefixes(number: str) -> list[str]:
+    """Every leading part of the number that could be a rate prefix, longest last."""
+    return [number[:i] for i in range(1, min(len(number), MAX_PREFIX_LENGTH) + 1)]
+
+
+def authorize(engine: Engine, request: CallRequest, now: datetime, limits: Limits,
+              context: CallContext = CallContext()) -> Authorization:
+    """Decide `request` and record it; fires with the Authorization (never raises a
+    rejection: only database errors)."""
+    return with_retry(lambda: _authorize_once(engine, request, now, limits, context))
+
+
+def _authorize_once(engine: Engine, request: CallRequest, now: datetime, limits: Limits,
+                    context: CallContext) -> Authorization:
+    with engine.begin() as conn:
+        row = conn.execute(_CLIENT_FOR_UPDATE, {"code": request.client_code}).first()
+        client, rate = None, None
+        if row is not None:
+            client, rate = _snapshot(conn, row, request.number)
+        admission = decide(request, client, rate, limits.max_call_seconds, limits.dial_template)
+        call_id = _record(conn, request, client, admission, now, limits, context)
+        return Authorization(admission, call_id, client.id if client else None)
+
+
+def _snapshot(conn: Connection, row, number: str) -> tuple[ClientSnapshot, Rate | None]:
+    live, reserved = conn.execute(_LIVE_USAGE, {"client_id": row.id}).one()
+    plan = conn.execute(_PLAN_AND_RATE, {"plan_id": row.rate_plan_id,
+                                         "prefixes": number_prefixes(number) or [""]}).one()
+    client = ClientSnapshot(
+        id=row.id, code=row.code, status=row.status, balance=row.balance,
+        credit_limit=row.credit_limit, channel_limit=row.channel_limit, live_calls=live,
+        reserved=Decimal(reserved), dial_template=plan.dial_template,
+        rate_inbound=bool(plan.rate_inbound))
+    rate = None
+    if plan.prefix is not None:
+        rate = Rate(plan.prefix, plan.rate_per_min, plan.connection_fee,
+                    plan.initial_increment, plan.subsequent_increment)
+    return client, rate
+
+
+def _record(conn: Connection, request: CallRequest, client: ClientSnapshot | None,
+            admission: Admission, now: datetime, limits: Limits, context: CallContext) -> int:
+    rate = admission.rate
+    expires = None
+    if admission.allowed:
+        expires = now + timedelta(seconds=admission.max_seconds + limits.stale_grace_seconds)
+    result = conn.execute(_INSERT_CALL, {
+        "client_id": client.id if client else None,
+        "client_code": request.client_code,
+        "direction": request.direction,
+        "number": request.number,
+        "state": "live" if admission.allowed else "rejected",
+        "reason": admission.reason or None,
+        "emergency": int(request.emergency and admission.allowed),
+        "prefix": rate.prefix if rate else None,
+        "rate_per_min": rate.rate_per_min if rate else None,
+        "connection_fee": rate.connection_fee if rate else None,
+        "initial_increment": rate.initial_increment if rate else None,
+        "subsequent_increment": rate.subsequent_increment if rate else None,
+        "max_seconds": admission.max_seconds if admission.allowed else None,
+        "reserved": admission.reservation,
+        "uniqueid": context.uniqueid[:64] or None,
+        "channel": context.channel[:128] or None,
+        "server": context.server[:64] or None,
+        "now": now,
+        "expires_at": expires,
+    })
+    return int(result.lastrowid)
+
+
+def settle(engine: Engine, call_id: int, answered_seconds: int | None, dial_status: str,
+           now: datetime) -> Settlement:
+    """Rate and close a call; a repeat changes nothing and reports the first cost."""
+    return with_retry(lambda: _settle_once(engine, call_id, answered_seconds, dial_status, now))
+
+
+def _settle_once(engine: Engine, call_id: int, answered_seconds: int | None, dial_status: str,
+                 now: datetime) -> Settlement:
+    with engine.begin() as conn:
+        call = conn.execute(_CALL_BY_ID, {"call_id": call_id}).first()
+        if call is None:
+            return Settlement(found=False, state="", cost=None, changed=False)
+        if call.state in ("settled", "rejected"):
+            return Settlement(found=True, state=call.state, cost=call.cost, changed=False)
+        rate = Rate(call.prefix or "", call.rate_per_min, call.connection_fee,
+                    call.initial_increment, call.subsequent_increment)
+        charge = charge_for(rate, call.max_seconds, answered_seconds, dial_status,
+                            bool(call.emergency))
+        notes = []
+        if call.state == "stale":
+            notes.append("settled after it was closed as stale")
+        if charge.capped:
+            notes.append(f"talk time {answered_seconds}s reported above the "
+                         f"{call.max_seconds}s limit: billed {call.max_seconds}s")
+        updated = conn.execute(_SETTLE, {
+            "now": now, "answered": answered_seconds, "dial_status": dial_status[:16] or None,
+            "billable": charge.billable_seconds, "cost": charge.cost,
+            "review_note": "; ".join(notes) or None, "call_id": call_id,
+            "seen_state": call.state,
+        }).rowcount
+        if updated == 0:  # settled by a concurrent request: report what it charged
+            again = conn.execute(_CALL_BY_ID, {"call_id": call_id}).one()
+            return Settlement(found=True, state=again.state, cost=again.cost, changed=False)
+        return Settlement(found=True, state="settled", cost=charge.cost, changed=True,
+                          charge=charge)
+
+
+def close_stale(engine: Engine, now: datetime, batch: int = 1000) -> int:
+    """Close live calls past their expiry as stale (channel and credit released, not
+    billed, kept for review). Safe with many servers: the UPDATE is conditional."""
+    def work() -> int:
+        with engine.begin() as conn:
+            return conn.execute(_CLOSE_STALE, {"now": now, "batch": batch}).rowcount
+    return with_retry(work)
+

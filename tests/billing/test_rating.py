@@ -1,0 +1,139 @@
+"""Rating rules: increments, fees, rounding, and how long credit lets a call talk."""
+
+from decimal import ROUND_HALF_UP, Decimal
+import math
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from fastagi.billing.money import round_money
+from fastagi.billing.rating import (Rate, affordable_seconds, billable_seconds, call_cost,
+                                    exact_cost)
+
+D = Decimal
+
+
+@pytest.mark.parametrize("answered, initial, subsequent, billed", [
+    (0, 60, 60, 0), (1, 60, 60, 60), (60, 60, 60, 60), (61, 60, 60, 120), (119, 60, 60, 120),
+    (1, 30, 6, 30), (30, 30, 6, 30), (31, 30, 6, 36), (36, 30, 6, 36), (37, 30, 6, 42),
+    (1, 1, 1, 1), (59, 1, 1, 59), (61, 1, 1, 61),
+    (1, 60, 1, 60), (60, 60, 1, 60), (61, 60, 1, 61), (95, 60, 1, 95),
+])
+def test_billable_seconds_rounds_up_by_increment(answered, initial, subsequent, billed):
+    assert billable_seconds(answered, initial, subsequent) == billed
+
+
+def test_cost_of_answered_call_includes_fee_and_rounds_half_up():
+    rate = Rate("44", D("0.0123"), D("0.0100"), 30, 6)
+    # 31 s -> 36 s billed: 0.0100 + 0.0123 * 36 / 60 = 0.01738 -> 0.0174
+    assert call_cost(rate, 31, answered=True) == (36, D("0.0174"))
+
+
+def test_half_up_at_the_fifth_place():
+    rate = Rate("1", D("0.00009"), D("0"), 60, 60)  # 0.00009 per 60 s: 0.00009 -> 0.0001
+    assert call_cost(rate, 60, answered=True) == (60, D("0.0001"))
+    rate = Rate("1", D("0.00005"), D("0"), 60, 60)
+    assert call_cost(rate, 60, answered=True) == (60, D("0.0001"))
+    rate = Rate("1", D("0.000049"), D("0"), 60, 60)
+    assert call_cost(rate, 60, answered=True) == (60, D("0.0000"))
+
+
+def test_unanswered_call_costs_nothing_not_even_the_fee():
+    rate = Rate("44", D("1.5"), D("0.25"), 60, 60)
+    assert call_cost(rate, None, answered=False) == (0, D("0"))
+    assert call_cost(rate, 0, answered=False) == (0, D("0"))
+
+
+def test_answered_zero_seconds_pays_only_the_fee():
+    rate = Rate("44", D("1.5"), D("0.25"), 60, 60)
+    assert call_cost(rate, 0, answered=True) == (0, D("0.2500"))
+
+
+def test_money_must_be_decimal():
+    with pytest.raises(TypeError):
+        round_money(0.1)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("available, rate, cap, expected", [
+    # 1.00 USD at 0.10/min, 60/60: 10 minutes
+    (D("1.00"), Rate("1", D("0.10")), 10800, 600),
+    # just short of the 10th minute: 9 minutes
+    (D("0.9999"), Rate("1", D("0.10")), 10800, 540),
+    # fee first: 1.00 - 0.20 fee = 0.80 -> 8 minutes
+    (D("1.00"), Rate("1", D("0.10"), D("0.20")), 10800, 480),
+    # 30/6 at 0.60/min = 0.01 per second: 0.35 USD -> 35 s -> 30 + 0*6 = 30 s
+    (D("0.35"), Rate("1", D("0.60"), D("0"), 30, 6), 10800, 30),
+    (D("0.36"), Rate("1", D("0.60"), D("0"), 30, 6), 10800, 36),
+    # not even the first increment: refuse
+    (D("0.29"), Rate("1", D("0.60"), D("0"), 30, 6), 10800, 0),
+    (D("0.10"), Rate("1", D("0.10"), D("0.01")), 10800, 0),
+    # the cap wins, rounded down to whole increments
+    (D("1000"), Rate("1", D("0.01")), 10800, 10800),
+    (D("1000"), Rate("1", D("0.01"), D("0"), 60, 7), 100, 95),
+    # a free rate needs no credit
+    (D("0"), Rate("1", D("0")), 3600, 3600),
+    (D("-5"), Rate("1", D("0")), 3600, 3600),
+    # a fee-only rate needs the fee
+    (D("0.05"), Rate("1", D("0"), D("0.10")), 3600, 0),
+    (D("0.10"), Rate("1", D("0"), D("0.10")), 3600, 3600),
+    # negative available credit
+    (D("-1"), Rate("1", D("0.10")), 10800, 0),
+])
+def test_affordable_seconds(available, rate, cap, expected):
+    assert affordable_seconds(rate, available, cap) == expected
+
+
+# --- property tests against a plain reference calculation -----------------------------
+
+rates = st.builds(
+    Rate,
+    prefix=st.just("1"),
+    rate_per_min=st.decimals(min_value=0, max_value=20, places=6),
+    connection_fee=st.decimals(min_value=0, max_value=2, places=6),
+    initial_increment=st.integers(1, 120),
+    subsequent_increment=st.integers(1, 120),
+)
+
+
+def reference_cost(rate: Rate, answered_seconds: int) -> Decimal:
+    """Plain second-by-second reference: bill the initial block, then whole blocks."""
+    billed = 0
+    if answered_seconds > 0:
+        billed = rate.initial_increment
+        while billed < answered_seconds:
+            billed += rate.subsequent_increment
+    total = rate.connection_fee + rate.rate_per_min * billed / 60
+    return total.quantize(D("0.0001"), rounding=ROUND_HALF_UP)
+
+
+@settings(max_examples=400, deadline=None)
+@given(rate=rates, answered=st.integers(0, 20000))
+def test_cost_matches_reference(rate, answered):
+    billed, cost = call_cost(rate, answered, answered=True)
+    assert cost == reference_cost(rate, answered)
+    assert billed >= answered
+    if answered > 0:
+        assert billed - answered < max(rate.initial_increment, rate.subsequent_increment)
+
+
+@settings(max_examples=400, deadline=None)
+@given(rate=rates, available=st.decimals(min_value=-10, max_value=500, places=4),
+       cap=st.integers(60, 20000))
+def test_affordable_is_the_longest_paid_duration(rate, available, cap):
+    longest = affordable_seconds(rate, available, cap)
+    if longest == 0:
+        # Not even the first increment fits.
+        first = round_money(exact_cost(rate, rate.initial_increment, True))
+        assert first > available or cap < rate.initial_increment
+        return
+    assert longest <= max(cap, rate.initial_increment)
+    assert (longest - rate.initial_increment) % rate.subsequent_increment == 0
+    cost = round_money(exact_cost(rate, longest, True))
+    assert cost <= available or (rate.rate_per_min == 0 and rate.connection_fee == 0)
+    # One more increment would either break the cap or the credit.
+    longer = longest + rate.subsequent_increment
+    if longer <= cap and rate.rate_per_min > 0:
+        assert round_money(exact_cost(rate, longer, True)) > available
+    # Any talk time up to `longest` costs at most the reservation.
+    assert reference_cost(rate, longest) == cost
+    assert math.isfinite(float(cost))
