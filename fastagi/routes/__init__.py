@@ -1,0 +1,13 @@
+"""The route table: `agi_network_script` (without its query string) -> handler.
+
+One explicit dict; add a line per script. A handler is `async def handle(channel,
+services)` (see fastagi.agi.channel.Channel and fastagi.services.Services).
+"""
+
+from __future__ import annotations
+
+from fastagi.routes import health
+
+ROUTES = {
+    "health": health.handle,
+}

@@ -1,0 +1,36 @@
+"""`health`: can this server reach its database? For monitoring and `hagi://` setups.
+
+Sets ICT_HEALTH=OK and ICT_RESULT=ALLOW when `SELECT 1` answers within the database
+timeout; otherwise ICT_HEALTH=DOWN and the server's REJECT / unavailable answer.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from fastagi import channel_vars
+from fastagi.agi.channel import Channel
+from fastagi.agi.errors import Unavailable
+from fastagi.services import Services
+
+OK = "OK"
+DOWN = "DOWN"
+
+
+def ping(engine: Engine) -> int:
+    """Run `SELECT 1` on a pooled connection (in a worker thread)."""
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT 1")).scalar_one())
+
+
+async def handle(channel: Channel, services: Services) -> None:
+    try:
+        await services.db.run(ping)
+    except (Unavailable, SQLAlchemyError) as exc:
+        await channel.set_variable(channel_vars.HEALTH, DOWN)
+        raise Unavailable(f"health check failed: {exc}".splitlines()[0]) from exc
+    await channel.set_variables({channel_vars.HEALTH: OK,
+                                 channel_vars.RESULT: channel_vars.ALLOW,
+                                 channel_vars.REASON: ""})

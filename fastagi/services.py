@@ -1,0 +1,104 @@
+"""What every route handler shares: configuration, the clock, and the database runner.
+
+Handlers are `async def handle(channel, services)` and do database work with
+`await services.db.run(fn, *args)`, where `fn(engine, *args)` is a small synchronous
+function (one `with engine.begin()` per unit of work) run on a thread pool.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+from typing import Any, Callable, TypeVar
+
+from sqlalchemy.engine import Engine
+from twisted.internet.defer import Deferred, TimeoutError as DeferredTimeout
+from twisted.internet.interfaces import IReactorThreads, IReactorTime
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
+
+from fastagi.agi.errors import Unavailable
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Settings of one server process (times in seconds)."""
+
+    listen: str = "tcp:4573:interface=127.0.0.1"
+    session_timeout: float = 20.0
+    db_timeout: float = 5.0
+    max_call_seconds: int = 10800
+    dial_template: str = "PJSIP/{number}@carrier"
+    emergency_prefixes: tuple[str, ...] = ("911", "112", "999")
+    stale_grace_seconds: int = 300
+    stale_sweep_seconds: int = 60
+    shutdown_grace_seconds: float = 10.0
+    db_pool_size: int = 10
+    server_name: str = field(default_factory=socket.gethostname)
+
+    def __post_init__(self) -> None:
+        for name in ("session_timeout", "db_timeout", "max_call_seconds",
+                     "stale_sweep_seconds", "db_pool_size"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, not {getattr(self, name)!r}")
+        for name in ("stale_grace_seconds", "shutdown_grace_seconds"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+        if self.db_timeout >= self.session_timeout:
+            raise ValueError(f"db_timeout ({self.db_timeout:g} s) must be shorter than "
+                             f"session_timeout ({self.session_timeout:g} s) so a slow "
+                             "database still gets a definite answer to the dialplan")
+        if "{number}" not in self.dial_template:
+            raise ValueError("dial_template must contain {number}")
+
+
+class DbRunner:
+    """Runs `fn(engine, *args, **kw)` on a bounded thread pool, off the reactor.
+
+    The pool has as many threads as the SQLAlchemy pool has connections, so a thread never
+    waits for a connection. Start it with the reactor (`start`) and stop it on shutdown.
+    """
+
+    def __init__(self, engine: Engine, reactor: IReactorThreads, clock: IReactorTime,
+                 size: int, timeout: float) -> None:
+        self.engine = engine
+        self._reactor = reactor
+        self._clock = clock
+        self._timeout = timeout
+        self.pool = ThreadPool(minthreads=0, maxthreads=size, name="ictcontact-db")
+
+    def start(self) -> None:
+        self.pool.start()
+
+    def stop(self) -> None:
+        """Stop the threads (waits for work in progress) and close the connections."""
+        self.pool.stop()
+        self.engine.dispose()
+
+    def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Deferred[T]:
+        """Fires with `fn(engine, *args, **kwargs)`'s result, or errbacks with its exception,
+        or with Unavailable when no answer came within db_timeout (the thread is left to
+        finish; its result is discarded)."""
+        deferred = deferToThreadPool(self._reactor, self.pool, fn, self.engine, *args,
+                                     **kwargs)
+        deferred.addTimeout(self._timeout, self._clock)
+
+        def timed_out(failure: Failure) -> Failure:
+            if failure.check(DeferredTimeout):
+                raise Unavailable(f"database gave no answer within {self._timeout:g} s "
+                                  f"({getattr(fn, '__name__', fn)})")
+            return failure
+
+        return deferred.addErrback(timed_out)
+
+
+@dataclass(frozen=True)
+class Services:
+    """Shared by all sessions: `clock` (IReactorTime), `db` (has `run`), `config`."""
+
+    clock: IReactorTime
+    db: Any
+    config: ServeConfig
