@@ -1,0 +1,31 @@
+"""`settle,<call id>,<answered seconds>,<dial status>`: rate and close a call.
+
+Run from the dialplan's hangup handler. Sets ICT_COST (and ICT_RESULT=ALLOW). Settling
+a call twice changes nothing the second time and answers the first cost again.
+"""
+
+from __future__ import annotations
+
+from fastagi import channel_vars as v
+from fastagi.agi.channel import Channel
+from fastagi.agi.errors import BadRequest
+from fastagi.billing.money import format_money
+from fastagi.routes.call_arguments import parse_settle
+from fastagi.routes.clock import utc_now
+from fastagi.services import Services
+from fastagi.store import calls
+
+
+async def handle(channel: Channel, services: Services) -> None:
+    request = parse_settle(channel.args)
+    channel.note(call_id=request.call_id)
+    outcome = await services.db.run(calls.settle, request.call_id, request.answered_seconds,
+                                    request.dial_status, utc_now(services.clock))
+    if not outcome.found:
+        raise BadRequest(f"no call with id {request.call_id}")
+    if outcome.state == "rejected":
+        raise BadRequest(f"call {request.call_id} was rejected: nothing to settle")
+    channel.note(decision="SETTLED" if outcome.changed else "ALREADY-SETTLED",
+                 cost=format_money(outcome.cost))
+    await channel.set_variables({v.RESULT: v.ALLOW, v.REASON: "",
+                                 v.COST: format_money(outcome.cost)})
