@@ -86,8 +86,17 @@ def available_migrations(directory: Path | None = None) -> list[Migration]:
     return found
 
 
+ER_BAD_DB_ERROR = 1049  # the database named in the URL does not exist yet
+
+
 def applied_versions(engine: Engine) -> set[int]:
-    with engine.connect() as conn:
+    try:
+        conn = engine.connect()
+    except OperationalError as exc:
+        if exc.orig is not None and exc.orig.args and exc.orig.args[0] == ER_BAD_DB_ERROR:
+            return set()  # no database yet: nothing applied (`db upgrade` creates it)
+        raise
+    with conn:
         try:
             rows = conn.execute(text("SELECT version FROM schema_migrations"))
         except ProgrammingError:  # table missing: an empty database
@@ -154,7 +163,9 @@ def _apply_pending(conn, directory: Path | None) -> list[int]:
         log.info("applying schema %s", migration.name)
         for statement in split_statements(migration.path.read_text(encoding="utf-8")):
             try:
-                conn.execute(text(statement).execution_options(no_parameters=True))
+                # Sent verbatim: text() would read ':word' as a bind parameter and double
+                # every '%' (LIKE patterns, comments) for the pyformat driver.
+                conn.exec_driver_sql(statement, execution_options={"no_parameters": True})
             except (OperationalError, ProgrammingError) as exc:
                 raise SchemaError(f"{migration.name} failed: {exc.orig}") from exc
         conn.execute(text("INSERT INTO schema_migrations (version, name, checksum) "
