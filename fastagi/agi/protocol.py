@@ -202,14 +202,14 @@ class AgiServerProtocol(LineOnlyReceiver):
         line, _ = self._pending[0]
         log.debug("%s: > %r", self.peer, line)
         self.transport.write(line)
-        self._arm("a reply")
+        self._arm("the reply")
 
     # --- failure and timers ----------------------------------------------------------
     def _arm(self, what: str) -> None:
         self._disarm()
         self._timer = self._clock.callLater(
             self._timeout, self._break,
-            ReplyTimeout(f"no {what} within {self._timeout:g} s"))
+            ReplyTimeout(f"{what} did not arrive within {self._timeout:g} s"))
 
     def _disarm(self) -> None:
         if self._timer is not None and self._timer.active():

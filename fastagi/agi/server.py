@@ -103,7 +103,7 @@ class AgiServerFactory(ServerFactory):
                 detail, unexpected = _one_line(protocol.failure), False
         if reason is not None:
             detail = await self._reject(channel, reason, detail)
-        self._log(protocol, channel, detail, unexpected)
+        self._log(protocol, channel, reason, detail, unexpected)
 
     async def _call(self, handler: Handler, protocol: AgiServerProtocol,
                     channel: Channel) -> None:
@@ -126,18 +126,25 @@ class AgiServerFactory(ServerFactory):
         try:
             await channel.set_variables(answer)
         except Exception as exc:
-            return f"{detail}; answer not delivered: {_one_line(exc)}"
+            why = _one_line(exc)
+            return f"{detail}; answer not delivered" + ("" if why in detail else f": {why}")
         return detail
 
-    def _log(self, protocol: AgiServerProtocol, channel: Channel, detail: str | None,
-             unexpected: bool) -> None:
+    def _log(self, protocol: AgiServerProtocol, channel: Channel, rejected: str | None,
+             detail: str | None, unexpected: bool) -> None:
+        """The session's one log line. `rejected` is the server's own REJECT reason (None
+        when the handler answered); decision/reason are what the server decided, whether
+        or not the answer reached Asterisk (the detail says when it did not)."""
         self.sessions_done += 1
         notes = dict(channel.notes)
         client = notes.pop("client", "-")
-        decision = channel.sent.get(channel_vars.RESULT, notes.pop("decision", "-"))
-        reason = channel.sent.get(channel_vars.REASON) or notes.pop("reason", "-")
-        notes.pop("decision", None)
-        notes.pop("reason", None)
+        noted_decision = notes.pop("decision", "-")
+        noted_reason = notes.pop("reason", "-")
+        if rejected is not None:
+            decision, reason = channel_vars.REJECT, rejected
+        else:
+            decision = channel.sent.get(channel_vars.RESULT, noted_decision)
+            reason = channel.sent.get(channel_vars.REASON) or noted_reason
         extra = "".join(f" {key}={value}" for key, value in notes.items())
         if protocol.hung_up:
             extra += " hangup=yes"

@@ -25,6 +25,7 @@ from .helpers import (SESSION_TIMEOUT, connect, env_block, finish, make_services
 
 ALLOW = [("out", set_var(v.RESULT, v.ALLOW)), ("in", b"200 result=1\n")]
 OK = b"200 result=1\n"
+RAW_SET = f'SET VARIABLE "{v.DIAL}"\n'.encode()  # a value missing: Asterisk answers 520
 
 
 class Recorder:
@@ -107,7 +108,7 @@ CHATS = {
         ("out", set_var(v.DIAL, "dial:1")), ("in", OK), ("closed",)],
     "a 520 block is one reply": [
         ("in", env_block("raw")),
-        ("out", b'SET VARIABLE "ICT_DIAL"\n'),
+        ("out", RAW_SET),
         ("in", b"520-Invalid command syntax.  Proper usage follows:\n"),
         ("in", b"Usage: SET VARIABLE <variablename> <value>\n\n"), ("out", b""),
         ("in", b"520 End of proper usage.\n"), *ALLOW, ("closed",)],
@@ -173,7 +174,7 @@ CHATS = {
         ("in", env_block("allow")), ("out", set_var(v.RESULT, v.ALLOW)),
         ("in", b"200 result=1 (" + b"y" * 9000 + b")\n"), ("out", b""), ("closed",)],
     "unterminated 520 block": [
-        ("in", env_block("raw")), ("out", b'SET VARIABLE "ICT_DIAL"\n'),
+        ("in", env_block("raw")), ("out", RAW_SET),
         ("in", b"520-Invalid\n" + b"usage\n" * 600), ("closed",)],
 }
 
@@ -222,7 +223,7 @@ def test_observed_values():
 
 def test_hung_up_is_seen_by_the_handler():
     recorder = Recorder()
-    play([("in", env_block("raw")), ("out", b'SET VARIABLE "ICT_DIAL"\n'),
+    play([("in", env_block("raw")), ("out", RAW_SET),
           ("in", b"HANGUP\n520 Invalid command syntax.  Proper usage not available.\n"),
           *ALLOW, ("closed",)], recorder)
     assert recorder.seen[0].code == 520 and recorder.seen[1] is True
@@ -245,7 +246,8 @@ def test_one_log_line_per_session(caplog):
     assert lines[2].startswith("session script=silent_handler client=acme decision=REJECT "
                                "reason=unavailable")
     assert "script=-" in lines[3] and "ProtocolViolation" in lines[3]
-    assert "decision=-" in lines[4] and "answer not delivered: ReplyTimeout" in lines[4]
+    assert "decision=REJECT reason=bad-request" in lines[4]
+    assert "answer not delivered: ReplyTimeout" in lines[4]
     assert f"elapsed_ms={round(SESSION_TIMEOUT * 1000)}" in lines[4]
 
 

@@ -34,8 +34,8 @@ def test_flatten_makes_human_text_safe():
 
 
 def test_command_line_bytes():
-    assert command_line("SET VARIABLE", "ICT_RESULT", "REJECT") == \
-        b'SET VARIABLE "ICT_RESULT" "REJECT"\n'
+    assert command_line("SET VARIABLE", "NAME", "two words") == \
+        b'SET VARIABLE "NAME" "two words"\n'
     assert command_line("NOOP") == b"NOOP\n"
     assert command_line("VERBOSE", "é") == 'VERBOSE "é"\n'.encode()
 
