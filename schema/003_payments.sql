@@ -15,7 +15,8 @@ CREATE TABLE payments (
   UNIQUE KEY uq_payments_client_reference (client_id, reference),
   CONSTRAINT fk_payments_client FOREIGN KEY (client_id) REFERENCES clients (id),
   CONSTRAINT ck_payments_amount_not_zero CHECK (amount <> 0),
-  CONSTRAINT ck_payments_reference_not_blank CHECK (TRIM(reference) <> '')
+  CONSTRAINT ck_payments_reference_not_blank CHECK (TRIM(reference) <> ''),
+  CONSTRAINT ck_payments_kind CHECK (kind IN ('topup', 'opening', 'correction'))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
   COMMENT='Payments ledger: top-ups and corrections; insert-only, each row moves clients.balance';
 
@@ -28,6 +29,15 @@ END//
 
 CREATE TRIGGER payments_after_insert AFTER INSERT ON payments FOR EACH ROW
 BEGIN
+  -- User variables survive a failed statement: drop the one-shot tokens on any error
+  -- (deadlock, out-of-range balance) so a later hand-written UPDATE of the balance is
+  -- still refused.
+  DECLARE EXIT HANDLER FOR SQLEXCEPTION
+  BEGIN
+    SET @ict_ledger_client = NULL;
+    SET @ict_opening_client = NULL;
+    RESIGNAL;
+  END;
   -- The opening payment records a balance the client row already holds.
   IF @ict_opening_client <=> NEW.client_id THEN
     SET @ict_opening_client = NULL;
@@ -51,6 +61,11 @@ END//
 -- A client inserted with a balance gets that balance recorded as its opening payment.
 CREATE TRIGGER clients_after_insert AFTER INSERT ON clients FOR EACH ROW
 BEGIN
+  DECLARE EXIT HANDLER FOR SQLEXCEPTION
+  BEGIN
+    SET @ict_opening_client = NULL;
+    RESIGNAL;
+  END;
   IF NEW.balance <> 0 THEN
     SET @ict_opening_client = NEW.id;
     INSERT INTO payments (client_id, amount, kind, reference)
