@@ -29,7 +29,10 @@ CREATE TABLE clients (
   CONSTRAINT ck_clients_code_slug CHECK (code REGEXP '^[a-z0-9_-]{1,32}$'),
   CONSTRAINT ck_clients_name_not_blank CHECK (TRIM(name) <> ''),
   CONSTRAINT ck_clients_channel_limit CHECK (channel_limit >= 0),
-  CONSTRAINT ck_clients_credit_limit CHECK (credit_limit >= 0)
+  CONSTRAINT ck_clients_credit_limit CHECK (credit_limit >= 0),
+  -- The ENUM alone refuses an unknown status only in strict sessions; without strict mode
+  -- it would store '' (neither active nor suspended).
+  CONSTRAINT ck_clients_status CHECK (status IN ('active', 'suspended'))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
   COMMENT='Clients (tenants): credit, rate plan, channel limit and status of each account';
 
