@@ -139,6 +139,10 @@ END//
 
 CREATE TRIGGER extensions_before_insert BEFORE INSERT ON extensions FOR EACH ROW
 BEGIN
+  -- Without this the error for an unknown client would be "sip_username cannot be null".
+  IF NOT EXISTS (SELECT 1 FROM clients WHERE id = NEW.client_id) THEN
+    SIGNAL SQLSTATE '23000' SET MESSAGE_TEXT = 'extensions.client_id names no client', MYSQL_ERRNO = 1452;
+  END IF;
   SET NEW.sip_username = CONCAT((SELECT code FROM clients WHERE id = NEW.client_id), '-', NEW.exten);
   IF NEW.sip_password IS NOT NULL THEN
     SET NEW.md5_cred = MD5(CONCAT(NEW.sip_username, ':asterisk:', NEW.sip_password));
