@@ -1,0 +1,76 @@
+# Sourced by scripts/serve and scripts/test: make sure MariaDB is installed, running and
+# reachable, and that .venv holds this checkout with its test dependencies.
+# Idempotent and quiet when everything is already there.
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${ICT_VENV:-$REPO_ROOT/.venv}"
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_install() {
+  echo "setup: installing $* with apt-get" >&2
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+mariadb_answers() {
+  mysqladmin --protocol=socket -uroot ping >/dev/null 2>&1 \
+    || mysqladmin -h127.0.0.1 -P3306 -uroot ping >/dev/null 2>&1
+}
+
+ensure_mariadb() {
+  if [ ! -x /usr/sbin/mariadbd ]; then
+    apt_install mariadb-server mariadb-client
+  fi
+  if ! mariadb_answers; then
+    echo "setup: starting MariaDB" >&2
+    if [ ! -d /run/mysqld ]; then
+      as_root mkdir -p /run/mysqld
+      as_root chown mysql:mysql /run/mysqld
+    fi
+    as_root start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+    for _ in $(seq 1 60); do
+      mariadb_answers && break
+      sleep 1
+    done
+    mariadb_answers || { echo "setup: MariaDB did not start within 60 s" >&2; return 1; }
+  fi
+  ensure_tcp_login
+}
+
+# Tests and the Quick start use root with an empty password over TCP (as on the
+# development machines). A stock Debian install lets root in only through the socket:
+# there, create a local `ictcontact` account and point the defaults at it instead.
+ensure_tcp_login() {
+  if mysql -h127.0.0.1 -P3306 -uroot -e "SELECT 1" >/dev/null 2>&1; then
+    return 0
+  fi
+  echo "setup: root cannot log in over TCP; using a local 'ictcontact' account" >&2
+  as_root mysql --protocol=socket -uroot <<'SQL'
+CREATE USER IF NOT EXISTS 'ictcontact'@'127.0.0.1' IDENTIFIED BY 'ictcontact';
+CREATE USER IF NOT EXISTS 'ictcontact'@'localhost' IDENTIFIED BY 'ictcontact';
+GRANT ALL PRIVILEGES ON *.* TO 'ictcontact'@'127.0.0.1' WITH GRANT OPTION;
+GRANT ALL PRIVILEGES ON *.* TO 'ictcontact'@'localhost' WITH GRANT OPTION;
+SQL
+  export ICT_TEST_SERVER="${ICT_TEST_SERVER:-mysql+pymysql://ictcontact:ictcontact@127.0.0.1:3306}"
+  export ICTCONTACT_DB="${ICTCONTACT_DB:-mysql+pymysql://ictcontact:ictcontact@127.0.0.1:3306/ictcontact}"
+}
+
+ensure_venv() {
+  if ! command -v python3 >/dev/null 2>&1; then
+    apt_install python3 python3-venv python3-pip
+  fi
+  if [ ! -x "$VENV/bin/python" ]; then
+    python3 -m venv "$VENV" 2>/dev/null || { apt_install python3-venv && python3 -m venv "$VENV"; }
+  fi
+  # Reinstall only when the packaging changed since the last install.
+  local stamp="$VENV/.ictcontact-installed"
+  if [ ! -f "$stamp" ] || [ "$REPO_ROOT/setup.cfg" -nt "$stamp" ] || [ "$REPO_ROOT/pyproject.toml" -nt "$stamp" ]; then
+    echo "setup: installing the package and its test dependencies into $VENV" >&2
+    "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+    "$VENV/bin/python" -m pip install -q -e "$REPO_ROOT[test]"
+    touch "$stamp"
+  fi
+}
