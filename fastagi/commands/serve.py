@@ -1,11 +1,212 @@
-"""`ictcontact serve` (being built)."""
+"""`ictcontact serve`: run the FastAGI server until SIGTERM/SIGINT.
+
+At start the database is checked: a database that does not exist yet or has no schema is
+created (`migrate.upgrade`); one behind or ahead of this code, or one that cannot be
+reached, is refused with a one-line reason and a non-zero exit. On SIGTERM/SIGINT the
+server stops listening, lets sessions in flight finish for up to --shutdown-grace-seconds,
+aborts the rest, and exits 0. Periodic jobs (fastagi.jobs.periodic_jobs) run while it
+serves. Only this entry point imports the global reactor.
+"""
+
+from __future__ import annotations
 
 import argparse
+import logging
+import math
+import sys
+from inspect import isawaitable
+from typing import Any, Callable, Mapping
+
+from sqlalchemy.engine import Engine, make_url
+from twisted.internet.defer import Deferred, ensureDeferred, succeed
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IListeningPort
+from twisted.internet.task import LoopingCall
+from twisted.python.failure import Failure
+
+from fastagi.db import migrate
+from fastagi.db.engine import make_engine
+from fastagi.jobs import periodic_jobs
+from fastagi.services import DbRunner, ServeConfig, Services
+from fastagi.settings import SettingsError, SettingsSource, database_url, source_from_args
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(RuntimeError):
+    """The server must not start; the message is one line."""
+
+
+def _prefixes(text: str) -> tuple[str, ...]:
+    prefixes = tuple(p.strip() for p in text.split(",") if p.strip())
+    if not all(p.isdigit() for p in prefixes):
+        raise ValueError(f"emergency prefixes must be digits: {text!r}")
+    return prefixes
+
+
+# setting name -> (converter, help)
+OPTIONS: dict[str, tuple[Callable[[str], Any], str]] = {
+    "listen": (str, "Twisted server endpoint (default tcp:4573:interface=127.0.0.1)"),
+    "session_timeout": (float, "seconds to wait for Asterisk's environment block or a "
+                               "reply, and for a handler's answer (default 20)"),
+    "db_timeout": (float, "seconds a database call may take before the answer is "
+                          "REJECT/unavailable (default 5; below --session-timeout)"),
+    "max_call_seconds": (int, "longest call ever authorized, seconds (default 10800)"),
+    "dial_template": (str, "dial target for an allowed call (default PJSIP/{number}@carrier)"),
+    "emergency_prefixes": (_prefixes, "comma list of dialled-number prefixes that are "
+                                      "emergency calls (default 911,112,999)"),
+    "stale_grace_seconds": (int, "grace after a call's maximum duration before an "
+                                 "unsettled call is released (default 300)"),
+    "stale_sweep_seconds": (int, "how often the stale-call sweep runs (default 60)"),
+    "shutdown_grace_seconds": (float, "on SIGTERM, seconds sessions in flight may take "
+                                      "to finish (default 10)"),
+    "db_pool_size": (int, "database connections = database threads (default 10)"),
+    "server_name": (str, "this server's name in call records (default: host name)"),
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("--db", help="SQLAlchemy URL (env ICTCONTACT_DB)")
+    for name, (convert, help_text) in OPTIONS.items():
+        option = "--" + name.replace("_", "-")
+        metavar = "SECONDS" if "seconds" in name or "timeout" in name else None
+        parser.add_argument(option, type=convert, metavar=metavar,
+                            help=f"{help_text} (env ICTCONTACT_{name.upper()})")
+
+
+def load_config(source: SettingsSource) -> ServeConfig:
+    """The ServeConfig from CLI, environment, config file and defaults.
+    Raises SettingsError naming the bad setting."""
+    defaults = ServeConfig()
+    values = {name: source.get(name, getattr(defaults, name), convert)
+              for name, (convert, _) in OPTIONS.items()}
+    try:
+        return ServeConfig(**values)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from exc
+
+
+def prepare_database(url: str, engine: Engine) -> migrate.SchemaStatus:
+    """Create the schema of a new database, refuse one behind or ahead of the code.
+    Raises StartupError (one line)."""
+    where = make_url(url).render_as_string(hide_password=True)
+    try:
+        state = migrate.status(engine)
+        if state.current == 0:
+            applied = migrate.upgrade(url)
+            log.info("database %s had no schema: created it (versions %s)", where,
+                     ", ".join(map(str, applied)) or "none")
+        return migrate.require_current(engine)
+    except migrate.SchemaError as exc:
+        raise StartupError(_first_line(exc)) from exc
+    except Exception as exc:  # unreachable, access denied, bad URL: one line
+        reason = getattr(exc, "orig", None) or exc
+        raise StartupError(f"cannot use the database {where}: "
+                           f"{_first_line(reason)}") from exc
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("ictcontact serve: not available yet")
+    source = source_from_args(args)
+    config = load_config(source)
+    url = database_url(source)
+    engine = make_engine(url, pool_size=config.db_pool_size,
+                         timeout_s=max(1, math.ceil(config.db_timeout)))
+    try:
+        state = prepare_database(url, engine)
+    except StartupError as exc:
+        engine.dispose()
+        print(f"ictcontact serve: {exc}", file=sys.stderr)
+        return 1
+    from twisted.internet import reactor  # the one place the global reactor is used
+
+    from fastagi.routes import ROUTES
+    log.info("schema version %d", state.current)
+    return ServerRun(reactor, engine, config, ROUTES).run()
+
+
+class ServerRun:
+    """One run of the server on `reactor`: start with it, drain and stop on shutdown."""
+
+    def __init__(self, reactor: Any, engine: Engine, config: ServeConfig,
+                 routes: Mapping[str, Any]) -> None:
+        from fastagi.agi.server import AgiServerFactory
+
+        self.reactor = reactor
+        self.config = config
+        self.db = DbRunner(engine, reactor, reactor, config.db_pool_size, config.db_timeout)
+        self.services = Services(clock=reactor, db=self.db, config=config)
+        self.factory = AgiServerFactory(routes, self.services)
+        self.port: IListeningPort | None = None
+        self.loops: list[LoopingCall] = []
+        self.exit_code = 0
+
+    def run(self) -> int:
+        """Run the reactor until shutdown; the process exit code."""
+        self.reactor.callWhenRunning(self.start)
+        self.reactor.addSystemEventTrigger("before", "shutdown", self.stop)
+        self.reactor.run()
+        return self.exit_code
+
+    def start(self) -> Deferred:
+        self.db.start()
+        listening = serverFromString(self.reactor, self.config.listen).listen(self.factory)
+        return listening.addCallbacks(self._listening, self._cannot_listen)
+
+    def _listening(self, port: IListeningPort) -> None:
+        self.port = port
+        address = port.getHost()
+        log.info("listening on %s:%s (%s; session timeout %g s, database timeout %g s, "
+                 "%d database threads)", getattr(address, "host", address),
+                 getattr(address, "port", ""), self.config.listen,
+                 self.config.session_timeout, self.config.db_timeout,
+                 self.config.db_pool_size)
+        for job, interval in periodic_jobs(self.services):
+            loop = LoopingCall(_guarded(job))
+            loop.clock = self.reactor
+            loop.start(interval, now=True)
+            self.loops.append(loop)
+
+    def _cannot_listen(self, failure: Failure) -> None:
+        print(f"ictcontact serve: cannot listen on {self.config.listen}: "
+              f"{_first_line(failure.value)}", file=sys.stderr)
+        self.exit_code = 1
+        self.reactor.stop()
+
+    def stop(self) -> Deferred:
+        """Fires when listening has stopped, sessions have drained and threads stopped."""
+        return ensureDeferred(self._stop())
+
+    async def _stop(self) -> None:
+        if self.port is not None:
+            await self.port.stopListening()
+            log.info("stopped listening; %d session(s) in flight", len(self.factory.live))
+        for loop in self.loops:
+            if loop.running:
+                loop.stop()
+        aborted = await self.factory.drain(self.config.shutdown_grace_seconds)
+        self.db.stop()
+        log.info("stopped after %d session(s) (%d aborted at shutdown)",
+                 self.factory.sessions_done, aborted)
+
+
+def _guarded(job: Callable[[], Any]) -> Callable[[], Deferred]:
+    """`job` for a LoopingCall: awaited when async, its failures logged, never fatal."""
+    name = getattr(job, "__qualname__", repr(job))
+
+    def call() -> Deferred:
+        try:
+            outcome = job()
+            running = ensureDeferred(outcome) if isawaitable(outcome) else succeed(outcome)
+        except Exception:
+            running = Deferred()
+            running.errback(Failure())
+        return running.addErrback(
+            lambda failure: log.error("periodic job %s failed: %s", name,
+                                      failure.getTraceback()))
+
+    return call
+
+
+def _first_line(value: object) -> str:
+    lines = str(value).strip().splitlines()
+    return lines[0] if lines else type(value).__name__

@@ -1,0 +1,169 @@
+"""`ictcontact serve` as a subprocess: startup refusals, schema creation, SIGTERM drain."""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fastagi import channel_vars as v
+from fastagi.agi.quoting import command_line
+from fastagi.db import migrate
+
+from .helpers import env_block
+
+PYTHON = sys.executable
+TABLE = ("CREATE TABLE t{n} (id INT NOT NULL PRIMARY KEY COMMENT 'row') "
+         "ENGINE=InnoDB COMMENT='test table {n}';\n")
+
+
+def serve_command(*options: str) -> list[str]:
+    return [PYTHON, "-m", "fastagi", "--log-level", "INFO", "serve", *options]
+
+
+def environ(**extra: str) -> dict[str, str]:
+    env = {k: val for k, val in os.environ.items() if not k.startswith("ICTCONTACT_")}
+    env["ICTCONTACT_CONFIG"] = os.devnull  # never read /etc/ictcontact here
+    env.update(extra)
+    return env
+
+
+def schema_dir(tmp_path: Path, versions: int) -> Path:
+    directory = tmp_path / f"schema{versions}"
+    directory.mkdir()
+    for n in range(1, versions + 1):
+        (directory / f"00{n}_t{n}.sql").write_text(TABLE.format(n=n))
+    return directory
+
+
+def refused(url: str, **extra: str) -> subprocess.CompletedProcess:
+    result = subprocess.run(serve_command("--db", url, "--listen", "tcp:0"),
+                            env=environ(**extra), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1, result.stderr
+    lines = [line for line in result.stderr.splitlines() if " INFO " not in line]
+    assert len(lines) == 1, result.stderr
+    return result
+
+
+def test_refuses_a_database_behind_the_code(empty_db_url, tmp_path):
+    migrate.upgrade(empty_db_url, schema_dir(tmp_path, 1))
+    result = refused(empty_db_url, ICTCONTACT_SCHEMA_DIR=str(schema_dir(tmp_path, 2)))
+    assert result.stderr.splitlines()[-1] == (
+        "ictcontact serve: database schema is at version 1, this code needs 2: "
+        "run `ictcontact db upgrade`")
+
+
+def test_refuses_a_database_ahead_of_the_code(empty_db_url, tmp_path):
+    migrate.upgrade(empty_db_url, schema_dir(tmp_path, 2))
+    result = refused(empty_db_url, ICTCONTACT_SCHEMA_DIR=str(schema_dir(tmp_path, 1)))
+    assert result.stderr.splitlines()[-1] == (
+        "ictcontact serve: database schema is at version 2, newer than this code's 1: "
+        "upgrade ictcontact")
+
+
+def test_refuses_an_unreachable_database():
+    result = refused("mysql+pymysql://root@127.0.0.1:1/nothing")
+    assert re.fullmatch(r"ictcontact serve: cannot use the database "
+                        r"mysql\+pymysql://root@127\.0\.0\.1:1/nothing: .*Can't connect.*",
+                        result.stderr.splitlines()[-1])
+
+
+def test_refuses_a_bad_setting():
+    result = subprocess.run(serve_command("--session-timeout", "2", "--db-timeout", "5"),
+                            env=environ(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "db_timeout (5 s) must be shorter than session_timeout (2 s)" in result.stderr
+
+
+class Server:
+    """A running `ictcontact serve` subprocess and the port it listens on."""
+
+    def __init__(self, url: str, *options: str) -> None:
+        self.process = subprocess.Popen(
+            serve_command(*options), env=environ(ICTCONTACT_DB=url,
+                                                 ICTCONTACT_LISTEN="tcp:0:interface=127.0.0.1"),
+            stderr=subprocess.PIPE, text=True)
+        self.log = []
+        self.port = int(self.wait_for(r"listening on 127\.0\.0\.1:(\d+)").group(1))
+
+    def wait_for(self, pattern: str, timeout: float = 30) -> re.Match:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.process.stderr], [], [], 0.1)
+            if ready:
+                line = self.process.stderr.readline()
+                self.log.append(line)
+                if match := re.search(pattern, line):
+                    return match
+                if not line and self.process.poll() is not None:
+                    break
+        raise AssertionError(f"no {pattern!r} in:\n{''.join(self.log)}")
+
+    def finish(self, timeout: float = 30) -> tuple[int, str]:
+        _, rest = self.process.communicate(timeout=timeout)
+        return self.process.returncode, "".join(self.log) + rest
+
+
+class Asterisk:
+    """A blocking socket client for precise control of one session."""
+
+    def __init__(self, port: int, script: str) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.file = self.sock.makefile("rb")
+        self.sock.sendall(env_block(script))
+
+    def read_command(self) -> bytes:
+        return self.file.readline()
+
+    def reply(self, line: bytes) -> None:
+        self.sock.sendall(line)
+
+    def closed_by_server(self) -> bool:
+        """True when the server closed (FIN) or aborted (RST) the connection."""
+        try:
+            return self.file.readline() == b""
+        except ConnectionResetError:
+            return True
+
+
+def test_new_database_gets_its_schema_and_sigterm_drains(empty_db_url):
+    server = Server(empty_db_url, "--shutdown-grace-seconds", "10")
+    asterisk = Asterisk(server.port, "health")
+    assert asterisk.read_command() == command_line("SET VARIABLE", v.HEALTH, "OK")
+    server.process.send_signal(signal.SIGTERM)
+    server.wait_for("stopped listening; 1 session")
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    asterisk.reply(b"200 result=1\n")  # the session in flight still completes
+    assert asterisk.read_command() == command_line("SET VARIABLE", v.RESULT, v.ALLOW)
+    asterisk.reply(b"200 result=1\n")
+    assert asterisk.read_command() == command_line("SET VARIABLE", v.REASON, "")
+    asterisk.reply(b"200 result=1\n")
+    assert asterisk.closed_by_server()
+    code, log = server.finish()
+    assert code == 0, log
+    assert "had no schema: created it" in log
+    assert "session script=health client=- decision=ALLOW" in log
+    assert "stopped after 1 session(s) (0 aborted at shutdown)" in log
+
+
+def test_sigterm_aborts_sessions_still_open_after_the_grace(db_url):
+    server = Server(db_url, "--shutdown-grace-seconds", "0.5", "--session-timeout", "30")
+    asterisk = Asterisk(server.port, "health")
+    assert asterisk.read_command() == command_line("SET VARIABLE", v.HEALTH, "OK")
+    started = time.monotonic()
+    server.process.send_signal(signal.SIGINT)
+    assert asterisk.closed_by_server()  # never answered: dropped after the grace
+    code, log = server.finish()
+    assert code == 0, log
+    assert 0.4 < time.monotonic() - started < 10
+    assert "aborting 1 session(s) still open after 0.5 s" in log
+    assert "stopped after 1 session(s) (1 aborted at shutdown)" in log
