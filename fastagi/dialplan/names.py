@@ -1,0 +1,46 @@
+"""Names the dialplan and the product share, in one place.
+
+Channel-variable names of the AGI contract live in fastagi.channel_vars; this module adds
+what only the dialplan uses: the context names, the [globals] it needs, and which
+variables each AGI script sets (so a checker can tell a variable read from one never set).
+"""
+
+from __future__ import annotations
+
+from fastagi import channel_vars as cv
+
+# Contexts of dialplan/ictcontact.conf that the generated contexts call.
+OUTBOUND = "ict-outbound"
+INBOUND = "ict-inbound"
+INTERNAL = "ict-extension"
+EMERGENCY = "ict-emergency"
+SETTLE = "ict-settle"
+REJECT = "ict-reject"
+FAIL_CLOSED = "ict-fail-closed"
+
+# Generated contexts.
+CLIENT_CONTEXT_PREFIX = "client-"
+FROM_CARRIER = "ict-from-carrier"      # the carrier trunk's context: DIDs
+
+
+def client_context(code: str) -> str:
+    return CLIENT_CONTEXT_PREFIX + code
+
+
+# Dialplan-only globals ([globals] of extensions.conf). Deliberately not ICT_*: that prefix
+# is reserved for the contract variables of fastagi.channel_vars.
+AGI_URL = "ICTCONTACT_AGI"
+RING_TIMEOUT = "ICTCONTACT_RING_TIMEOUT"
+EMERGENCY_TRUNK = "ICTCONTACT_EMERGENCY_TRUNK"
+GLOBALS = (AGI_URL, RING_TIMEOUT, EMERGENCY_TRUNK)
+CONTACTS = "ICTCONTACT_CONTACTS"       # channel variable: PJSIP_DIAL_CONTACTS result
+
+# FastAGI scripts the dialplan calls and the contract variables each one sets.
+AUTHORIZE = "authorize"
+SETTLE_SCRIPT = "settle"
+HEALTH = "health"
+SCRIPT_SETS = {
+    AUTHORIZE: (cv.RESULT, cv.REASON, cv.CAUSE, cv.CALL_ID, cv.MAX_MS, cv.DIAL, cv.RATE),
+    SETTLE_SCRIPT: (cv.COST,),
+    HEALTH: (cv.HEALTH,),
+}

@@ -1,0 +1,161 @@
+"""The shipped dialplan, together with extensions.conf and a generated clients file, is
+complete and consistent with the server's contract."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from fastagi import channel_vars, reasons
+from fastagi.dialplan import check, names
+from fastagi.dialplan.confparse import dialplan_from_texts
+from fastagi.dialplan.generate import render
+from tests.dialplan.helpers import DIALPLAN, EXTENSIONS_CONF, SAMPLE_CLIENTS
+
+EMERGENCY = ("911", "112", "999")
+
+
+@pytest.fixture(scope="module")
+def plan():
+    return dialplan_from_texts(
+        (str(EXTENSIONS_CONF), EXTENSIONS_CONF.read_text()),
+        (str(DIALPLAN), DIALPLAN.read_text()),
+        ("ictcontact-clients.conf", render(SAMPLE_CLIENTS, EMERGENCY)))
+
+
+def steps_in(plan, context):
+    return [s for steps in plan.contexts[context].extensions.values() for s in steps]
+
+
+def test_no_problems(plan):
+    assert check.problems(plan) == []
+
+
+def test_checker_catches_breakage():
+    broken = DIALPLAN.read_text().replace("?ict-reject,s,1", "?ict-rejekt,s,1", 1) \
+        .replace("${ICT_CALL_ID}", "${ICT_CALLID}", 1).replace("Progress()", "Progres()", 1) \
+        .replace("Goto(hangup)", "Goto(hangupp)", 1)
+    found = "\n".join(check.problems(dialplan_from_texts(
+        (str(EXTENSIONS_CONF), EXTENSIONS_CONF.read_text()), ("broken", broken))))
+    assert "ict-rejekt,s,1 does not exist" in found
+    assert "${ICT_CALLID}" in found
+    assert "unknown application Progres" in found
+    assert "hangupp does not exist" in found
+
+
+def test_ict_names_are_the_servers_constants():
+    text = DIALPLAN.read_text()
+    used = set(re.findall(r"\bICT_[A-Z_]+\b", text))
+    assert used <= set(channel_vars.ALL), used - set(channel_vars.ALL)
+    # and the dialplan reads everything authorize answers with that it needs
+    for name in (channel_vars.RESULT, channel_vars.REASON, channel_vars.CAUSE,
+                 channel_vars.CALL_ID, channel_vars.MAX_MS, channel_vars.DIAL):
+        assert "${" + name + "}" in text, name
+    assert f'"${{{channel_vars.RESULT}}}" != "{channel_vars.ALLOW}"' in text
+    # dialplan-only globals stay out of the ICT_ namespace
+    assert not any(g.startswith("ICT_") for g in names.GLOBALS)
+
+
+def test_agi_scripts_are_served(plan):
+    used = {script for _, script in check.agi_scripts(plan)}
+    assert used == {names.AUTHORIZE, names.SETTLE_SCRIPT, names.HEALTH}
+    routes = pytest.importorskip("fastagi.routes").ROUTES
+    missing = used - set(routes)
+    if missing:
+        pytest.skip(f"server does not route {sorted(missing)} yet")
+
+
+def test_script_sets_match_contract():
+    every = {v for values in names.SCRIPT_SETS.values() for v in values}
+    assert every == set(channel_vars.ALL)
+
+
+def test_every_reason_has_its_own_prompt_branch(plan):
+    compared = set()
+    for step in steps_in(plan, names.REJECT):
+        match = re.match(r'^\$\["\$\{ICT_REASON\}" = "([a-z-]+)"\]\?', step.args)
+        if step.app == "GotoIf" and match:
+            compared.add(match.group(1))
+    assert compared == set(reasons.ALL)
+
+
+def test_reasons_set_in_the_dialplan_use_the_servers_cause(plan):
+    sets = [s.args for s in plan.steps() if s.app == "Set" and s.args.startswith("ICT_")]
+    reason_values = [a.split("=", 1)[1] for a in sets if a.startswith("ICT_REASON=")]
+    cause_values = [a.split("=", 1)[1] for a in sets if a.startswith("ICT_CAUSE=")]
+    assert reason_values and len(reason_values) == len(cause_values)
+    for reason, cause in zip(reason_values, cause_values):
+        assert reason in reasons.ALL
+        assert int(cause) == reasons.cause_for(reason)
+
+
+def outbound_body(plan):
+    return steps_in(plan, names.OUTBOUND)
+
+
+def test_outbound_order_of_operations(plan):
+    steps = outbound_body(plan)
+    apps = [s.app for s in steps]
+    agi = apps.index("AGI")
+    push = next(i for i, s in enumerate(steps)
+                if s.args.startswith("CHANNEL(hangup_handler_push)=ict-settle,s,1"))
+    dial = apps.index("Dial")
+    validate = next(i for i, s in enumerate(steps) if "FILTER(+0123456789,${ARG2})" in s.args)
+    assert validate < push < agi < dial
+    assert steps[agi].args == "${ICTCONTACT_AGI}/authorize,${ARG1},${ARG2},out"
+    # right after the AGI: fail closed when it could not run, then reject, then the limit
+    assert steps[agi + 1].args == '$["${AGISTATUS}" != "SUCCESS"]?ict-fail-closed,s,1'
+    assert steps[agi + 2].args == '$["${ICT_RESULT}" != "ALLOW"]?ict-reject,s,1'
+    assert "0${ICT_MAX_MS} < 1" in steps[agi + 3].args
+    assert steps[dial].args == \
+        "${ICT_DIAL},${ICTCONTACT_RING_TIMEOUT},L(${ICT_MAX_MS}:60000:30000)"
+    assert "Answer" not in apps
+
+
+def test_inbound_order_of_operations(plan):
+    steps = steps_in(plan, names.INBOUND)
+    apps = [s.app for s in steps]
+    agi = apps.index("AGI")
+    assert steps[agi].args == "${ICTCONTACT_AGI}/authorize,${ARG1},${ARG2},in"
+    assert steps[agi + 1].args == '$["${AGISTATUS}" != "SUCCESS"]?ict-fail-closed,s,1'
+    assert steps[agi + 2].args == '$["${ICT_RESULT}" != "ALLOW"]?ict-reject,s,1'
+    dial = apps.index("Dial")
+    assert "L(${ICT_MAX_MS}:60000:30000)" in steps[dial].args
+    assert "Answer" not in apps
+
+
+def test_no_answer_anywhere_before_dial(plan):
+    assert not any(s.app == "Answer" for s in plan.steps())
+    for step in plan.steps():
+        if step.app == "Playback":
+            assert step.args.endswith(",noanswer"), step
+
+
+def test_fail_closed_is_cause_41(plan):
+    steps = steps_in(plan, names.FAIL_CLOSED)
+    assert steps[-1].app == "Hangup" and steps[-1].args == "41"
+    assert not any(s.app == "Dial" for s in check.reachable_steps(plan, names.FAIL_CLOSED, "s"))
+    reject = check.reachable_steps(plan, names.REJECT, "s")
+    assert not any(s.app == "Dial" for s in reject)
+    assert reject[-1].args.startswith("${IF") and "${ICT_CAUSE}" in reject[-1].args
+
+
+def test_settle_handler(plan):
+    steps = steps_in(plan, names.SETTLE)
+    agi = next(s for s in steps if s.app == "AGI")
+    args = check.split_top(agi.args, ",")
+    assert args[0] == "${ICTCONTACT_AGI}/settle"
+    assert args[1:3] == ["${ICT_CALL_ID}", "${ANSWEREDTIME}"]
+    assert "${DIALSTATUS}" in args[3]
+    assert steps[-1].app == "Return", "a hangup handler must Return()"
+    # every path through the handler ends in Return (the skip jumps to it)
+    skip = steps[0]
+    assert skip.app == "GotoIf" and skip.args.endswith("?done")
+    assert steps[-1].label == "done"
+
+
+def test_emergency_routine_never_reaches_the_agi(plan):
+    reached = check.reachable_steps(plan, names.EMERGENCY, "s")
+    assert not any(s.app == "AGI" for s in reached)
+    assert any(s.app == "Dial" and "${ICTCONTACT_EMERGENCY_TRUNK}" in s.args for s in reached)
