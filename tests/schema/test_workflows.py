@@ -313,3 +313,24 @@ def test_balance_always_equals_payments_minus_charged_calls(engine):
         assert balance(conn, acme.id) == Decimal("20") + Decimal("5.0001") - Decimal("1") \
             - Decimal("0.0001")
         assert balance(conn, other.id) == Decimal("3")
+
+
+def test_top_up_by_code_looks_the_client_up_first(engine):
+    """As docs/admin-sql.md says: a payment INSERT that reads `clients` itself fails (1442),
+    because its trigger updates `clients`; looking the id up first works."""
+    with engine.begin() as conn:
+        acme = make_client(conn, "acme")
+    with engine.connect() as conn:
+        with pytest.raises(DBAPIError) as raised:
+            with conn.begin():
+                conn.execute(text("INSERT INTO payments (client_id, amount, reference) VALUES "
+                                  "((SELECT id FROM clients WHERE code = :code), 5, 'R-1')"),
+                             {"code": "acme"})
+        assert raised.value.orig.args[0] == 1442
+        with conn.begin():
+            assert payments_of(conn, acme.id) == []
+            conn.execute(text("SET @client = (SELECT id FROM clients WHERE code = :code)"),
+                         {"code": "acme"})
+            conn.execute(text("INSERT INTO payments (client_id, amount, reference) "
+                              "VALUES (@client, 5, 'R-1')"))
+            assert balance(conn, acme.id) == Decimal("5")
