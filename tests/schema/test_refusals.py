@@ -394,14 +394,22 @@ def test_sip_password_is_stored_only_as_the_pjsip_md5_credential(engine):
         assert tuple(credential()) == ("acme-2002", None, md5("acme-2002:asterisk:n3w"))
 
 
-def test_a_failed_ledger_update_does_not_open_the_balance_to_hand_edits(engine):
+@pytest.mark.parametrize("side", ["payment", "call charge"])
+def test_a_failed_ledger_update_does_not_open_the_balance_to_hand_edits(engine, side):
     """User variables survive a failed statement; the ledger's token must not."""
+    opening = Decimal("25") if side == "payment" else Decimal("-9999999999")
     with engine.begin() as conn:
-        client = make_client(conn, "acme", balance=Decimal("25"))
+        client = make_client(conn, "acme", balance=opening)
     with engine.connect() as conn:  # one session throughout
         with pytest.raises(DBAPIError) as overflow:
-            with conn.begin():
-                top_up(conn, client.id, Decimal("9999999999"))  # balance out of range
+            with conn.begin():  # either way the balance leaves DECIMAL(14,4)'s range
+                if side == "payment":
+                    top_up(conn, client.id, Decimal("9999999999"))
+                else:
+                    conn.execute(text(
+                        "INSERT INTO calls (client_id, client_code, number, state, cost, "
+                        "authorized_at) VALUES (:id, 'acme', '4420', 'settled', 1, "
+                        "UTC_TIMESTAMP(3))"), {"id": client.id})
         assert overflow.value.orig.args[0] == 1264
         with pytest.raises(DBAPIError) as refused:
             with conn.begin():
@@ -409,4 +417,4 @@ def test_a_failed_ledger_update_does_not_open_the_balance_to_hand_edits(engine):
                              {"id": client.id})
         assert "kept by the ledger" in refused.value.orig.args[1]
         assert conn.execute(text("SELECT balance FROM clients WHERE id = :id"),
-                            {"id": client.id}).scalar_one() == Decimal("25")
+                            {"id": client.id}).scalar_one() == opening
