@@ -22,16 +22,29 @@ COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ictcontact", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="ictcontact",
+        description="Multi-tenant call control and billing for Asterisk over FastAGI.")
     parser.add_argument("--config", help="config file (INI, section [ictcontact])")
     parser.add_argument("--log-level", default=None, help="DEBUG, INFO (default), WARNING")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
-        module = importlib.import_module(module_name)
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:  # one broken command must not take the others down
+            command_parser.set_defaults(run=_unavailable(name, exc))
+            continue
         module.add_arguments(command_parser)
         command_parser.set_defaults(run=module.run)
     return parser
+
+
+def _unavailable(name: str, exc: ImportError):
+    def run(args: argparse.Namespace) -> int:
+        print(f"ictcontact {name}: cannot load this command: {exc}", file=sys.stderr)
+        return 1
+    return run
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,7 +37,8 @@ CREATE TABLE calls (
   CONSTRAINT ck_calls_reserved CHECK (reserved >= 0),
   CONSTRAINT ck_calls_cost CHECK (cost IS NULL OR cost >= 0),
   CONSTRAINT ck_calls_answered CHECK (answered_seconds IS NULL OR answered_seconds >= 0),
-  CONSTRAINT ck_calls_live_has_client CHECK (state = 'rejected' OR client_id IS NOT NULL),
+  CONSTRAINT ck_calls_client_unless_rejected CHECK (state = 'rejected' OR client_id IS NOT NULL),
+  CONSTRAINT ck_calls_cost_only_when_settled CHECK (cost IS NULL OR state = 'settled'),
   CONSTRAINT ck_calls_rejected_has_reason CHECK (state <> 'rejected' OR reason IS NOT NULL),
   CONSTRAINT ck_calls_emergency CHECK (emergency IN (0, 1))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
