@@ -12,9 +12,12 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from fastagi.services import Services
+from fastagi.stale_sweep import sweep_stale_calls
 
 Job = Callable[[], Any]
 
 
 def periodic_jobs(services: Services) -> list[tuple[Job, float]]:
-    return []
+    return [
+        (lambda: sweep_stale_calls(services), services.config.stale_sweep_seconds),
+    ]

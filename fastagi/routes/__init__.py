@@ -6,8 +6,10 @@ services)` (see fastagi.agi.channel.Channel and fastagi.services.Services).
 
 from __future__ import annotations
 
-from fastagi.routes import health
+from fastagi.routes import authorize, health, settle
 
 ROUTES = {
+    "authorize": authorize.handle,
+    "settle": settle.handle,
     "health": health.handle,
 }
