@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass, field
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Protocol, TypeVar
 
 from sqlalchemy.engine import Engine
 from twisted.internet.defer import Deferred, TimeoutError as DeferredTimeout
@@ -95,10 +95,16 @@ class DbRunner:
         return deferred.addErrback(timed_out)
 
 
+class DbRun(Protocol):
+    """What handlers may use of the database runner (DbRunner, or a test double)."""
+
+    def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Deferred[T]: ...
+
+
 @dataclass(frozen=True)
 class Services:
-    """Shared by all sessions: `clock` (IReactorTime), `db` (has `run`), `config`."""
+    """Shared by all sessions: `clock` (IReactorTime), `db` (DbRun), `config`."""
 
     clock: IReactorTime
-    db: Any
+    db: DbRun
     config: ServeConfig
