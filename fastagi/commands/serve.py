@@ -53,8 +53,9 @@ OPTIONS: dict[str, tuple[Callable[[str], Any], str]] = {
                           "REJECT/unavailable (default 5; below --session-timeout)"),
     "max_call_seconds": (int, "longest call ever authorized, seconds (default 10800)"),
     "dial_template": (str, "dial target for an allowed call (default PJSIP/{number}@carrier)"),
-    "emergency_prefixes": (_prefixes, "comma list of dialled-number prefixes that are "
-                                      "emergency calls (default 911,112,999)"),
+    "emergency_prefixes": (_prefixes, "comma list of emergency numbers, matched as whole "
+                                      "dialled numbers: always allowed, never billed "
+                                      "(default 911,112,999)"),
     "stale_grace_seconds": (int, "grace after a call's maximum duration before an "
                                  "unsettled call is released (default 300)"),
     "stale_sweep_seconds": (int, "how often the stale-call sweep runs (default 60)"),
