@@ -1,4 +1,5 @@
-"""Small typed builders for call-control fixtures (plain parameterized SQL)."""
+"""Engine-level shorthands over tests/builders.py for call-control tests: each opens its
+own transaction, so the rows are committed before a server process reads them."""
 
 from __future__ import annotations
 
@@ -7,46 +8,40 @@ from decimal import Decimal
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from tests import builders
+
 
 def default_plan_id(engine: Engine) -> int:
     with engine.connect() as conn:
-        return conn.execute(text("SELECT id FROM rate_plans WHERE is_default = 1")).scalar_one()
+        return builders.default_plan_id(conn)
 
 
 def add_plan(engine: Engine, name: str, dial_template: str | None = None,
              rate_inbound: bool = False) -> int:
     with engine.begin() as conn:
-        return conn.execute(
-            text("INSERT INTO rate_plans (name, dial_template, rate_inbound) VALUES (:n, :d, :r)"),
-            {"n": name, "d": dial_template, "r": int(rate_inbound)}).lastrowid
+        return builders.make_plan(conn, name, dial_template=dial_template,
+                                  rate_inbound=rate_inbound)
 
 
 def add_rate(engine: Engine, plan_id: int, prefix: str, rate_per_min: str,
              connection_fee: str = "0", initial: int = 60, subsequent: int = 60) -> None:
     with engine.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO rates (rate_plan_id, prefix, rate_per_min, connection_fee,"
-            " initial_increment, subsequent_increment) VALUES (:p, :x, :r, :f, :i, :s)"),
-            {"p": plan_id, "x": prefix, "r": Decimal(rate_per_min), "f": Decimal(connection_fee),
-             "i": initial, "s": subsequent})
+        builders.add_rate(conn, plan_id, prefix, Decimal(rate_per_min), Decimal(connection_fee),
+                          initial, subsequent)
 
 
 def add_client(engine: Engine, code: str, balance: str = "0", channel_limit: int = 10,
                plan_id: int | None = None, status: str = "active",
                credit_limit: str = "0") -> int:
     with engine.begin() as conn:
-        return conn.execute(text(
-            "INSERT INTO clients (code, name, balance, channel_limit, rate_plan_id, status,"
-            " credit_limit) VALUES (:c, :n, :b, :l, :p, :s, :cl)"),
-            {"c": code, "n": f"Client {code}", "b": Decimal(balance), "l": channel_limit,
-             "p": plan_id, "s": status, "cl": Decimal(credit_limit)}).lastrowid
+        return builders.make_client(conn, code, balance=Decimal(balance),
+                                    channel_limit=channel_limit, plan=plan_id, status=status,
+                                    credit_limit=Decimal(credit_limit)).id
 
 
 def pay(engine: Engine, client_id: int, amount: str, reference: str) -> None:
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO payments (client_id, amount, reference)"
-                          " VALUES (:c, :a, :r)"),
-                     {"c": client_id, "a": Decimal(amount), "r": reference})
+        builders.top_up(conn, client_id, Decimal(amount), reference)
 
 
 def execute(engine: Engine, sql: str, **params) -> None:
@@ -61,7 +56,5 @@ def scalar(engine: Engine, sql: str, **params):
 
 def ledger_gap(engine: Engine, client_id: int) -> Decimal:
     """balance - (sum of payments - sum of call costs): 0 when the ledger holds."""
-    return scalar(engine, """
-        SELECT c.balance - (COALESCE((SELECT SUM(amount) FROM payments WHERE client_id = c.id), 0)
-                          - COALESCE((SELECT SUM(cost) FROM calls WHERE client_id = c.id), 0))
-        FROM clients c WHERE c.id = :id""", id=client_id)
+    with engine.connect() as conn:
+        return builders.balance(conn, client_id) - builders.ledger_balance(conn, client_id)
