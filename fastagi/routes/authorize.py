@@ -8,15 +8,19 @@ value from an earlier attempt on the same channel never survives.
 from __future__ import annotations
 
 import logging
+import time
 
 from fastagi import channel_vars as v
 from fastagi.agi.channel import Channel
+from fastagi.agi.errors import Unavailable
 from fastagi.routes.call_arguments import parse_authorize
 from fastagi.routes.clock import utc_now
 from fastagi.services import Services
 from fastagi.store import calls
 
 log = logging.getLogger(__name__)
+
+DEADLINE_SHARE = 0.8  # of --db-timeout: the rest is margin for the commit and the reply
 
 
 def limits_of(services: Services) -> calls.Limits:
@@ -32,8 +36,14 @@ async def handle(channel: Channel, services: Services) -> None:
                  direction=request.direction)
     context = calls.CallContext(uniqueid=channel.env.uniqueid, channel=channel.env.channel,
                                 server=services.config.server_name)
-    outcome = await services.db.run(calls.authorize, request, utc_now(services.clock),
-                                    limits_of(services), context)
+    # Commit only while the answer can still reach the dialplan: a late commit would hold
+    # a channel and credit for a call the dialplan was told to reject.
+    deadline = time.monotonic() + services.config.db_timeout * DEADLINE_SHARE
+    try:
+        outcome = await services.db.run(calls.authorize, request, utc_now(services.clock),
+                                        limits_of(services), context, deadline)
+    except calls.DeadlineExceeded as exc:
+        raise Unavailable(str(exc)) from exc
     admission = outcome.admission
     if request.emergency and admission.allowed:
         log.warning("emergency call allowed unbilled: client=%s number=%s call=%s channel=%s",

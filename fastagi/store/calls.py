@@ -8,6 +8,7 @@ checks and the new live call are atomic across every server process.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -90,20 +91,30 @@ class Settlement:
     charge: Charge | None = None
 
 
+class DeadlineExceeded(Exception):
+    """The transaction reached its deadline before committing and was rolled back."""
+
+
 def number_prefixes(number: str) -> list[str]:
     """Every leading part of the number that could be a rate prefix, longest last."""
     return [number[:i] for i in range(1, min(len(number), MAX_PREFIX_LENGTH) + 1)]
 
 
 def authorize(engine: Engine, request: CallRequest, now: datetime, limits: Limits,
-              context: CallContext = CallContext()) -> Authorization:
-    """Decide `request` and record it; fires with the Authorization (never raises a
-    rejection: only database errors)."""
-    return with_retry(lambda: _authorize_once(engine, request, now, limits, context))
+              context: CallContext = CallContext(),
+              deadline: float | None = None) -> Authorization:
+    """Decide `request` and record it; returns the Authorization (a rejection is a value;
+    only database errors raise).
+
+    `deadline` (a time.monotonic() value) is when the caller stops waiting: a transaction
+    still open then is rolled back (DeadlineExceeded) instead of committing a live call
+    that nobody would ever settle.
+    """
+    return with_retry(lambda: _authorize_once(engine, request, now, limits, context, deadline))
 
 
 def _authorize_once(engine: Engine, request: CallRequest, now: datetime, limits: Limits,
-                    context: CallContext) -> Authorization:
+                    context: CallContext, deadline: float | None) -> Authorization:
     with engine.begin() as conn:
         row = conn.execute(_CLIENT_FOR_UPDATE, {"code": request.client_code}).first()
         client, rate = None, None
@@ -111,6 +122,8 @@ def _authorize_once(engine: Engine, request: CallRequest, now: datetime, limits:
             client, rate = _snapshot(conn, row, request.number)
         admission = decide(request, client, rate, limits.max_call_seconds, limits.dial_template)
         call_id = _record(conn, request, client, admission, now, limits, context)
+        if deadline is not None and time.monotonic() > deadline:
+            raise DeadlineExceeded("authorize ran past its deadline: rolled back")
         return Authorization(admission, call_id, client.id if client else None)
 
 

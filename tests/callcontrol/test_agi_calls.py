@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from decimal import Decimal
 
 import pytest
 import pytest_twisted
+from sqlalchemy import text
+from twisted.internet import reactor, task
 
 from fastagi import channel_vars as v, reasons
 from fastagi.db.engine import make_engine
@@ -139,3 +142,21 @@ async def test_call_record_keeps_channel_and_server(tenants):
     row = scalar(tenants, "SELECT CONCAT_WS('|', channel, server, uniqueid IS NOT NULL)"
                  " FROM calls WHERE id = :i", i=int(got[v.CALL_ID]))
     assert row == "PJSIP/acme-00000001|agi-7|1"
+
+
+@pytest_twisted.ensureDeferred
+async def test_authorize_that_outlives_its_deadline_rolls_back_instead_of_leaking(tenants):
+    """The dialplan was told `unavailable`: the call must not appear live later."""
+    blocker = tenants.connect()
+    transaction = blocker.begin()
+    blocker.execute(text("SELECT id FROM clients WHERE code = 'acme' FOR UPDATE"))
+    try:
+        async with agi_server(tenants, db_timeout=1, session_timeout=5) as server:
+            got = await server.variables("authorize", "acme", "4411")
+            assert got[v.REASON] == reasons.UNAVAILABLE
+            # Release the lock: the authorize thread resumes, past its deadline.
+            threading.Thread(target=transaction.rollback).start()
+            await task.deferLater(reactor, 1.0, lambda: None)
+    finally:
+        blocker.close()
+    assert scalar(tenants, "SELECT COUNT(*) FROM calls WHERE client_code = 'acme'") == 0
