@@ -42,6 +42,7 @@ PER_SECOND = Decimal("0.01")       # 0.60/min, 1/1 increments
 MAX_CALL = 2                       # --max-call-seconds
 GRACE = 1                          # --stale-grace-seconds: expiry = 3 s after authorization
 NUMBER = "15550100"
+USABLE = (v.CALL_ID, v.MAX_MS, v.DIAL)  # what the dialplan needs from an ALLOW
 SESSION_TIMEOUT = 5.0
 WORKERS = scaled(10, 40)
 BEFORE_KILL_S = scaled(1.5, 5)
@@ -65,7 +66,8 @@ class Cluster:
         self.alive = set(servers)
         self.attempts: list[Attempt] = []
         self.calls: dict[str, Call] = {}
-        self.orphans: list[Call] = []              # settle could not reach its server
+        self.orphans: list[Call] = []              # settle got no full answer
+        self.refused: list[Call] = []              # ... because its server was gone
         self.held: dict[str, set[str]] = {code: set() for code in LIMITS}
         self.peak_held = {code: 0 for code in LIMITS}
         self.peak_live = {code: 0 for code in LIMITS}
@@ -86,8 +88,8 @@ class Cluster:
                 break
         else:
             return None
-        if got.result != v.ALLOW:
-            return None
+        if got.result != v.ALLOW or not all(got.answer.get(k) for k in USABLE):
+            return None  # a partial ALLOW (the server died mid-answer): the dialplan fails closed
         call = Call(got.answer[v.CALL_ID], client, rng.randint(0, MAX_CALL), server=name)
         assert call.call_id not in self.calls
         self.calls[call.call_id] = call
@@ -99,10 +101,13 @@ class Cluster:
         """The hangup handler: settle at the server that authorized the call."""
         got = await self.run(call.server, "settle", call.call_id, str(call.seconds), "ANSWER")
         self.held[call.client].discard(call.call_id)
-        if got.result == v.ALLOW:
+        if got.result == v.ALLOW and got.answer.get(v.COST):
             call.cost = got.answer[v.COST]
-        else:
+        else:  # the server was gone (refused) or died mid-session: the fate is the DB's
+            assert got.error or got.result is None or got.answer.get(v.COST) is None, str(got)
             self.orphans.append(call)
+            if got.error:
+                self.refused.append(call)
 
     async def worker(self, n: int) -> None:
         rng = random.Random(n)
@@ -156,6 +161,7 @@ async def test_one_of_two_servers_killed_mid_load(engine, db_url):
         killed_at = reactor.seconds()
         victim.process.send_signal(signal.SIGKILL)
         await deferToThread(victim.process.wait, 10)
+        dead_at = reactor.seconds()
         await sleep(DEAD_S)
 
         restarted = await deferToThread(start_server, db_url, "agi-2")
@@ -192,11 +198,12 @@ async def test_one_of_two_servers_killed_mid_load(engine, db_url):
     assert any(a.result == v.ALLOW for a in on_restarted)
 
     # Every session got a definite answer, except those on the victim at the moment it died.
+    # (sessions the kernel accepted while the process was dying count as in flight)
     in_flight_at_kill = [a for a in cluster.attempts if a.server == "agi-2"
-                         and a.started <= killed_at <= a.ended]
+                         and a.started <= dead_at and a.ended >= killed_at]
     for a in cluster.attempts:
-        if a in in_flight_at_kill:
-            assert a.error is None and a.closed and a.elapsed < 5, str(a)
+        if a in in_flight_at_kill:  # any answer, a partial one, or none; but no hang
+            assert a.error or (a.closed and a.elapsed < SESSION_TIMEOUT), str(a)
             continue
         if a.error is not None:  # refused: only the victim while it was dead
             assert a.server == "agi-2" and killed_at <= a.started <= restarted_at, str(a)
@@ -216,12 +223,20 @@ async def test_one_of_two_servers_killed_mid_load(engine, db_url):
         "the load must reach the channel limits"
 
     # Calls never settled were closed as stale by the sweep, once each, unbilled, for review.
-    assert cluster.orphans, "some calls must have lost their settle to the dead server"
+    assert cluster.refused, "some calls must have lost their settle to the dead server"
     stale = {str(r.id): r for r in rows(
         engine, "SELECT id, server, cost, settled_at FROM calls WHERE state = 'stale'")}
+    state = {str(r.id): (r.state, r.cost) for r in rows(
+        engine, "SELECT id, state, cost FROM calls")}
     for call in cluster.orphans:
-        assert call.call_id in stale, f"orphan {call} was not closed as stale"
         assert call.server == "agi-2"
+        if call in cluster.refused:
+            assert call.call_id in stale, f"orphan {call} was not closed as stale"
+        else:  # its settle died with the server: it committed (billed once) or it did not
+            assert call.call_id in stale or state[call.call_id] == (
+                "settled", Decimal(call.expected_cost(PER_SECOND))), (call, state[call.call_id])
+            if call.call_id not in stale:
+                call.cost = call.expected_cost(PER_SECOND)
     review = {str(r[0]) for r in rows(
         engine, "SELECT call_id FROM calls_for_review WHERE state = 'stale'")}
     assert review == set(stale)
