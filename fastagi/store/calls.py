@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
 from fastagi.billing.admission import Admission, CallRequest, ClientSnapshot, decide
@@ -26,17 +26,21 @@ MAX_PREFIX_LENGTH = 32
 _CLIENT_FOR_UPDATE = text(
     "SELECT id, code, status, balance, credit_limit, channel_limit, rate_plan_id"
     " FROM clients WHERE code = :code FOR UPDATE")
-_LIVE_USAGE = text(
-    "SELECT COUNT(*), COALESCE(SUM(reserved), 0) FROM calls"
-    " WHERE client_id = :client_id AND state = 'live'")
-# The plan and its longest matching prefix in one round trip (rate columns NULL if none).
-_PLAN_AND_RATE = text(
-    "SELECT p.dial_template, p.rate_inbound, r.prefix, r.rate_per_min, r.connection_fee,"
-    " r.initial_increment, r.subsequent_increment"
-    " FROM rate_plans p LEFT JOIN rates r"
-    "   ON r.rate_plan_id = p.id AND r.prefix IN :prefixes"
-    " WHERE p.id = :plan_id ORDER BY LENGTH(r.prefix) DESC LIMIT 1"
-).bindparams(bindparam("prefixes", expanding=True))
+# Read after the client's row lock is held (READ COMMITTED: a new read view per statement),
+# so the live calls counted include every call committed by any server before the lock was
+# granted. One round trip: the client's live usage, its plan, and the longest matching
+# prefix (rate columns NULL if none). The prefixes are a fixed list of MAX_PREFIX_LENGTH
+# parameters (padded with the longest) so the statement text never changes.
+_PREFIX_PARAMS = [f"p{i}" for i in range(MAX_PREFIX_LENGTH)]
+_USAGE_PLAN_AND_RATE = text(
+    "SELECT u.live, u.reserved, p.dial_template, p.rate_inbound, r.prefix, r.rate_per_min,"
+    " r.connection_fee, r.initial_increment, r.subsequent_increment"
+    " FROM rate_plans p"
+    " CROSS JOIN (SELECT COUNT(*) AS live, COALESCE(SUM(reserved), 0) AS reserved FROM calls"
+    "   WHERE client_id = :client_id AND state = 'live') u"
+    " LEFT JOIN rates r ON r.rate_plan_id = p.id AND r.prefix IN ("
+    + ", ".join(f":{name}" for name in _PREFIX_PARAMS) + ")"
+    " WHERE p.id = :plan_id ORDER BY LENGTH(r.prefix) DESC LIMIT 1")
 _INSERT_CALL = text(
     "INSERT INTO calls (client_id, client_code, direction, number, state, reason, emergency,"
     " prefix, rate_per_min, connection_fee, initial_increment, subsequent_increment,"
@@ -128,9 +132,12 @@ def _authorize_once(engine: Engine, request: CallRequest, now: datetime, limits:
 
 
 def _snapshot(conn: Connection, row, number: str) -> tuple[ClientSnapshot, Rate | None]:
-    live, reserved = conn.execute(_LIVE_USAGE, {"client_id": row.id}).one()
-    plan = conn.execute(_PLAN_AND_RATE, {"plan_id": row.rate_plan_id,
-                                         "prefixes": number_prefixes(number) or [""]}).one()
+    prefixes = number_prefixes(number) or [""]
+    prefixes += [prefixes[-1]] * (MAX_PREFIX_LENGTH - len(prefixes))
+    params = dict(zip(_PREFIX_PARAMS, prefixes))
+    params.update(client_id=row.id, plan_id=row.rate_plan_id)
+    plan = conn.execute(_USAGE_PLAN_AND_RATE, params).one()
+    live, reserved = plan.live, plan.reserved
     client = ClientSnapshot(
         id=row.id, code=row.code, status=row.status, balance=row.balance,
         credit_limit=row.credit_limit, channel_limit=row.channel_limit, live_calls=live,
