@@ -225,9 +225,11 @@ def ledger_check(engine: Engine) -> tuple[int, list[str]]:
 
 
 def costs_by_client(engine: Engine) -> dict[str, Decimal]:
+    """Costs charged per client code (records bulk-inserted by bench/scale.py excluded)."""
     rows = _all(engine, "SELECT c.code, SUM(k.cost) AS cost FROM calls k"
                         " JOIN clients c ON c.id = k.client_id"
-                        " WHERE k.cost IS NOT NULL GROUP BY c.code")
+                        " WHERE k.cost IS NOT NULL AND (k.server IS NULL OR k.server <> 'bulk')"
+                        " GROUP BY c.code")
     return {row.code: Decimal(row.cost) for row in rows}
 
 
@@ -350,6 +352,13 @@ def proc_rss_kib(pid: int) -> int:
     return 0
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent busy (not idle or waiting on I/O), from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def mariadb_pid() -> int | None:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -426,7 +435,10 @@ class Generator:
                                 for _ in range(length - len(prefix)))
 
     async def run(self, ports: list[int], figures: Figures, warmup: float, duration: float,
-                  max_calls: int | None, sampler=None) -> None:
+                  max_calls: int | None, sampler=None, max_sessions: int | None = None) -> None:
+        """Keep `concurrency` calls going until `duration` s after `warmup` (or until
+        `max_calls` calls were allowed, or `max_sessions` sessions were started), then let
+        the calls in flight finish."""
         from twisted.internet.defer import ensureDeferred, gatherResults
 
         self.ports = ports
@@ -434,16 +446,17 @@ class Generator:
         self.figures = figures
         self.stopping = False
         self.max_calls = max_calls
+        self.max_sessions = max_sessions
         self.started_calls = 0
+        bounded = max_calls is not None or max_sessions is not None
         now = time.perf_counter()
         self.window_start = now + warmup
-        self.window_end = self.window_start + duration if max_calls is None else float("inf")
+        self.window_end = float("inf") if bounded else self.window_start + duration
         self.last_settle = now
         self.sampler = sampler
         self.cpu_open = self.cpu_close = None
         workers = [ensureDeferred(self.worker()) for _ in range(self.concurrency)]
-        stopper = self.reactor.callLater(warmup + duration, self.stop) \
-            if max_calls is None else None
+        stopper = None if bounded else self.reactor.callLater(warmup + duration, self.stop)
         window_opener = self.reactor.callLater(warmup, self._open_window)
         await gatherResults(workers, consumeErrors=True)
         for timer in (stopper, window_opener):
@@ -489,7 +502,8 @@ class Generator:
 
         figures, pop, rng = self.figures, self.population, self.rng
         while not self.stopping:
-            if self.max_calls is not None and self.started_calls >= self.max_calls:
+            if (self.max_calls is not None and self.started_calls >= self.max_calls) or (
+                    self.max_sessions is not None and figures.sessions >= self.max_sessions):
                 self.stop()
                 break
             client = pop.pick(rng)
@@ -563,15 +577,12 @@ class Sampler:
         self.loop = None
 
     def cpu_mark(self) -> dict[str, float]:
-        mark = {"generator": self_cpu_seconds(), "wall": time.perf_counter()}
+        mark = {"generator": self_cpu_seconds(), "wall": time.perf_counter(),
+                "machine": machine_busy_seconds()}
         mark["servers"] = sum(p.cpu_seconds() for p in self.processes)
         if self.mariadb:
             mark["mariadb"] = proc_cpu_seconds(self.mariadb)
         return mark
-
-    def cpu_since(self, mark: dict[str, float]) -> dict[str, float]:
-        now = self.cpu_mark()
-        return {key: now[key] - mark[key] for key in mark if key in now}
 
     def start_db_sampling(self, figures: Figures) -> None:
         from twisted.internet.task import LoopingCall
@@ -652,11 +663,19 @@ def print_table(results: list[Figures]) -> None:
         wall = cpu.get("wall", f.window) or 1
         parts = "  ".join(f"{k} {100 * cpu[k] / wall:.0f}%" for k in
                           ("servers", "mariadb", "generator") if k in cpu)
+        if "machine" in cpu:
+            ours = sum(cpu.get(k, 0) for k in ("servers", "mariadb", "generator"))
+            parts += (f"  | machine busy {100 * cpu['machine'] / wall:.0f}%"
+                      f" (kernel and other processes {100 * (cpu['machine'] - ours) / wall:.0f}%)")
         db = ("" if f.db_max_over is None else
               f"; database: {f.db_samples} samples, most live calls of one client "
               f"{f.db_max_live}, worst live - limit {f.db_max_over}")
+        per_call = "  ".join(f"{k} {1000 * cpu[k] / f.completed:.2f}" for k in
+                             ("servers", "mariadb", "generator") if k in cpu and f.completed)
         print(f"{f.label}: {f.completed} complete calls in {f.window:.1f} s, "
-              f"{f.allowed} allowed, CPU (of 200%): {parts}{db}")
+              f"{f.allowed} allowed, {f.sessions} sessions{db}")
+        print(f"    CPU (of {100 * (os.cpu_count() or 1)}%): {parts}")
+        print(f"    CPU ms per complete call: {per_call}")
         for sample in f.error_samples[:5]:
             print(f"    error {sample}")
         for sample in f.over_admission_samples[:5]:
