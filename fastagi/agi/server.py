@@ -87,7 +87,7 @@ class AgiServerFactory(ServerFactory):
         channel = Channel(protocol, env)
         handler = self.routes.get(env.script)
         reason = detail = None
-        unexpected = False
+        crash: Exception | None = None  # an unexpected exception, logged with its traceback
         try:
             if handler is None:
                 reason = reasons.BAD_REQUEST
@@ -101,9 +101,10 @@ class AgiServerFactory(ServerFactory):
             reason, detail, unexpected = _classify(exc, self.session_timeout)
             if protocol.failure is not None:  # the session broke: that is the cause
                 detail, unexpected = _one_line(protocol.failure), False
+            crash = exc if unexpected else None
         if reason is not None:
             detail = await self._reject(channel, reason, detail)
-        self._log(protocol, channel, reason, detail, unexpected)
+        self._log(protocol, channel, reason, detail, crash)
 
     async def _call(self, handler: Handler, protocol: AgiServerProtocol,
                     channel: Channel) -> None:
@@ -131,10 +132,11 @@ class AgiServerFactory(ServerFactory):
         return detail
 
     def _log(self, protocol: AgiServerProtocol, channel: Channel, rejected: str | None,
-             detail: str | None, unexpected: bool) -> None:
+             detail: str | None, crash: Exception | None) -> None:
         """The session's one log line. `rejected` is the server's own REJECT reason (None
         when the handler answered); decision/reason are what the server decided, whether
-        or not the answer reached Asterisk (the detail says when it did not)."""
+        or not the answer reached Asterisk (the detail says when it did not). `crash`, an
+        unexpected exception, makes it an ERROR with that exception's traceback."""
         self.sessions_done += 1
         notes = dict(channel.notes)
         client = notes.pop("client", "-")
@@ -151,11 +153,11 @@ class AgiServerFactory(ServerFactory):
         if detail:
             extra += f" detail={detail}"
         level = logging.INFO if detail is None else (
-            logging.ERROR if unexpected else logging.WARNING)
+            logging.ERROR if crash is not None else logging.WARNING)
         log.log(level, "session script=%s client=%s decision=%s reason=%s elapsed_ms=%d "
                 "peer=%s%s", channel.env.script or "-", client, decision, reason,
                 self._elapsed_ms(protocol), protocol.peer, extra,
-                exc_info=unexpected)
+                exc_info=crash)
 
     def _elapsed_ms(self, protocol: AgiServerProtocol) -> int:
         started = protocol.connected_at
