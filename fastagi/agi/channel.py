@@ -42,6 +42,12 @@ class Channel:
         """True once Asterisk reported the caller's hangup (the channel is dead)."""
         return self._protocol.hung_up
 
+    @property
+    def is_open(self) -> bool:
+        """True while the session can still deliver answers (not closed, not broken).
+        A HANGUP event does not close it: variables can still be set."""
+        return not self._protocol.is_closed and self._protocol.failure is None
+
     def note(self, **fields: Any) -> None:
         """Add fields (client=, decision=, reason=, ...) to this session's log line."""
         self.notes.update(fields)

@@ -30,19 +30,41 @@ def limits_of(services: Services) -> calls.Limits:
                         stale_grace_seconds=config.stale_grace_seconds)
 
 
+def storable(value: str) -> str:
+    """Asterisk's bytes as valid UTF-8 for the call record (undecodable bytes become U+FFFD):
+    an odd channel name must not refuse the call."""
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def abandon_check(channel: Channel, services: Services) -> calls.AbandonCheck:
+    """Why a commit would now be useless, or None. Called from the database thread just
+    before the commit: once the session is gone (peer vanished, or garbage such as a
+    line break in caller ID broke the environment) or the deadline has passed, the
+    dialplan cannot receive ALLOW, and a committed live call would hold a channel and
+    credit until the stale sweep."""
+    deadline = time.monotonic() + services.config.db_timeout * DEADLINE_SHARE
+
+    def why() -> str | None:
+        if not channel.is_open:
+            return "the FastAGI session ended before the decision was committed"
+        if time.monotonic() > deadline:
+            return "past its deadline"
+        return None
+    return why
+
+
 async def handle(channel: Channel, services: Services) -> None:
     request = parse_authorize(channel.args, services.config.emergency_prefixes)
     channel.note(client=request.client_code, number=request.number,
                  direction=request.direction)
-    context = calls.CallContext(uniqueid=channel.env.uniqueid, channel=channel.env.channel,
+    context = calls.CallContext(uniqueid=storable(channel.env.uniqueid),
+                                channel=storable(channel.env.channel),
                                 server=services.config.server_name)
-    # Commit only while the answer can still reach the dialplan: a late commit would hold
-    # a channel and credit for a call the dialplan was told to reject.
-    deadline = time.monotonic() + services.config.db_timeout * DEADLINE_SHARE
     try:
         outcome = await services.db.run(calls.authorize, request, utc_now(services.clock),
-                                        limits_of(services), context, deadline)
-    except calls.DeadlineExceeded as exc:
+                                        limits_of(services), context,
+                                        abandon_check(channel, services))
+    except calls.Abandoned as exc:
         raise Unavailable(str(exc)) from exc
     admission = outcome.admission
     if request.emergency and admission.allowed:

@@ -8,10 +8,10 @@ checks and the new live call are atomic across every server process.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Callable
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
@@ -95,8 +95,11 @@ class Settlement:
     charge: Charge | None = None
 
 
-class DeadlineExceeded(Exception):
-    """The transaction reached its deadline before committing and was rolled back."""
+class Abandoned(Exception):
+    """The caller stopped waiting before the commit: the transaction was rolled back."""
+
+
+AbandonCheck = Callable[[], "str | None"]
 
 
 def number_prefixes(number: str) -> list[str]:
@@ -106,19 +109,21 @@ def number_prefixes(number: str) -> list[str]:
 
 def authorize(engine: Engine, request: CallRequest, now: datetime, limits: Limits,
               context: CallContext = CallContext(),
-              deadline: float | None = None) -> Authorization:
+              abandon_check: AbandonCheck | None = None) -> Authorization:
     """Decide `request` and record it; returns the Authorization (a rejection is a value;
     only database errors raise).
 
-    `deadline` (a time.monotonic() value) is when the caller stops waiting: a transaction
-    still open then is rolled back (DeadlineExceeded) instead of committing a live call
-    that nobody would ever settle.
+    `abandon_check`, called just before the commit (in this worker thread), returns why
+    the answer can no longer reach the dialplan (session gone, deadline passed) or None:
+    then the transaction is rolled back (Abandoned) instead of committing a live call that
+    nobody would ever settle.
     """
-    return with_retry(lambda: _authorize_once(engine, request, now, limits, context, deadline))
+    return with_retry(lambda: _authorize_once(engine, request, now, limits, context,
+                                              abandon_check))
 
 
 def _authorize_once(engine: Engine, request: CallRequest, now: datetime, limits: Limits,
-                    context: CallContext, deadline: float | None) -> Authorization:
+                    context: CallContext, abandon_check: AbandonCheck | None) -> Authorization:
     with engine.begin() as conn:
         row = conn.execute(_CLIENT_FOR_UPDATE, {"code": request.client_code}).first()
         client, rate = None, None
@@ -126,8 +131,9 @@ def _authorize_once(engine: Engine, request: CallRequest, now: datetime, limits:
             client, rate = _snapshot(conn, row, request.number)
         admission = decide(request, client, rate, limits.max_call_seconds, limits.dial_template)
         call_id = _record(conn, request, client, admission, now, limits, context)
-        if deadline is not None and time.monotonic() > deadline:
-            raise DeadlineExceeded("authorize ran past its deadline: rolled back")
+        why = abandon_check() if abandon_check is not None else None
+        if why:
+            raise Abandoned(f"authorize rolled back: {why}")
         return Authorization(admission, call_id, client.id if client else None)
 
 
@@ -189,32 +195,43 @@ def settle(engine: Engine, call_id: int, answered_seconds: int | None, dial_stat
 def _settle_once(engine: Engine, call_id: int, answered_seconds: int | None, dial_status: str,
                  now: datetime) -> Settlement:
     with engine.begin() as conn:
-        call = conn.execute(_CALL_BY_ID, {"call_id": call_id}).first()
-        if call is None:
-            return Settlement(found=False, state="", cost=None, changed=False)
-        if call.state in ("settled", "rejected"):
-            return Settlement(found=True, state=call.state, cost=call.cost, changed=False)
-        rate = Rate(call.prefix or "", call.rate_per_min, call.connection_fee,
-                    call.initial_increment, call.subsequent_increment)
-        charge = charge_for(rate, call.max_seconds, answered_seconds, dial_status,
-                            bool(call.emergency))
-        notes = []
-        if call.state == "stale":
-            notes.append("settled after it was closed as stale")
-        if charge.capped:
-            notes.append(f"talk time {answered_seconds}s reported above the "
-                         f"{call.max_seconds}s limit: billed {call.max_seconds}s")
-        updated = conn.execute(_SETTLE, {
-            "now": now, "answered": answered_seconds, "dial_status": dial_status[:16] or None,
-            "billable": charge.billable_seconds, "cost": charge.cost,
-            "review_note": "; ".join(notes) or None, "call_id": call_id,
-            "seen_state": call.state,
-        }).rowcount
-        if updated == 0:  # settled by a concurrent request: report what it charged
-            again = conn.execute(_CALL_BY_ID, {"call_id": call_id}).one()
-            return Settlement(found=True, state=again.state, cost=again.cost, changed=False)
-        return Settlement(found=True, state="settled", cost=charge.cost, changed=True,
-                          charge=charge)
+        # The UPDATE is conditional on the state read: if a concurrent settle or the stale
+        # sweep changed it in between, read again (a call only moves live -> stale ->
+        # settled, so this ends within three reads).
+        for _ in range(3):
+            call = conn.execute(_CALL_BY_ID, {"call_id": call_id}).first()
+            if call is None:
+                return Settlement(found=False, state="", cost=None, changed=False)
+            if call.state in ("settled", "rejected"):
+                return Settlement(found=True, state=call.state, cost=call.cost, changed=False)
+            charge = _charge(call, answered_seconds, dial_status)
+            updated = conn.execute(_SETTLE, {
+                "now": now, "answered": answered_seconds,
+                "dial_status": dial_status[:16] or None, "billable": charge.billable_seconds,
+                "cost": charge.cost, "review_note": _review_note(call, charge, answered_seconds),
+                "call_id": call_id, "seen_state": call.state,
+            }).rowcount
+            if updated == 1:
+                return Settlement(found=True, state="settled", cost=charge.cost, changed=True,
+                                  charge=charge)
+        raise RuntimeError(f"call {call_id} kept changing state while being settled")
+
+
+def _charge(call, answered_seconds: int | None, dial_status: str) -> Charge:
+    rate = Rate(call.prefix or "", call.rate_per_min, call.connection_fee,
+                call.initial_increment, call.subsequent_increment)
+    return charge_for(rate, call.max_seconds, answered_seconds, dial_status,
+                      bool(call.emergency))
+
+
+def _review_note(call, charge: Charge, answered_seconds: int | None) -> str | None:
+    notes = []
+    if call.state == "stale":
+        notes.append("settled after it was closed as stale")
+    if charge.capped:
+        notes.append(f"talk time {answered_seconds}s reported above the "
+                     f"{call.max_seconds}s limit: billed {call.max_seconds}s")
+    return "; ".join(notes) or None
 
 
 def close_stale(engine: Engine, now: datetime, batch: int = 1000) -> int:

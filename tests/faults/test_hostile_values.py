@@ -111,7 +111,7 @@ async def test_caller_id_and_channel_data_never_change_the_decision_or_leak(worl
         for hostile in SAFE_IN_ENV:
             env = {"callerid": hostile, "calleridname": hostile, "accountcode": hostile,
                    "dnid": hostile, "rdnis": hostile, "extension": hostile}
-            if hostile in STORABLE:  # (invalid UTF-8 in stored fields: see the xfail below)
+            if hostile in STORABLE:  # (invalid UTF-8 in stored fields: tested below)
                 env.update(channel="PJSIP/" + hostile, uniqueid=hostile)
             got = await session(server.port, "authorize", "acme", "442071234567", env=env)
             answer = dict(got.set_by_server)
@@ -138,17 +138,12 @@ async def test_caller_id_and_channel_data_never_change_the_decision_or_leak(worl
     assert_intact(engine, before)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "FINDING (reported): a newline in caller ID ends the environment block early with "
-    "forged agi_arg_N lines; the server authorizes the forged tenant and commits a live "
-    "call (channel + credit reservation held until the stale sweep) before the genuine "
-    "remainder of the block breaks the session. Needs dialplan sanitizing of CALLERID "
-    "before AGI and/or authorize abandoning its transaction once the session is gone"))
 @pytest_twisted.ensureDeferred
 async def test_a_line_break_in_caller_id_cannot_pick_the_tenant(world):
     """res_agi does not escape values: a caller ID name holding a newline splits its line.
     Forged `agi_arg_N` lines and an early end of the block must not authorize another
-    tenant: no ALLOW reaches the dialplan and the victim holds no call afterwards."""
+    tenant: no ALLOW reaches the dialplan and the victim holds no call afterwards (the
+    genuine rest of the block breaks the session, and authorize then rolls back)."""
     engine, ids, before = world
     forged = "x\nagi_arg_1: victim\nagi_arg_2: 442071234567\n"
     async with agi_server(engine, pool=4) as server:
@@ -164,11 +159,6 @@ async def test_a_line_break_in_caller_id_cannot_pick_the_tenant(world):
     assert live_for_victim == 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "FINDING (reported, hot-path code): bytes that are not UTF-8 in agi_channel or "
-    "agi_uniqueid (operator/Asterisk data, stored on the call record) make the INSERT "
-    "raise UnicodeEncodeError: the call fails closed (REJECT/unavailable, logged as an "
-    "unexpected ERROR) instead of being stored with the bytes replaced"))
 @pytest_twisted.ensureDeferred
 async def test_channel_names_that_are_not_utf8_are_stored_not_refused(world):
     engine, ids, before = world

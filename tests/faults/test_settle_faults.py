@@ -104,12 +104,6 @@ async def test_late_settles_after_the_stale_sweep_bill_once(engine, acme):
     assert ledger_gap(engine, acme) == 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (reported, hot-path code): a settle that reads the call live while the stale "
-    "sweep closes it finds 0 rows updated, reports Settlement(state='stale', cost=None), "
-    "and routes/settle.py formats None -> TypeError -> REJECT/unavailable; the call stays "
-    "stale and unbilled although the settle arrived (docs/contract.md: a late settle "
-    "still bills it once)"))
 @pytest_twisted.ensureDeferred
 async def test_settle_racing_the_stale_sweep_still_bills_once(engine, acme):
     """The sweep commits `stale` between the settle's read and its UPDATE: made
