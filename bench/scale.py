@@ -4,7 +4,7 @@ server memory after 10,000 and 100,000 sessions.
     /tmp/venv/bin/python bench/scale.py [--clients 10000] [--records 1000000]
                                         [--duration 30] [--servers 2] [--rss-sessions 10000,100000]
 
-Takes about 10 minutes on the 2-core development machine. Steps:
+Takes about 6 minutes on the 2-core development machine. Steps:
 1. A fresh database `ict_bench_scale` (dropped and recreated; the name must start with
    ict_bench) with the 100,000-prefix deck and --clients clients (the mix of bench/calls.py).
 2. "empty": --servers `ictcontact serve` processes, the complete-call load of bench/calls.py
