@@ -8,10 +8,11 @@ database round trip per session, nothing else — no rating, no credit, no call 
 
 - authorize,<client>,<number>: one atomic
   `UPDATE bench_channels SET live = live + 1 ... WHERE code = ? AND live < channel_limit`
-  (autocommit: one transaction, one commit, like the product's), then the same seven
-  variables the product sets (ALLOW, or REJECT / channel-limit / 34), one command at a time.
+  (autocommit: one transaction, one commit, like the product's), then the same variables
+  the product sets (five for ALLOW, four for REJECT / channel-limit / 34), one command at
+  a time.
 - settle,<call id>,<seconds>,<status>: `UPDATE bench_channels SET live = live - 1 WHERE
-  id = ? AND live > 0`, then the same three variables (ICT_RESULT, ICT_REASON, ICT_COST).
+  id = ? AND live > 0`, then the same two variables (ICT_RESULT, ICT_COST).
 
 The table `bench_channels(id, code, live, channel_limit)` is created and filled by
 bench/calls.py in the benchmark database. The database work runs on a Twisted thread pool
@@ -120,7 +121,7 @@ class BaselineSession(LineOnlyReceiver):
         elif script == "settle":
             running = deferToThreadPool(reactor, pool, self.factory.db.release, int(args[0]))
             running.addCallback(lambda _: self.answer(
-                [("ICT_RESULT", "ALLOW"), ("ICT_REASON", ""), ("ICT_COST", "0.0000")]))
+                [("ICT_RESULT", "ALLOW"), ("ICT_COST", "0.0000")]))
         else:
             self.transport.loseConnection()
             return
@@ -129,14 +130,13 @@ class BaselineSession(LineOnlyReceiver):
 
     def authorized(self, row_id: int | None) -> None:
         if row_id is not None:
-            self.answer([("ICT_RESULT", "ALLOW"), ("ICT_REASON", ""), ("ICT_CAUSE", ""),
+            self.answer([("ICT_RESULT", "ALLOW"),
                          ("ICT_CALL_ID", str(row_id)), ("ICT_MAX_MS", "3600000"),
                          ("ICT_DIAL", "PJSIP/" + self.env.get("agi_arg_2", "") + "@carrier"),
                          ("ICT_RATE", "0.000000")])
         else:
             self.answer([("ICT_RESULT", "REJECT"), ("ICT_REASON", "channel-limit"),
-                         ("ICT_CAUSE", "34"), ("ICT_CALL_ID", ""), ("ICT_MAX_MS", ""),
-                         ("ICT_DIAL", ""), ("ICT_RATE", "")])
+                         ("ICT_CAUSE", "34"), ("ICT_CALL_ID", "")])
 
     def answer(self, variables: list[tuple[str, str]]) -> None:
         """Set the variables one command at a time, then close."""

@@ -27,5 +27,4 @@ async def handle(channel: Channel, services: Services) -> None:
         raise BadRequest(f"call {request.call_id} was rejected: nothing to settle")
     channel.note(decision="SETTLED" if outcome.changed else "ALREADY-SETTLED",
                  cost=format_money(outcome.cost))
-    await channel.set_variables({v.RESULT: v.ALLOW, v.REASON: "",
-                                 v.COST: format_money(outcome.cost)})
+    await channel.set_variables({v.RESULT: v.ALLOW, v.COST: format_money(outcome.cost)})

@@ -48,7 +48,7 @@ async def agi_server(engine, pool: int = 4, **config) -> AsyncIterator[RunningSe
 
 def reject_vars(reason: str, cause: int) -> dict[str, str]:
     return {"ICT_RESULT": "REJECT", "ICT_REASON": reason, "ICT_CAUSE": str(cause),
-            "ICT_CALL_ID": "", "ICT_MAX_MS": "", "ICT_DIAL": "", "ICT_RATE": ""}
+            "ICT_CALL_ID": ""}
 
 
 def args_of(*args: str) -> Sequence[str]:
