@@ -14,11 +14,10 @@ from typing import Any, Callable, Protocol, TypeVar
 from sqlalchemy.engine import Engine
 from twisted.internet.defer import Deferred, TimeoutError as DeferredTimeout
 from twisted.internet.interfaces import IReactorThreads, IReactorTime
-from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
-from twisted.python.threadpool import ThreadPool
 
 from fastagi.agi.errors import Unavailable
+from fastagi.workers import WorkerPool
 
 T = TypeVar("T")
 
@@ -68,7 +67,7 @@ class DbRunner:
         self._reactor = reactor
         self._clock = clock
         self._timeout = timeout
-        self.pool = ThreadPool(minthreads=0, maxthreads=size, name="ictcontact-db")
+        self.pool = WorkerPool(reactor, size, name="ictcontact-db")
 
     def start(self) -> None:
         self.pool.start()
@@ -82,8 +81,7 @@ class DbRunner:
         """Fires with `fn(engine, *args, **kwargs)`'s result, or errbacks with its exception,
         or with Unavailable when no answer came within db_timeout (the thread is left to
         finish; its result is discarded)."""
-        deferred = deferToThreadPool(self._reactor, self.pool, fn, self.engine, *args,
-                                     **kwargs)
+        deferred = self.pool.submit(fn, self.engine, *args, **kwargs)
         deferred.addTimeout(self._timeout, self._clock)
 
         def timed_out(failure: Failure) -> Failure:

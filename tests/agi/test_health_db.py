@@ -79,7 +79,7 @@ async def test_runner_uses_the_pool_threads_and_passes_the_engine(engine):
     finally:
         runner.pool.stop()
     assert seen[0] is engine and seen[1] == 3
-    assert seen[2].startswith("PoolThread-ictcontact-db")
+    assert seen[2].startswith("ictcontact-db-")
     assert runner.pool.max == POOL
 
 
