@@ -29,9 +29,9 @@ _CLIENT_FOR_UPDATE = text(
 # Read after the client's row lock is held (READ COMMITTED: a new read view per statement),
 # so the live calls counted include every call committed by any server before the lock was
 # granted. One round trip: the client's live usage, its plan, and the longest matching
-# prefix (rate columns NULL if none). The prefixes are a fixed list of MAX_PREFIX_LENGTH
-# parameters (padded with the longest) so the statement text never changes.
-_PREFIX_PARAMS = [f"p{i}" for i in range(MAX_PREFIX_LENGTH)]
+# prefix (rate columns NULL if none). Every leading part of the digits is a candidate:
+# LEFT(:digits, n) for n = 1..32 folds to constants, so the lookup is one range scan of
+# the (rate_plan_id, prefix) key, with a single bound parameter to escape.
 _USAGE_PLAN_AND_RATE = text(
     "SELECT u.live, u.reserved, p.dial_template, p.rate_inbound, r.prefix, r.rate_per_min,"
     " r.connection_fee, r.initial_increment, r.subsequent_increment"
@@ -39,7 +39,7 @@ _USAGE_PLAN_AND_RATE = text(
     " CROSS JOIN (SELECT COUNT(*) AS live, COALESCE(SUM(reserved), 0) AS reserved FROM calls"
     "   WHERE client_id = :client_id AND state = 'live') u"
     " LEFT JOIN rates r ON r.rate_plan_id = p.id AND r.prefix IN ("
-    + ", ".join(f":{name}" for name in _PREFIX_PARAMS) + ")"
+    + ", ".join(f"LEFT(:digits, {n})" for n in range(1, MAX_PREFIX_LENGTH + 1)) + ")"
     " WHERE p.id = :plan_id ORDER BY LENGTH(r.prefix) DESC LIMIT 1")
 _INSERT_CALL = text(
     "INSERT INTO calls (client_id, client_code, direction, number, state, reason, emergency,"
@@ -102,9 +102,9 @@ class Abandoned(Exception):
 AbandonCheck = Callable[[], "str | None"]
 
 
-def number_prefixes(number: str) -> list[str]:
-    """Every leading part of the number that could be a rate prefix, longest last."""
-    return [number[:i] for i in range(1, min(len(number), MAX_PREFIX_LENGTH) + 1)]
+def rating_digits(number: str) -> str:
+    """The digits a number is rated by: a leading + (E.164) is not part of any prefix."""
+    return number.lstrip("+")
 
 
 def authorize(engine: Engine, request: CallRequest, now: datetime, limits: Limits,
@@ -138,11 +138,9 @@ def _authorize_once(engine: Engine, request: CallRequest, now: datetime, limits:
 
 
 def _snapshot(conn: Connection, row, number: str) -> tuple[ClientSnapshot, Rate | None]:
-    prefixes = number_prefixes(number) or [""]
-    prefixes += [prefixes[-1]] * (MAX_PREFIX_LENGTH - len(prefixes))
-    params = dict(zip(_PREFIX_PARAMS, prefixes))
-    params.update(client_id=row.id, plan_id=row.rate_plan_id)
-    plan = conn.execute(_USAGE_PLAN_AND_RATE, params).one()
+    plan = conn.execute(_USAGE_PLAN_AND_RATE, {"digits": rating_digits(number),
+                                               "client_id": row.id,
+                                               "plan_id": row.rate_plan_id}).one()
     live, reserved = plan.live, plan.reserved
     client = ClientSnapshot(
         id=row.id, code=row.code, status=row.status, balance=row.balance,

@@ -240,3 +240,19 @@ def test_postpaid_credit_limit_extends_available_credit(engine, plan):
     add_client(engine, "acme", balance="0", credit_limit="1.00")
     got = calls.authorize(engine, out("acme", "4411"), NOW, LIMITS)
     assert got.admission.allowed and got.admission.max_seconds == 600
+
+
+def test_a_leading_plus_is_not_part_of_the_rated_prefix(engine, plan):
+    add_client(engine, "acme", balance="5")
+    got = calls.authorize(engine, out("acme", "+442071234567"), NOW, LIMITS)
+    assert got.admission.allowed and got.admission.rate.prefix == "4420"
+    assert got.admission.dial_target == "PJSIP/+442071234567@carrier"
+
+
+def test_prefixes_up_to_32_digits_and_shorter_numbers_than_prefixes(engine, plan):
+    add_rate(engine, plan, "4" * 32, "0.01")
+    add_client(engine, "acme", balance="5")
+    longest = calls.authorize(engine, out("acme", "4" * 32), NOW, LIMITS)
+    assert longest.admission.rate.prefix == "4" * 32
+    assert calls.authorize(engine, out("acme", "4"), NOW, LIMITS
+                           ).admission.reason == reasons.NO_RATE
