@@ -70,4 +70,21 @@ BEGIN
   END IF;
 END//
 
+-- The one way the ledger triggers (payments, calls) move a balance: hand the update a
+-- one-shot token for this client. User variables survive a failed statement, so the
+-- token is dropped on any error too (deadlock, out-of-range balance): a later
+-- hand-written UPDATE of the balance is still refused.
+CREATE PROCEDURE ledger_move_balance(IN p_client_id INT UNSIGNED, IN p_delta DECIMAL(14,4))
+  COMMENT 'Internal, for the ledger triggers only: moves clients.balance by p_delta'
+BEGIN
+  DECLARE EXIT HANDLER FOR SQLEXCEPTION
+  BEGIN
+    SET @ict_ledger_client = NULL;
+    RESIGNAL;
+  END;
+  SET @ict_ledger_client = p_client_id;
+  UPDATE clients SET balance = balance + p_delta WHERE id = p_client_id;
+  SET @ict_ledger_client = NULL;
+END//
+
 DELIMITER ;

@@ -29,22 +29,11 @@ END//
 
 CREATE TRIGGER payments_after_insert AFTER INSERT ON payments FOR EACH ROW
 BEGIN
-  -- User variables survive a failed statement: drop the one-shot tokens on any error
-  -- (deadlock, out-of-range balance) so a later hand-written UPDATE of the balance is
-  -- still refused.
-  DECLARE EXIT HANDLER FOR SQLEXCEPTION
-  BEGIN
-    SET @ict_ledger_client = NULL;
-    SET @ict_opening_client = NULL;
-    RESIGNAL;
-  END;
   -- The opening payment records a balance the client row already holds.
   IF @ict_opening_client <=> NEW.client_id THEN
     SET @ict_opening_client = NULL;
   ELSE
-    SET @ict_ledger_client = NEW.client_id;
-    UPDATE clients SET balance = balance + NEW.amount WHERE id = NEW.client_id;
-    SET @ict_ledger_client = NULL;
+    CALL ledger_move_balance(NEW.client_id, NEW.amount);
   END IF;
 END//
 

@@ -117,23 +117,26 @@ CREATE TABLE contacts (
 
 DELIMITER //
 
+-- A password written into the write-only `password` column is stored only as a salted hash.
+CREATE FUNCTION password_hash_of(p_plain VARCHAR(255)) RETURNS VARCHAR(255)
+  NOT DETERMINISTIC NO SQL
+  COMMENT 'sha512$<salt>$<hex> of a plain password with a fresh random salt'
+BEGIN
+  DECLARE salt CHAR(32) DEFAULT MD5(CONCAT(RAND(), UUID()));
+  RETURN CONCAT('sha512$', salt, '$', SHA2(CONCAT(salt, p_plain), 512));
+END//
+
 CREATE TRIGGER users_before_insert BEFORE INSERT ON users FOR EACH ROW
 BEGIN
-  DECLARE salt CHAR(32);
   IF NEW.password IS NOT NULL THEN
-    SET salt = MD5(CONCAT(RAND(), UUID()));
-    SET NEW.password_hash = CONCAT('sha512$', salt, '$', SHA2(CONCAT(salt, NEW.password), 512));
-    SET NEW.password = NULL;
+    SET NEW.password_hash = password_hash_of(NEW.password), NEW.password = NULL;
   END IF;
 END//
 
 CREATE TRIGGER users_before_update BEFORE UPDATE ON users FOR EACH ROW
 BEGIN
-  DECLARE salt CHAR(32);
   IF NEW.password IS NOT NULL THEN
-    SET salt = MD5(CONCAT(RAND(), UUID()));
-    SET NEW.password_hash = CONCAT('sha512$', salt, '$', SHA2(CONCAT(salt, NEW.password), 512));
-    SET NEW.password = NULL;
+    SET NEW.password_hash = password_hash_of(NEW.password), NEW.password = NULL;
   END IF;
 END//
 

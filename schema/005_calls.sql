@@ -49,16 +49,8 @@ DELIMITER //
 -- The call-charge side of the ledger: balance moves by every change of calls.cost.
 CREATE TRIGGER calls_after_insert AFTER INSERT ON calls FOR EACH ROW
 BEGIN
-  -- User variables survive a failed statement: drop the ledger token on any error.
-  DECLARE EXIT HANDLER FOR SQLEXCEPTION
-  BEGIN
-    SET @ict_ledger_client = NULL;
-    RESIGNAL;
-  END;
   IF COALESCE(NEW.cost, 0) <> 0 THEN
-    SET @ict_ledger_client = NEW.client_id;
-    UPDATE clients SET balance = balance - NEW.cost WHERE id = NEW.client_id;
-    SET @ict_ledger_client = NULL;
+    CALL ledger_move_balance(NEW.client_id, -NEW.cost);
   END IF;
 END//
 
@@ -71,17 +63,8 @@ END//
 
 CREATE TRIGGER calls_after_update AFTER UPDATE ON calls FOR EACH ROW
 BEGIN
-  -- User variables survive a failed statement: drop the ledger token on any error.
-  DECLARE EXIT HANDLER FOR SQLEXCEPTION
-  BEGIN
-    SET @ict_ledger_client = NULL;
-    RESIGNAL;
-  END;
   IF COALESCE(NEW.cost, 0) <> COALESCE(OLD.cost, 0) THEN
-    SET @ict_ledger_client = NEW.client_id;
-    UPDATE clients SET balance = balance - (COALESCE(NEW.cost, 0) - COALESCE(OLD.cost, 0))
-      WHERE id = NEW.client_id;
-    SET @ict_ledger_client = NULL;
+    CALL ledger_move_balance(NEW.client_id, COALESCE(OLD.cost, 0) - COALESCE(NEW.cost, 0));
   END IF;
 END//
 
