@@ -9,6 +9,7 @@ import pytest
 from asterisk.config import Config
 
 from fastagi.dialplan.confparse import ConfError, parse_conf, read_conf
+from fastagi.services import ServeConfig
 from tests.dialplan.helpers import CONF_DIR, DIALPLAN
 
 CONFS = sorted(CONF_DIR.glob("*.conf"))
@@ -96,8 +97,7 @@ def test_pjsip_transport_and_trunk():
 
 
 def test_server_dial_template_names_the_trunk():
-    services = pytest.importorskip("fastagi.services")
-    template = services.ServeConfig().dial_template
+    template = ServeConfig().dial_template
     trunk = template.split("@", 1)[1]
     assert ("carrier", "endpoint") in sections_by_type(read_conf(CONF_DIR / "pjsip.conf"))
     assert trunk == "carrier"

@@ -185,7 +185,8 @@ class PrivateMariaDB:
 def private_mariadb(tmp_path_factory):
     """A private MariaDB for this test session (killed at the end, datadir removed)."""
     if not (os.access(INSTALL_DB, os.X_OK) and os.access(MARIADBD, os.X_OK)):
-        pytest.skip(f"needs {INSTALL_DB} and {MARIADBD} to run a private MariaDB")
+        pytest.fail(f"needs {INSTALL_DB} and {MARIADBD} to run a private MariaDB "
+                    "(package mariadb-server; scripts/test installs it)")
     base = tmp_path_factory.mktemp("private-mariadb")
     server = PrivateMariaDB(base)
     try:
