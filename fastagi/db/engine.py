@@ -15,14 +15,20 @@ DEFAULT_POOL_SIZE = 10
 
 
 def make_engine(url: str, pool_size: int = DEFAULT_POOL_SIZE, timeout_s: int = 5,
-                **kwargs) -> Engine:
-    """An Engine for `url` whose pool holds `pool_size` connections (no overflow)."""
+                pre_ping: bool = False, **kwargs) -> Engine:
+    """An Engine for `url` whose pool holds `pool_size` connections (no overflow).
+
+    `pre_ping` tests each connection on checkout: for callers that do not retry a lost
+    connection themselves (the server's transactions do, through fastagi.db.retry)."""
     return create_engine(
         url,
         pool_size=pool_size,
         max_overflow=0,
         pool_timeout=timeout_s,
-        pool_pre_ping=True,
+        # No ping per checkout by default (a round trip per unit of work): a connection
+        # found dead invalidates the whole pool and fastagi.db.retry runs the work again
+        # when safe.
+        pool_pre_ping=pre_ping,
         pool_recycle=1800,
         # Every use ends its transaction (engine.begin() commits or rolls back; a closed
         # Connection rolls back), so the pool's extra ROLLBACK on return is a wasted round

@@ -1,4 +1,12 @@
-"""Retry a whole transaction when MySQL/MariaDB aborts it for a deadlock or lock wait."""
+"""Run a whole transaction again when doing so cannot change its outcome.
+
+- MySQL/MariaDB aborted it for a deadlock or a lock wait (nothing was committed).
+- The connection was lost (MariaDB restarted, an idle connection was closed): the pool
+  then drops every connection older than the failure, so one more try gets a fresh one.
+  That is safe for idempotent work, and for other work only when it failed before its
+  commit was sent (it raises NotCommitted); a connection lost during COMMIT leaves the
+  outcome unknown and is never retried.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +14,17 @@ import logging
 import time
 from typing import Callable, TypeVar
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 RETRYABLE_ERRNOS = {1213, 1205}  # ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT
+
+
+class NotCommitted(Exception):
+    """The connection was lost before the commit was sent: the transaction did not happen.
+    Raised `from` the DBAPIError, which is what the caller sees if no retry is left."""
 
 
 def mysql_errno(exc: BaseException) -> int | None:
@@ -20,13 +33,32 @@ def mysql_errno(exc: BaseException) -> int | None:
     return args[0] if args and isinstance(args[0], int) else None
 
 
-def with_retry(work: Callable[[], T], attempts: int = 5, pause_s: float = 0.01) -> T:
-    """Run `work` (one whole transaction), again on deadlock/lock-wait, up to `attempts`."""
+def is_disconnect(exc: BaseException) -> bool:
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def with_retry(work: Callable[[], T], attempts: int = 5, pause_s: float = 0.01,
+               idempotent: bool = False) -> T:
+    """Run `work` (one whole transaction): again on deadlock/lock wait, up to `attempts`;
+    and once more after a lost connection when that is safe (see the module doc)."""
+    reconnected = False
     for attempt in range(1, attempts + 1):
         try:
             return work()
-        except OperationalError as exc:
-            if mysql_errno(exc) not in RETRYABLE_ERRNOS or attempt == attempts:
+        except NotCommitted as exc:
+            if reconnected:
+                raise exc.__cause__ from None
+            reconnected = True
+            log.info("transaction retried on a new connection: %s", exc.__cause__)
+        except DBAPIError as exc:
+            if is_disconnect(exc):
+                if not idempotent or reconnected:
+                    raise
+                reconnected = True
+                log.info("transaction retried on a new connection: %s", exc)
+                continue
+            if (not isinstance(exc, OperationalError)
+                    or mysql_errno(exc) not in RETRYABLE_ERRNOS or attempt == attempts):
                 raise
             log.info("transaction retried after MySQL error %s (attempt %d)",
                      mysql_errno(exc), attempt)

@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from fastagi import channel_vars
 from fastagi.agi.channel import Channel
 from fastagi.agi.errors import Unavailable
+from fastagi.db.retry import with_retry
 from fastagi.services import Services
 
 OK = "OK"
@@ -20,9 +21,12 @@ DOWN = "DOWN"
 
 
 def ping(engine: Engine) -> int:
-    """Run `SELECT 1` on a pooled connection (in a worker thread)."""
-    with engine.connect() as conn:
-        return int(conn.execute(text("SELECT 1")).scalar_one())
+    """Run `SELECT 1` on a pooled connection (in a worker thread); a pooled connection
+    that died since its last use is replaced and the query run again."""
+    def select_one() -> int:
+        with engine.connect() as conn:
+            return int(conn.execute(text("SELECT 1")).scalar_one())
+    return with_retry(select_one, idempotent=True)
 
 
 async def handle(channel: Channel, services: Services) -> None:

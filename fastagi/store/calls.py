@@ -14,12 +14,13 @@ from decimal import Decimal
 from typing import Callable
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.engine import Connection, Engine
 
 from fastagi.billing.admission import Admission, CallRequest, ClientSnapshot, decide
 from fastagi.billing.rating import Rate
 from fastagi.billing.settlement import Charge, charge_for
-from fastagi.db.retry import with_retry
+from fastagi.db.retry import NotCommitted, with_retry
 
 MAX_PREFIX_LENGTH = 32
 
@@ -124,16 +125,23 @@ def authorize(engine: Engine, request: CallRequest, now: datetime, limits: Limit
 
 def _authorize_once(engine: Engine, request: CallRequest, now: datetime, limits: Limits,
                     context: CallContext, abandon_check: AbandonCheck | None) -> Authorization:
-    with engine.begin() as conn:
-        row = conn.execute(_CLIENT_FOR_UPDATE, {"code": request.client_code}).first()
-        client, rate = None, None
-        if row is not None:
-            client, rate = _snapshot(conn, row, request.number)
-        admission = decide(request, client, rate, limits.max_call_seconds, limits.dial_template)
-        call_id = _record(conn, request, client, admission, now, limits, context)
+    with engine.connect() as conn:  # closing without commit rolls back
+        try:
+            row = conn.execute(_CLIENT_FOR_UPDATE, {"code": request.client_code}).first()
+            client, rate = None, None
+            if row is not None:
+                client, rate = _snapshot(conn, row, request.number)
+            admission = decide(request, client, rate, limits.max_call_seconds,
+                               limits.dial_template)
+            call_id = _record(conn, request, client, admission, now, limits, context)
+        except DBAPIError as exc:
+            if exc.connection_invalidated:  # lost before COMMIT: nothing happened
+                raise NotCommitted("connection lost before the commit") from exc
+            raise
         why = abandon_check() if abandon_check is not None else None
         if why:
             raise Abandoned(f"authorize rolled back: {why}")
+        conn.commit()  # a connection lost here leaves the outcome unknown: not retried
         return Authorization(admission, call_id, client.id if client else None)
 
 
@@ -187,7 +195,8 @@ def _record(conn: Connection, request: CallRequest, client: ClientSnapshot | Non
 def settle(engine: Engine, call_id: int, answered_seconds: int | None, dial_status: str,
            now: datetime) -> Settlement:
     """Rate and close a call; a repeat changes nothing and reports the first cost."""
-    return with_retry(lambda: _settle_once(engine, call_id, answered_seconds, dial_status, now))
+    return with_retry(lambda: _settle_once(engine, call_id, answered_seconds, dial_status, now),
+                      idempotent=True)
 
 
 def _settle_once(engine: Engine, call_id: int, answered_seconds: int | None, dial_status: str,
@@ -238,5 +247,5 @@ def close_stale(engine: Engine, now: datetime, batch: int = 1000) -> int:
     def work() -> int:
         with engine.begin() as conn:
             return conn.execute(_CLOSE_STALE, {"now": now, "batch": batch}).rowcount
-    return with_retry(work)
+    return with_retry(work, idempotent=True)
 
