@@ -10,6 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DIALPLAN = ROOT / "dialplan" / "ictcontact.conf"
 CONF_DIR = ROOT / "asterisk-conf"
 EXTENSIONS_CONF = CONF_DIR / "extensions.conf"
+EMERGENCY = ("911", "112", "999")
 
 
 def client(code: str, extens=(), dids=(), status="active", name=None) -> Client:

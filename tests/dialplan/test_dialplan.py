@@ -5,24 +5,12 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from fastagi import channel_vars, reasons
 from fastagi.dialplan import check, names
 from fastagi.dialplan.confparse import dialplan_from_texts
-from fastagi.dialplan.generate import render
 from fastagi.routes import ROUTES
-from tests.dialplan.helpers import DIALPLAN, EXTENSIONS_CONF, SAMPLE_CLIENTS
+from tests.dialplan.helpers import DIALPLAN, EXTENSIONS_CONF
 
-EMERGENCY = ("911", "112", "999")
-
-
-@pytest.fixture(scope="module")
-def plan():
-    return dialplan_from_texts(
-        (str(EXTENSIONS_CONF), EXTENSIONS_CONF.read_text()),
-        (str(DIALPLAN), DIALPLAN.read_text()),
-        ("ictcontact-clients.conf", render(SAMPLE_CLIENTS, EMERGENCY)))
 
 
 def steps_in(plan, context):

@@ -8,17 +8,8 @@ from fastagi.dialplan import check, names
 from fastagi.dialplan.confparse import dialplan_from_texts
 from fastagi.dialplan.generate import GenerateError, render
 from fastagi.services import ServeConfig
-from tests.dialplan.helpers import DIALPLAN, EXTENSIONS_CONF, SAMPLE_CLIENTS, client
+from tests.dialplan.helpers import DIALPLAN, EMERGENCY, SAMPLE_CLIENTS, client
 
-EMERGENCY = ("911", "112", "999")
-
-
-@pytest.fixture(scope="module")
-def plan():
-    return dialplan_from_texts(
-        (str(EXTENSIONS_CONF), EXTENSIONS_CONF.read_text()),
-        (str(DIALPLAN), DIALPLAN.read_text()),
-        ("ictcontact-clients.conf", render(SAMPLE_CLIENTS, EMERGENCY)))
 
 
 def gosub_args(step):
