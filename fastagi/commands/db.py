@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from fastagi.db import migrate
-from fastagi.db.engine import make_engine
+from fastagi.db.engine import describe_failure, make_engine
 from fastagi.settings import database_url, source_from_args
 
 
@@ -47,6 +47,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"ictcontact: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # connection refused, bad URL: one line, not a traceback
-        print(f"ictcontact: cannot use database: {exc.__class__.__name__}: "
-              f"{getattr(exc, 'orig', exc)}", file=sys.stderr)
+        print(f"ictcontact: {describe_failure(exc)}", file=sys.stderr)
         return 1

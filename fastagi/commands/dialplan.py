@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from fastagi.db.engine import describe_failure
 from fastagi.settings import database_url, source_from_args
 
 DEFAULT_OUT = "/etc/asterisk/ictcontact-clients.conf"
@@ -130,8 +131,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"ictcontact: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # database unreachable, bad URL: one line, not a traceback
-        print(f"ictcontact: cannot use database: {exc.__class__.__name__}: "
-              f"{getattr(exc, 'orig', exc)}", file=sys.stderr)
+        print(f"ictcontact: {describe_failure(exc)}", file=sys.stderr)
         return 1
     state = "rewritten" if result.changed else "unchanged"
     reloaded = ", dialplan reloaded" if result.reloaded else ""

@@ -56,3 +56,9 @@ def database_name(url: str) -> str:
     if not name:
         raise ValueError(f"database URL {make_url(url)!r} names no database")
     return name
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line for a command that could not use the database (refused connection, bad
+    URL, access denied): the driver's message rather than SQLAlchemy's traceback."""
+    return f"cannot use database: {exc.__class__.__name__}: {getattr(exc, 'orig', exc)}"
