@@ -33,24 +33,26 @@ BEGIN
   SELECT * FROM client_list WHERE id = cid;
 END//
 
-CREATE PROCEDURE suspend_client(IN p_code VARCHAR(32))
-  COMMENT 'suspend_client(client code): reject new calls, pause campaigns, lock out agents'
+CREATE PROCEDURE set_client_status(IN p_code VARCHAR(32), IN p_status VARCHAR(16))
+  COMMENT 'set_client_status(client code, active|suspended): the same as UPDATE clients SET status'
 BEGIN
-  UPDATE clients SET status = 'suspended' WHERE code = p_code;
+  UPDATE clients SET status = p_status WHERE code = p_code;
   IF ROW_COUNT() = 0 AND NOT EXISTS (SELECT 1 FROM clients WHERE code = p_code) THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'no client with that code';
   END IF;
   SELECT * FROM client_list WHERE code = p_code;
 END//
 
+CREATE PROCEDURE suspend_client(IN p_code VARCHAR(32))
+  COMMENT 'suspend_client(client code): reject new calls, pause campaigns, lock out agents'
+BEGIN
+  CALL set_client_status(p_code, 'suspended');
+END//
+
 CREATE PROCEDURE activate_client(IN p_code VARCHAR(32))
   COMMENT 'activate_client(client code): restore a suspended client as it was'
 BEGIN
-  UPDATE clients SET status = 'active' WHERE code = p_code;
-  IF ROW_COUNT() = 0 AND NOT EXISTS (SELECT 1 FROM clients WHERE code = p_code) THEN
-    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'no client with that code';
-  END IF;
-  SELECT * FROM client_list WHERE code = p_code;
+  CALL set_client_status(p_code, 'active');
 END//
 
 DELIMITER ;
