@@ -145,7 +145,6 @@ def read_conf(path: str | Path) -> ConfFile:
 
 # --- dialplan ---------------------------------------------------------------------------
 
-SPECIAL_SECTIONS = ("general", "globals")
 APP_RE = re.compile(r"^([A-Za-z][A-Za-z0-9_]*)(?:\((.*)\))?$", re.S)
 PRIORITY_RE = re.compile(r"^(\d+|n|hint)(?:\(([A-Za-z0-9_]+)\))?$")
 EXTEN_NAME_RE = re.compile(r"^(_?[A-Za-z0-9+*#.!\[\]\-]+|s|h|i|t|e|o|a)$")

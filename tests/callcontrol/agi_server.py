@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from typing import AsyncIterator, Sequence
+from typing import AsyncIterator
 
 from twisted.internet import reactor
 
+from fastagi import channel_vars as v
 from fastagi.agi.fake_asterisk import SessionResult, run_session
 from fastagi.agi.server import AgiServerFactory
 from fastagi.routes import ROUTES
@@ -47,9 +48,4 @@ async def agi_server(engine, pool: int = 4, **config) -> AsyncIterator[RunningSe
 
 
 def reject_vars(reason: str, cause: int) -> dict[str, str]:
-    return {"ICT_RESULT": "REJECT", "ICT_REASON": reason, "ICT_CAUSE": str(cause),
-            "ICT_CALL_ID": ""}
-
-
-def args_of(*args: str) -> Sequence[str]:
-    return args
+    return {v.RESULT: v.REJECT, v.REASON: reason, v.CAUSE: str(cause), v.CALL_ID: ""}
