@@ -748,27 +748,24 @@ def main(argv=None) -> int:
 
     generator = Generator(reactor, population, prefixes, rng, args.concurrency, args.talk)
 
+    async def measure(label: str, processes, checked_engine) -> None:
+        """One phase against started `processes`, which are stopped afterwards."""
+        try:
+            figures = await run_phase(reactor, servers, generator, label, processes,
+                                      checked_engine, args)
+        finally:
+            servers.stop(processes)
+        results.append(figures)
+        print(f"{figures.label}: {figures.calls_per_s:.1f} complete calls/s", flush=True)
+
     async def all_runs() -> None:
         for count in args.server_counts:
-            processes = servers.start_product(url, count, args.server_log_level,
-                                              tuple(args.serve_option))
-            try:
-                figures = await run_phase(reactor, servers, generator, f"ictcontact x{count}",
-                                          processes, engine, args)
-            finally:
-                servers.stop(processes)
-            results.append(figures)
-            print(f"{figures.label}: {figures.calls_per_s:.1f} complete calls/s", flush=True)
+            await measure(f"ictcontact x{count}",
+                          servers.start_product(url, count, args.server_log_level,
+                                                tuple(args.serve_option)), engine)
         if not args.no_baseline:
             count = max(args.server_counts or [2])
-            processes = servers.start_baseline(url, count)
-            try:
-                figures = await run_phase(reactor, servers, generator, f"baseline x{count}",
-                                          processes, None, args)
-            finally:
-                servers.stop(processes)
-            results.append(figures)
-            print(f"{figures.label}: {figures.calls_per_s:.1f} complete calls/s", flush=True)
+            await measure(f"baseline x{count}", servers.start_baseline(url, count), None)
 
     outcome: list = []
 
