@@ -6,7 +6,7 @@
 What it does (about 3 minutes with the defaults):
 1. Drops and recreates its own database (`ict_bench` on --server-url; the name must start
    with `ict_bench`, nothing else is touched), applies the schema, loads the 100,000-prefix
-   deck (../shared/data/ratedeck-100k.csv) into the default plan and creates --clients
+   deck (--deck FILE, or by default the deck bench/ratedeck.py generates) into the default plan and creates --clients
    clients: channel limits 5-200, most with plenty of credit, some (`poor`) with a few
    cents so `no-credit` happens, a few (`hot`, limit 5) getting a quarter of the calls so
    `channel-limit` happens.
@@ -37,7 +37,6 @@ a call left live. Every process it starts is stopped on exit, Ctrl-C or failure.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import random
 import resource
@@ -55,13 +54,13 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+import ratedeck
 from fastagi import channel_vars as v, reasons
 from fastagi.db import migrate
 from fastagi.db.engine import make_engine
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-DECK = ROOT.parent / "shared" / "data" / "ratedeck-100k.csv"
 PYTHON = sys.executable
 
 BUSINESS_REASONS = {reasons.NO_CREDIT, reasons.CHANNEL_LIMIT, reasons.NO_RATE,
@@ -109,11 +108,6 @@ def recreate_database(server_url: str, database: str) -> None:
 
 def drop_database(server_url: str, database: str) -> None:
     recreate_database(server_url, database)
-
-
-def read_deck(path: Path = DECK) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
 
 
 def load_deck(engine: Engine, deck: list[dict[str, str]], batch: int = 5000) -> int:
@@ -704,11 +698,21 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="extra option for ictcontact serve (repeatable)")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--seed", type=int, default=1)
+    add_deck_argument(parser)
     args = parser.parse_args(argv)
     low, high = (int(x) for x in args.talk_ms.split(","))
     args.talk = (low, high)
     args.server_counts = [int(x) for x in args.servers.split(",") if x.strip()]
     return args
+
+
+def add_deck_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--deck", metavar="FILE",
+                        help="rate deck CSV (prefix,description,rate_per_min,connection_fee,"
+                             "initial_increment,subsequent_increment); default: the "
+                             "100,000-prefix deck bench/ratedeck.py generates")
+    parser.add_argument("--deck-rows", type=int, default=100_000,
+                        help="rows of the generated deck when no --deck is given")
 
 
 def final_checks(engine: Engine, generator: Generator) -> list[str]:
@@ -734,7 +738,7 @@ def final_checks(engine: Engine, generator: Generator) -> list[str]:
 def main(argv=None) -> int:
     args = parse_args(argv)
     rng = random.Random(args.seed)
-    deck = read_deck()
+    deck = ratedeck.load(args.deck, args.deck_rows, args.seed)
     url, population = setup_database(args.server_url, args.database, args.clients, rng, deck)
     prefixes = [row["prefix"] for row in deck]
     log_dir = Path(tempfile.mkdtemp(prefix="ict-bench-"))

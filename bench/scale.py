@@ -33,6 +33,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 import calls as bench
+import ratedeck
 from fastagi.db.engine import make_engine
 
 BATCH = 100_000
@@ -111,6 +112,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--server-log-level", default="WARNING")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--seed", type=int, default=1)
+    bench.add_deck_argument(parser)
     args = parser.parse_args(argv)
     args.talk = tuple(int(x) for x in args.talk_ms.split(","))
     args.rss_at = [int(x) for x in args.rss_sessions.split(",")]
@@ -121,7 +123,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     rng = random.Random(args.seed)
-    deck = bench.read_deck()
+    deck = ratedeck.load(args.deck, args.deck_rows, args.seed)
     url, population = bench.setup_database(args.server_url, args.database, args.clients,
                                            rng, deck)
     servers = bench.Servers(Path(tempfile.mkdtemp(prefix="ict-scale-")))
