@@ -16,6 +16,9 @@ from fastagi.db.engine import describe_failure
 from fastagi.settings import database_url, source_from_args
 
 DEFAULT_OUT = "/etc/asterisk/ictcontact-clients.conf"
+# asterisk-conf/manager.conf: the one user allowed Reload (write=system), kept apart from
+# the server's originate/call user.
+SYNC_AMI_USER = "ictcontact-sync"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,8 +41,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     syn.add_argument("--asterisk-bin", help="asterisk binary for --reload rx")
     syn.add_argument("--ami-host", help="AMI host for --reload ami (default 127.0.0.1)")
     syn.add_argument("--ami-port", type=int, help="AMI port (default 5038)")
-    syn.add_argument("--ami-user", help="AMI username (default ictcontact)")
-    syn.add_argument("--ami-secret", help="AMI secret (better: env ICTCONTACT_AMI_SECRET)")
+    syn.add_argument("--reload-ami-user",
+                     help=f"AMI user for --reload ami (default {SYNC_AMI_USER}: the "
+                          "manager.conf user with write=system, not the server's)")
+    syn.add_argument("--reload-ami-secret",
+                     help="its secret (better: env ICTCONTACT_RELOAD_AMI_SECRET)")
     chk = sub.add_parser("check", help="check dialplan files (one dialplan, in order)")
     chk.add_argument("files", nargs="+", help="extensions.conf-style files")
 
@@ -83,8 +89,8 @@ def _reloader(source):
         target = reload_mod.AmiTarget(
             host=source.get("ami_host", "127.0.0.1"),
             port=source.get("ami_port", 5038, int),
-            username=source.get("ami_user", "ictcontact"),
-            secret=source.get("ami_secret", ""))
+            username=source.get("reload_ami_user", SYNC_AMI_USER),
+            secret=source.get("reload_ami_secret", ""))
         return lambda: reload_mod.reload_ami(target)
     binary = source.get("asterisk_bin", "asterisk")
     return lambda: reload_mod.reload_rx(binary)

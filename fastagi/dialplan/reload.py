@@ -38,13 +38,13 @@ def reload_rx(asterisk_bin: str = "asterisk", timeout_s: float = 30.0,
 class AmiTarget:
     host: str = "127.0.0.1"
     port: int = 5038
-    username: str = "ictcontact"
+    username: str = "ictcontact-sync"
     secret: str = ""
 
 
 def reload_ami(target: AmiTarget, manager_factory=None) -> str:
-    """AMI `Reload` of pbx_config. The AMI user needs write=system (or config): see
-    asterisk-conf/manager.conf."""
+    """AMI `Reload` of pbx_config. The AMI user needs write=system (or config): the
+    `ictcontact-sync` user of asterisk-conf/manager.conf."""
     if manager_factory is None:
         from asterisk.manager import Manager  # pyst2; imported only when used
         manager_factory = Manager

@@ -76,6 +76,14 @@ def test_aor_row(engine, tenants):
     assert row["max_contacts"] == 1 and row["remove_existing"] == "yes"
 
 
+def test_pjsip_show_contacts_query_runs_on_the_aors_view(engine, tenants):
+    # What `pjsip show contacts` sends to every aor family (res_pjsip/location.c);
+    # without a contact column MariaDB answered "Unknown column 'contact'".
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT * FROM ps_aors WHERE contact != '' ORDER BY contact"))
+        assert rows.all() == []
+
+
 def test_suspension_hides_and_reactivation_restores(engine, tenants):
     with engine.begin() as conn:
         conn.execute(text("UPDATE clients SET status = 'suspended' WHERE code = 'acme'"))

@@ -129,7 +129,7 @@ def test_reload_ami_sends_reload_of_pbx_config():
     target = reload_mod.AmiTarget(secret="pw")
     reload_mod.reload_ami(target, manager_factory=lambda: manager)
     assert manager.sent == [{"Action": "Reload", "Module": "pbx_config"}]
-    assert manager.login_as == ("ictcontact", "pw") and manager.closed
+    assert manager.login_as == ("ictcontact-sync", "pw") and manager.closed
     refused = FakeManager({"Response": "Error", "Message": "Permission denied"})
     with pytest.raises(reload_mod.ReloadError, match="Permission denied"):
         reload_mod.reload_ami(target, manager_factory=lambda: refused)
