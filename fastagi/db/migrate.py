@@ -205,14 +205,14 @@ ER_DUP_ENTRY = 1062
 
 
 @contextmanager
-def _lease_lock(conn, wait_s: float = LOCK_WAIT_SECONDS, lease_s: int = LEASE_SECONDS):
+def _lease_lock(conn, lease_s: int = LEASE_SECONDS):
     """The lock row for a Galera cluster; yields a callback that renews the lease (raises
-    SchemaError if it was lost)."""
+    SchemaError if it was lost). Waits up to LOCK_WAIT_SECONDS for another holder."""
     holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"[:255]
     params = {"holder": holder, "lease": lease_s}
     conn.execute(text(CREATE_LOCK_TABLE))
     conn.commit()
-    deadline = time.monotonic() + wait_s
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
     while True:
         try:
             conn.execute(_TAKE_LEASE, params)
