@@ -22,6 +22,7 @@ from __future__ import annotations
 import random
 import re
 import signal
+import subprocess
 import threading
 from decimal import Decimal
 
@@ -37,7 +38,7 @@ from fastagi import channel_vars as v, reasons
 from fastagi.db import migrate
 from fastagi.db.engine import make_engine
 from tests.callcontrol.tenants import add_client, add_rate, default_plan_id, ledger_gap
-from tests.serve_process import Server
+from tests.serve_process import Server, environ, serve_command
 
 from .conftest import scaled
 from .load import Attempt, attempt, sleep
@@ -305,6 +306,32 @@ async def test_two_servers_on_two_nodes_never_over_admit_or_overdraw(galera_db, 
           f"certification/deadlock retries, {unavailable} unavailable")
 
 
+# ------------------------------------------------------------------ node settings
+# (before the kill test, which leaves node 2 down for the next fixture to restart)
+
+def test_sessions_read_causally_and_serve_refuses_a_node_missing_a_setting(galera_db,
+                                                                           galera_cluster):
+    node = galera_cluster.nodes[2]
+    engine = make_engine(node.url(galera_db), pool_size=1)
+    try:
+        assert rows(engine, "SELECT @@SESSION.wsrep_sync_wait")[0][0] == 1
+    finally:
+        engine.dispose()
+    admin = pymysql.connect(host="127.0.0.1", port=node.port, user="root", autocommit=True)
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute("SET GLOBAL wsrep_auto_increment_control = OFF")
+        result = subprocess.run(serve_command(), env=environ(ICTCONTACT_DB=node.url(galera_db)),
+                                capture_output=True, text=True, timeout=60)
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute("SET GLOBAL wsrep_auto_increment_control = ON")
+        admin.close()
+    assert result.returncode == 1
+    assert ("Galera node has wsrep_auto_increment_control=OFF, needs ON"
+            in result.stderr), result.stderr
+
+
 # ------------------------------------------------------------------- a node killed
 
 KILL_WORKERS = scaled(16, 40)
@@ -412,6 +439,12 @@ async def test_a_node_killed_mid_load(galera_db, galera_cluster):
     finally:
         survivor.dispose()
         witness.dispose()
+    late_a = [a for a in late if a.server == "A"]
     print(f"\ngalera node kill: {len(attempts)} sessions, "
           f"{sum(a.result == v.ALLOW for a, _ in attempts)} ALLOW, "
-          f"{len(RETRY_LOG.findall(logs))} retries, peak live {peak['live']}")
+          f"{len(RETRY_LOG.findall(logs))} retries, peak live {peak['live']}; "
+          f"after the eviction: server A {len(late_a)} sessions "
+          f"({sum(a.reason == reasons.UNAVAILABLE for a in late_a)} unavailable), "
+          f"server B {len(on_dead)} sessions, all unavailable, slowest "
+          f"{max(a.elapsed for a in on_dead):.2f} s")
+
