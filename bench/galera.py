@@ -76,6 +76,7 @@ def free_port() -> int:
 
 def start_servers(urls: list[str], log_dir: Path) -> list[tuple[subprocess.Popen, int]]:
     """`ictcontact serve` per URL (WARNING logs, to a file); returns once each accepts."""
+    log_dir.mkdir(parents=True, exist_ok=True)
     started = []
     for n, url in enumerate(urls, start=1):
         port = free_port()
@@ -237,6 +238,7 @@ def main(argv=None) -> int:
         print(f"bench/galera.py needs the Debian packages {', '.join(missing)}", file=sys.stderr)
         return 1
     base = Path(tempfile.mkdtemp(prefix="ict-bench-galera-"))
+    log_dir = Path(tempfile.mkdtemp(prefix="ict-bench-galera-logs-"))
     cluster = GaleraCluster(base)
     results = []
     try:
@@ -267,7 +269,7 @@ def main(argv=None) -> int:
             for label, chosen in (("1 node", [urls[0], urls[0]]),
                                   ("2 nodes", [urls[0], urls[1]])):
                 figures = await run_phase(reactor, label, chosen, engines, ids, limits,
-                                          args, base)
+                                          args, log_dir / label.replace(" ", "-"))
                 results.append(figures)
                 print(f"{label}: {figures['auth_per_s']:.1f} authorizations/s", flush=True)
 
@@ -304,6 +306,7 @@ def main(argv=None) -> int:
     total_told = sum((r["told"] for r in results), Decimal(0))
     debited = results[-1]["debited"] if results else Decimal(0)
     print(f"costs: {total_told} USD told to the fake Asterisk, {debited} USD debited")
+    print(f"server logs: {log_dir}")
     if total_told != debited:
         failed = True
     return 1 if failed else 0
