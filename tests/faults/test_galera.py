@@ -241,12 +241,13 @@ async def test_two_servers_on_two_nodes_never_over_admit_or_overdraw(galera_db, 
     answers: list[Attempt] = []
     try:
         for round_ in range(ROUNDS):
-            # Round 2+ starts from what the settles left: fresh credit for `cred`.
-            if round_:
+            # Round 2+: top `cred` up (through node 3) to CREDIT again, so it admits 4.
+            left = opening["cred"] - told["cred"]
+            if round_ and left < CREDIT:
                 with all_engines[2].begin() as conn:
                     conn.execute(text("CALL add_payment('cred', :a, :r)"),
-                                 {"a": CREDIT, "r": f"round-{round_}"})
-                opening["cred"] += CREDIT
+                                 {"a": CREDIT - left, "r": f"round-{round_}"})
+                opening["cred"] += CREDIT - left
             # The limit-1 clients first, each hit on both nodes in the same instant; then
             # the one-client burst, alternating between the servers.
             burst = [(code, s) for code in ids if code.startswith("one-") for s in "ABAB"]
