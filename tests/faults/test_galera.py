@@ -136,6 +136,13 @@ def test_db_upgrade_waits_for_the_lock_held_on_another_node(galera_db, galera_cl
                                                           r"lock \(.*until .* UTC\)"):
                 migrate.upgrade(second.url(galera_db))
         assert migrate.upgrade(second.url(galera_db)) == []  # released: up to date
+        # An upgrade that died holding the lock blocks others only until its lease lapses.
+        with holder_engine.begin() as conn:
+            conn.execute(text("INSERT INTO schema_upgrade_lock (id, holder, taken_at,"
+                              " expires_at) VALUES (1, 'dead:1:x', UTC_TIMESTAMP(),"
+                              " UTC_TIMESTAMP() - INTERVAL 1 SECOND)"))
+        assert migrate.upgrade(second.url(galera_db)) == []
+        assert rows(holder_engine, "SELECT COUNT(*) FROM schema_upgrade_lock")[0][0] == 0
     finally:
         holder_engine.dispose()
 
