@@ -6,6 +6,9 @@ own `mariadbd` (`--no-defaults`, a datadir under pytest's tmp dir, a free loopba
 root with an empty password), started once per test session and killed at its end.
 Tests that stop it must leave it running again; the `private_db_url` fixture checks that.
 
+`galera_cluster` (session) and `galera_db` (per test) give the Galera tests a private
+3-node cluster built from the same PrivateMariaDB (tests/faults/galera_cluster.py).
+
 `ICT_FULL=1` runs the long versions (more sessions, more hypothesis examples); without it
 every test here is bounded so the whole directory fits CI's time limit.
 """
