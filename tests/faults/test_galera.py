@@ -73,6 +73,7 @@ def wait_replicated(engine) -> None:
 
 def test_get_lock_alone_would_not_serialize_upgrades(galera_cluster):
     """Why `db upgrade` cannot use GET_LOCK here: two nodes grant the same lock at once."""
+    galera_cluster.ensure_running()
     conns = [pymysql.connect(host="127.0.0.1", port=node.port, user="root")
              for node in galera_cluster.nodes[:2]]
     try:
