@@ -40,6 +40,20 @@ ensure_mariadb() {
   ensure_tcp_login
 }
 
+# The Galera fault tests (tests/faults/test_galera.py) run a private 3-node cluster: they
+# need the Galera provider, mariadb-backup and socat (state transfer), and `ss` (the SST
+# scripts' socket check). A fresh machine gets them here.
+ensure_galera_test_tools() {
+  local missing=()
+  [ -e /usr/lib/galera/libgalera_smm.so ] || missing+=(galera-4)
+  command -v mariadb-backup >/dev/null 2>&1 || missing+=(mariadb-backup)
+  command -v socat >/dev/null 2>&1 || missing+=(socat)
+  command -v ss >/dev/null 2>&1 || missing+=(iproute2)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    apt_install "${missing[@]}"
+  fi
+}
+
 # Tests and the Quick start use root with an empty password over TCP (as on the
 # development machines). A stock Debian install lets root in only through the socket:
 # there, create a local `ictcontact` account and point the defaults at it instead.

@@ -1,8 +1,9 @@
 """`ictcontact serve`: run the FastAGI server until SIGTERM/SIGINT.
 
 At start the database is checked: a database that does not exist yet or has no schema is
-created (`migrate.upgrade`); one behind or ahead of this code, or one that cannot be
-reached, is refused with a one-line reason and a non-zero exit. On SIGTERM/SIGINT the
+created (`migrate.upgrade`); one behind or ahead of this code, a Galera node without the
+settings the product needs (fastagi.db.galera), or one that cannot be reached, is refused
+with a one-line reason and a non-zero exit. On SIGTERM/SIGINT the
 server stops listening, lets sessions in flight finish for up to --shutdown-grace-seconds,
 aborts the rest, and exits 0. Periodic jobs (fastagi.jobs.periodic_jobs) run while it
 serves. Only this entry point imports the global reactor.
@@ -24,7 +25,7 @@ from twisted.internet.interfaces import IListeningPort
 from twisted.internet.task import LoopingCall
 from twisted.python.failure import Failure
 
-from fastagi.db import migrate
+from fastagi.db import galera, migrate
 from fastagi.db.engine import make_engine
 from fastagi.jobs import periodic_jobs
 from fastagi.services import DbRunner, ServeConfig, Services
@@ -97,7 +98,14 @@ def prepare_database(url: str, engine: Engine) -> migrate.SchemaStatus:
             applied = migrate.upgrade(url)
             log.info("database %s had no schema: created it (versions %s)", where,
                      ", ".join(map(str, applied)) or "none")
-        return migrate.require_current(engine)
+        state = migrate.require_current(engine)
+        with engine.connect() as conn:
+            problems = galera.node_problems(conn)
+        if problems:
+            raise StartupError(problems[0])
+        return state
+    except StartupError:
+        raise
     except migrate.SchemaError as exc:
         raise StartupError(_first_line(exc)) from exc
     except Exception as exc:  # unreachable, access denied, bad URL: one line

@@ -3,13 +3,16 @@
 READ COMMITTED so every statement after a row lock sees what other servers committed;
 no reset on return to the pool (every unit of work ends its own transaction);
 bounded connect/read/write timeouts so a database outage becomes an error, not a hang;
-UTC session time zone so DATETIME columns mean the same on every server.
+UTC session time zone so DATETIME columns mean the same on every server;
+on a Galera node, causal reads (fastagi.db.galera.on_connect).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
+
+from fastagi.db import galera
 
 DEFAULT_POOL_SIZE = 10
 
@@ -20,7 +23,7 @@ def make_engine(url: str, pool_size: int = DEFAULT_POOL_SIZE, timeout_s: int = 5
 
     `pre_ping` tests each connection on checkout: for callers that do not retry a lost
     connection themselves (the server's transactions do, through fastagi.db.retry)."""
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=0,
@@ -44,6 +47,8 @@ def make_engine(url: str, pool_size: int = DEFAULT_POOL_SIZE, timeout_s: int = 5
         },
         **kwargs,
     )
+    event.listen(engine, "connect", galera.on_connect)
+    return engine
 
 
 def server_url(url: str) -> str:

@@ -2,6 +2,13 @@
 
 `schema_migrations` holds one row per applied file. The code knows the highest version it
 ships; a database above that is newer than the code and is refused, never downgraded.
+
+One upgrade runs at a time. On a single server that is `GET_LOCK()`, released by the
+server when the upgrading session ends, even by a crash. On a Galera cluster GET_LOCK is
+local to one node, so there the lock is a row of `schema_upgrade_lock` taken with a
+conditional INSERT: two upgrades on different nodes write the same row, one fails
+certification and waits. That row is a lease, renewed before each migration, so an
+upgrade that died holding it blocks others for at most LEASE_SECONDS.
 """
 
 from __future__ import annotations
@@ -10,20 +17,28 @@ import hashlib
 import logging
 import os
 import re
+import socket
+import time
+import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
+from fastagi.db import galera
 from fastagi.db.engine import database_name, make_engine, server_url
+from fastagi.db.retry import mysql_errno
 from fastagi.db.sqlscript import split_statements
 
 log = logging.getLogger(__name__)
 
 FILE_PATTERN = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 LOCK_NAME = "ictcontact_schema_upgrade"
+LOCK_WAIT_SECONDS = 60
+LEASE_SECONDS = 900
 
 CREATE_MIGRATIONS_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -34,6 +49,33 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
   COMMENT='Schema version: one row per applied migration file (managed by ictcontact db upgrade)'
 """
+
+
+CREATE_LOCK_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_upgrade_lock (
+  id TINYINT UNSIGNED NOT NULL PRIMARY KEY COMMENT 'Always 1: one upgrade lock per database',
+  holder VARCHAR(255) NOT NULL COMMENT 'The upgrade holding it: host, process and a random tag',
+  taken_at DATETIME NOT NULL COMMENT 'When the holder took it (UTC)',
+  expires_at DATETIME NOT NULL COMMENT 'When it lapses if the holder died (UTC); renewed before each migration'
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
+  COMMENT='Cluster-wide lock of ictcontact db upgrade on Galera, where GET_LOCK() is local to one node'
+"""
+# Takes the lock when it is free or lapsed, renews it when this holder has it; changes
+# nothing otherwise. Assignments run left to right: once `holder` is ours, the others
+# follow it. Two nodes running this at once write the same row: one fails certification.
+_TAKE_LEASE = text(
+    "INSERT INTO schema_upgrade_lock (id, holder, taken_at, expires_at)"
+    " VALUES (1, :holder, UTC_TIMESTAMP(), UTC_TIMESTAMP() + INTERVAL :lease SECOND)"
+    " ON DUPLICATE KEY UPDATE"
+    " holder = IF(expires_at < UTC_TIMESTAMP(), VALUES(holder), holder),"
+    " taken_at = IF(holder = VALUES(holder) AND expires_at < UTC_TIMESTAMP(),"
+    "               VALUES(taken_at), taken_at),"
+    " expires_at = IF(holder = VALUES(holder), VALUES(expires_at), expires_at)")
+_LEASE_HOLDER = text("SELECT holder, expires_at FROM schema_upgrade_lock WHERE id = 1")
+_RENEW_LEASE = text("UPDATE schema_upgrade_lock"
+                    " SET expires_at = UTC_TIMESTAMP() + INTERVAL :lease SECOND"
+                    " WHERE id = 1 AND holder = :holder")
+_DROP_LEASE = text("DELETE FROM schema_upgrade_lock WHERE id = 1 AND holder = :holder")
 
 
 class SchemaError(RuntimeError):
@@ -136,18 +178,77 @@ def upgrade(url: str, directory: Path | None = None) -> list[int]:
     engine = make_engine(url, pool_size=1)
     try:
         with engine.connect() as conn:
-            got = conn.execute(text("SELECT GET_LOCK(:n, 60)"), {"n": LOCK_NAME}).scalar()
-            if got != 1:
-                raise SchemaError("another upgrade holds the schema lock; try again")
-            try:
-                return _apply_pending(conn, directory)
-            finally:
-                conn.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": LOCK_NAME})
+            lock = _lease_lock if galera.is_galera(conn) else _server_lock
+            with lock(conn) as renew:
+                return _apply_pending(conn, directory, renew)
     finally:
         engine.dispose()
 
 
-def _apply_pending(conn, directory: Path | None) -> list[int]:
+@contextmanager
+def _server_lock(conn):
+    """GET_LOCK for one server; yields the (no-op) renew callback."""
+    got = conn.execute(text("SELECT GET_LOCK(:n, :wait)"),
+                       {"n": LOCK_NAME, "wait": LOCK_WAIT_SECONDS}).scalar()
+    conn.commit()
+    if got != 1:
+        raise SchemaError("another upgrade holds the schema lock; try again")
+    try:
+        yield lambda: None
+    finally:
+        conn.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": LOCK_NAME})
+        conn.commit()
+
+
+ER_LOCK_DEADLOCK = 1213  # on Galera also: another node wrote the lock row first
+ER_DUP_ENTRY = 1062
+
+
+@contextmanager
+def _lease_lock(conn, lease_s: int = LEASE_SECONDS):
+    """The lock row for a Galera cluster; yields a callback that renews the lease (raises
+    SchemaError if it was lost). Waits up to LOCK_WAIT_SECONDS for another holder."""
+    holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"[:255]
+    params = {"holder": holder, "lease": lease_s}
+    conn.execute(text(CREATE_LOCK_TABLE))
+    conn.commit()
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            conn.execute(_TAKE_LEASE, params)
+            conn.commit()
+        except OperationalError as exc:  # lost the race for the row on another node
+            conn.rollback()
+            if mysql_errno(exc) not in (ER_LOCK_DEADLOCK, ER_DUP_ENTRY):
+                raise
+        current = conn.execute(_LEASE_HOLDER).first()
+        conn.commit()
+        if current is not None and current.holder == holder:
+            break
+        if time.monotonic() > deadline:
+            who = f" ({current.holder}, until {current.expires_at} UTC)" if current else ""
+            raise SchemaError(f"another upgrade holds the schema lock{who}; try again")
+        time.sleep(0.2)
+    log.info("schema upgrade lock taken by %s", holder)
+
+    def renew() -> None:
+        renewed = conn.execute(_RENEW_LEASE, params).rowcount
+        conn.commit()
+        if renewed != 1:
+            raise SchemaError("the schema upgrade lock lapsed while upgrading; run "
+                              "`ictcontact db upgrade` again")
+    try:
+        yield renew
+    finally:
+        try:
+            conn.rollback()
+            conn.execute(_DROP_LEASE, params)
+            conn.commit()
+        except DBAPIError:  # the lease lapses by itself
+            log.warning("could not release the schema upgrade lock of %s", holder)
+
+
+def _apply_pending(conn, directory: Path | None, renew) -> list[int]:
     conn.execute(text(CREATE_MIGRATIONS_TABLE))
     conn.commit()
     migrations = available_migrations(directory)
@@ -160,6 +261,7 @@ def _apply_pending(conn, directory: Path | None) -> list[int]:
     for migration in migrations:
         if migration.version in applied:
             continue
+        renew()
         log.info("applying schema %s", migration.name)
         for statement in split_statements(migration.path.read_text(encoding="utf-8")):
             try:

@@ -1,6 +1,9 @@
 """Run a whole transaction again when doing so cannot change its outcome.
 
-- MySQL/MariaDB aborted it for a deadlock or a lock wait (nothing was committed).
+- MySQL/MariaDB aborted it for a deadlock or a lock wait (nothing was committed). On a
+  Galera cluster a transaction that lost certification to a conflicting write from
+  another node fails the same way, with 1213 at COMMIT (or on any statement, when the
+  replicated write aborts it): nothing was committed there either.
 - The connection was lost (MariaDB restarted, an idle connection was closed): the pool
   then drops every connection older than the failure, so one more try gets a fresh one.
   That is safe for idempotent work, and for other work only when it failed before its
@@ -11,6 +14,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import time
 from typing import Callable, TypeVar
 
@@ -19,7 +23,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-RETRYABLE_ERRNOS = {1213, 1205}  # ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT
+RETRYABLE_ERRNOS = {1213, 1205}  # ER_LOCK_DEADLOCK (and Galera certification), ER_LOCK_WAIT_TIMEOUT
+MAX_PAUSE_S = 0.16
 
 
 class NotCommitted(Exception):
@@ -37,10 +42,18 @@ def is_disconnect(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
-def with_retry(work: Callable[[], T], attempts: int = 5, pause_s: float = 0.01,
+def backoff(attempt: int, pause_s: float) -> float:
+    """Seconds to wait after failed try number `attempt`: doubling from `pause_s`, capped
+    at MAX_PAUSE_S, with jitter (half to all of it) so that two servers that conflicted
+    do not meet again at the same instant."""
+    return min(MAX_PAUSE_S, pause_s * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+
+
+def with_retry(work: Callable[[], T], attempts: int = 8, pause_s: float = 0.01,
                idempotent: bool = False) -> T:
-    """Run `work` (one whole transaction): again on deadlock/lock wait, up to `attempts`;
-    and once more after a lost connection when that is safe (see the module doc)."""
+    """Run `work` (one whole transaction): again on deadlock/lock wait/certification
+    failure, up to `attempts` (at most ~0.6 s of pauses by default); and once more after a
+    lost connection when that is safe (see the module doc). What is left raises."""
     reconnected = False
     for attempt in range(1, attempts + 1):
         try:
@@ -62,5 +75,5 @@ def with_retry(work: Callable[[], T], attempts: int = 5, pause_s: float = 0.01,
                 raise
             log.info("transaction retried after MySQL error %s (attempt %d)",
                      mysql_errno(exc), attempt)
-            time.sleep(pause_s * attempt)
+            time.sleep(backoff(attempt, pause_s))
     raise AssertionError("unreachable")

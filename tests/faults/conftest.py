@@ -6,6 +6,9 @@ own `mariadbd` (`--no-defaults`, a datadir under pytest's tmp dir, a free loopba
 root with an empty password), started once per test session and killed at its end.
 Tests that stop it must leave it running again; the `private_db_url` fixture checks that.
 
+`galera_cluster` (session) and `galera_db` (per test) give the Galera tests a private
+3-node cluster built from the same PrivateMariaDB (tests/faults/galera_cluster.py).
+
 `ICT_FULL=1` runs the long versions (more sessions, more hypothesis examples); without it
 every test here is bounded so the whole directory fits CI's time limit.
 """
@@ -82,6 +85,15 @@ class PrivateMariaDB:
         if result.returncode != 0:
             raise RuntimeError(f"mariadb-install-db failed:\n{result.stdout}{result.stderr}")
 
+    def server_options(self) -> tuple[str, ...]:
+        """Options after the per-server paths and port (a Galera node adds its own)."""
+        return self.SERVER_OPTIONS
+
+    def is_ready(self, cursor) -> bool:
+        """Given a root cursor that could log in: may tests use this server now?"""
+        cursor.execute("SELECT 1")
+        return True
+
     def start_process(self) -> None:
         assert not self.running, "the private MariaDB is already running"
         self.starts += 1
@@ -91,31 +103,35 @@ class PrivateMariaDB:
                 [MARIADBD, "--no-defaults", f"--datadir={self.datadir}",
                  f"--port={self.port}", f"--socket={self.base / 'mysqld.sock'}",
                  f"--pid-file={self.base / 'mysqld.pid'}", f"--user={self.user}",
-                 f"--tmpdir={self.base}", *self.SERVER_OPTIONS],
+                 f"--tmpdir={self.base}", *self.server_options()],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         finally:
             log.close()
 
     def wait_ready(self, timeout: float = 60) -> float:
-        """Block until root can run SELECT 1 over TCP; returns the seconds waited."""
+        """Block until root can log in over TCP and `is_ready` holds; returns the seconds
+        waited."""
         started = time.monotonic()
         while True:
             if self.process is None or self.process.poll() is not None:
                 raise RuntimeError(f"private mariadbd exited:\n{self.log_tail()}")
+            ready = False
             try:
                 conn = pymysql.connect(host="127.0.0.1", port=self.port, user="root",
                                        connect_timeout=1)
                 try:
                     with conn.cursor() as cursor:
-                        cursor.execute("SELECT 1")
+                        ready = self.is_ready(cursor)
                 finally:
                     conn.close()
-                return time.monotonic() - started
             except pymysql.err.OperationalError:
-                if time.monotonic() - started > timeout:
-                    raise RuntimeError(f"private mariadbd not ready after {timeout} s:\n"
-                                       f"{self.log_tail()}")
-                time.sleep(0.05)
+                pass
+            if ready:
+                return time.monotonic() - started
+            if time.monotonic() - started > timeout:
+                raise RuntimeError(f"private mariadbd not ready after {timeout} s:\n"
+                                   f"{self.log_tail()}")
+            time.sleep(0.05)
 
     def start(self) -> float:
         self.start_process()
@@ -223,3 +239,45 @@ def private_db_url(private_mariadb):
     finally:
         conn.close()
     assert not left_down, "the test left the private MariaDB stopped"
+
+
+@pytest.fixture(scope="session")
+def galera_cluster(tmp_path_factory):
+    """A private 3-node Galera cluster for this test session (tests/faults/galera_cluster.py).
+    A machine that cannot run one FAILS the tests that need it, with the reason."""
+    from .galera_cluster import GaleraCluster, missing_packages
+
+    missing = missing_packages()
+    if missing:
+        pytest.fail(f"the Galera tests need the Debian packages {', '.join(missing)} "
+                    "(scripts/setup-local.sh installs them)")
+    base = tmp_path_factory.mktemp("galera")
+    cluster = GaleraCluster(base)
+    try:
+        try:
+            cluster.form()
+        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+            pytest.fail(f"the private 3-node Galera cluster did not start: {exc}")
+        yield cluster
+    finally:
+        cluster.terminate()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def galera_db(galera_cluster):
+    """A fresh database with the whole schema, created through node 1, on a cluster whose
+    three nodes are all running and Synced (a node a test killed is started again first).
+    Yields the database name; `node.url(name)` is its URL on each node."""
+    galera_cluster.ensure_running()
+    name = f"ict_galera_{os.getpid()}_{next(_names)}"
+    migrate.upgrade(galera_cluster.nodes[0].url(name))
+    yield name
+    node = next(n for n in galera_cluster.nodes if n.running)
+    conn = pymysql.connect(host="127.0.0.1", port=node.port, user="root", connect_timeout=5,
+                           read_timeout=60)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    finally:
+        conn.close()
