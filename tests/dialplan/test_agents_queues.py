@@ -60,8 +60,14 @@ def test_feature_codes_reach_the_agent_script_with_the_contexts_own_code(plan, c
     assert url == f"${{{names.AGI_URL}}}/{script}"
     # the client is the context's literal; the phone is the authenticated endpoint
     assert client_arg == "${ARG1}" and phone == "${CHANNEL(endpoint)}"
-    assert not any(s.app == "Dial" or s.app == "Queue" for s in
-                   check.reachable_steps(plan, names.client_context(code), feature))
+    reached = check.reachable_steps(plan, names.client_context(code), feature)
+    assert not any(s.app == "Dial" or s.app == "Queue" for s in reached)
+    # a server that cannot be reached, or that refuses the request itself, plays a prompt
+    fallback = [s for s in reached if s.app == "Playback"]
+    assert [s.args for s in fallback] == ["im-sorry&please-try-call-later"]
+    jumps = [s.args for s in reached if s.app == "GotoIf"]
+    assert any('"${AGISTATUS}" != "SUCCESS"' in j and j.endswith("?failed") for j in jumps)
+    assert any('"${ICT_REASON}" = "unavailable"' in j and '"bad-request"' in j for j in jumps)
 
 
 def pattern_regex(pattern: str) -> str:
