@@ -13,6 +13,7 @@ from __future__ import annotations
 from fastagi import channel_vars as v
 from fastagi.agents import prompts, rules
 from fastagi.agi.channel import Channel
+from fastagi.routes.agent_answers import answer, play, refuse
 from fastagi.routes.agent_arguments import parse_agent_request
 from fastagi.routes.clock import utc_now
 from fastagi.services import Services
@@ -63,20 +64,3 @@ async def handle(channel: Channel, services: Services) -> None:
             return
         prompt = prompts.AGENT_INCORRECT
     await refuse(channel, reason)
-
-
-async def refuse(channel: Channel, reason: str, logged_as: str | None = None) -> None:
-    """Play the refusal's sounds, then answer REJECT with the reason as logged."""
-    for sound in prompts.refusal_sounds(reason):
-        await play(channel, sound)
-    await answer(channel, v.REJECT, logged_as or reason)
-
-
-async def play(channel: Channel, sound: str) -> None:
-    if not channel.hung_up:  # a dead channel answers 511 to STREAM FILE
-        await channel.stream_file(sound)
-
-
-async def answer(channel: Channel, result: str, reason: str) -> None:
-    channel.note(decision=result, reason=reason or "-")
-    await channel.set_variables({v.RESULT: result, v.REASON: reason})

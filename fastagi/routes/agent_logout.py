@@ -7,10 +7,10 @@ caller hears "agent logged off" or the refusal.
 from __future__ import annotations
 
 from fastagi import channel_vars as v
-from fastagi.agi.channel import Channel
 from fastagi.agents import prompts
+from fastagi.agi.channel import Channel
+from fastagi.routes.agent_answers import answer, play, refuse
 from fastagi.routes.agent_arguments import parse_agent_request
-from fastagi.routes.agent_login import answer, play, refuse
 from fastagi.routes.clock import utc_now
 from fastagi.services import Services
 from fastagi.store import agents
