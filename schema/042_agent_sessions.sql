@@ -15,9 +15,9 @@ CREATE TABLE agent_sessions (
   ended_at DATETIME NULL COMMENT 'When the session ended (UTC); NULL while logged in',
   end_reason ENUM('logout','moved','replaced','suspended','agent-disabled','extension-disabled','admin') NULL
     COMMENT 'Why it ended: logout (*12), moved (the agent logged in elsewhere), replaced (another agent logged in here), suspended (client suspended), agent-disabled, extension-disabled, admin (ended by hand)',
-  open_agent_id INT UNSIGNED AS (IF(ended_at IS NULL, agent_id, NULL)) PERSISTENT
+  open_agent_id INT UNSIGNED AS (IF(ended_at IS NULL, agent_id, NULL)) STORED
     COMMENT 'agent_id while the session is open, else NULL: one open session per agent',
-  open_extension_id INT UNSIGNED AS (IF(ended_at IS NULL, extension_id, NULL)) PERSISTENT
+  open_extension_id INT UNSIGNED AS (IF(ended_at IS NULL, extension_id, NULL)) STORED
     COMMENT 'extension_id while the session is open, else NULL: one open session per extension',
   PRIMARY KEY (id),
   UNIQUE KEY uq_agent_sessions_open_agent (open_agent_id),
