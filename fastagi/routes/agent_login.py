@@ -37,7 +37,6 @@ async def handle(channel: Channel, services: Services) -> None:
         if number.digits and not number.hung_up:
             pin = await channel.get_data(prompts.AGENT_PASS, DIGIT_TIMEOUT_MS, MAX_DIGITS)
         if number.hung_up or (pin is not None and pin.hung_up):
-            channel.note(detail="caller hung up while typing")
             await answer(channel, v.REJECT, rules.NO_INPUT)
             return
         now = utc_now(services.clock)
