@@ -28,6 +28,7 @@ class ServeConfig:
 
     listen: str = "tcp:4573:interface=127.0.0.1"
     session_timeout: float = 20.0
+    interactive_timeout: float = 180.0
     db_timeout: float = 5.0
     max_call_seconds: int = 10800
     dial_template: str = "PJSIP/{number}@carrier"
@@ -39,7 +40,7 @@ class ServeConfig:
     server_name: str = field(default_factory=socket.gethostname)
 
     def __post_init__(self) -> None:
-        for name in ("session_timeout", "db_timeout", "max_call_seconds",
+        for name in ("session_timeout", "interactive_timeout", "db_timeout", "max_call_seconds",
                      "stale_sweep_seconds", "db_pool_size"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)!r}")
@@ -50,6 +51,9 @@ class ServeConfig:
             raise ValueError(f"db_timeout ({self.db_timeout:g} s) must be shorter than "
                              f"session_timeout ({self.session_timeout:g} s) so a slow "
                              "database still gets a definite answer to the dialplan")
+        if self.interactive_timeout < self.session_timeout:
+            raise ValueError(f"interactive_timeout ({self.interactive_timeout:g} s) must not "
+                             f"be shorter than session_timeout ({self.session_timeout:g} s)")
         if "{number}" not in self.dial_template:
             raise ValueError("dial_template must contain {number}")
 

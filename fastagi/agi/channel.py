@@ -7,6 +7,7 @@ Asterisk does not answer with success (510, 511, 520, or an unexpected result), 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Mapping
 
@@ -17,6 +18,20 @@ from fastagi.agi.quoting import command_line, flatten
 from fastagi.agi.replies import AgiReply
 
 Value = str | int | Decimal | None
+
+# Seconds allowed for a prompt to play, on top of the digit timeouts (core prompts last a
+# few seconds; an unanswered reply after this breaks the session).
+REPLY_MARGIN_S = 30.0
+
+
+@dataclass(frozen=True)
+class Digits:
+    """What GET DATA read: the keys (without the final #), whether the caller stopped
+    typing (timeout) and whether the caller hung up."""
+
+    digits: str
+    timed_out: bool = False
+    hung_up: bool = False
 
 
 class Channel:
@@ -52,9 +67,10 @@ class Channel:
         """Add fields (client=, decision=, reason=, ...) to this session's log line."""
         self.notes.update(fields)
 
-    async def command(self, verb: str, *args: str) -> AgiReply:
-        """Send `verb` with quoted `args`; return the reply whatever its code."""
-        return await self._protocol.send_command(command_line(verb, *args))
+    async def command(self, verb: str, *args: str, timeout: float | None = None) -> AgiReply:
+        """Send `verb` with quoted `args`; return the reply whatever its code. `timeout`
+        bounds the wait for the reply (default: the session's)."""
+        return await self._protocol.send_command(command_line(verb, *args), timeout)
 
     async def get_variable(self, name: str) -> str | None:
         """The variable's value, or None when it is not set."""
@@ -86,8 +102,26 @@ class Channel:
         reply = await self._checked("EXEC", app, *([",".join(args)] if args else []))
         return reply.result_int
 
-    async def _checked(self, verb: str, *args: str) -> AgiReply:
-        reply = await self.command(verb, *args)
+    async def get_data(self, prompt: str, timeout_ms: int, max_digits: int) -> Digits:
+        """Play `prompt` (a sound file name) and read up to `max_digits` keys, ended by
+        `#` or by `timeout_ms` without a key (GET DATA). The reply may take the prompt's
+        length plus a timeout per digit, so the wait is bounded by that, not by the
+        session timeout. A hung-up caller (result -1) gives `Digits("", hung_up=True)`."""
+        bound = REPLY_MARGIN_S + (timeout_ms / 1000.0) * (max_digits + 1)
+        reply = await self._checked("GET DATA", prompt, str(timeout_ms), str(max_digits),
+                                    timeout=bound)
+        if reply.result == "-1":
+            return Digits("", hung_up=True)
+        digits = reply.result or ""
+        return Digits(digits, timed_out=reply.data == "timeout")
+
+    async def stream_file(self, sound: str) -> None:
+        """Play one sound file to the end (STREAM FILE with no escape digits). A missing
+        file is not an error (Asterisk logs it and goes on)."""
+        await self._checked("STREAM FILE", sound, "", timeout=REPLY_MARGIN_S)
+
+    async def _checked(self, verb: str, *args: str, timeout: float | None = None) -> AgiReply:
+        reply = await self.command(verb, *args, timeout=timeout)
         if not reply.ok:
             raise CommandFailed(f"{verb} {args[0] if args else ''}".strip(), reply)
         return reply

@@ -6,6 +6,7 @@ each command line the server sends the way res_agi does — parsing it with Aste
 quoting rules and keeping a dict of channel variables — and never closes the connection
 itself: like Asterisk, it waits for the server to close. `Faults` scripts the misbehaviour
 tests need: HANGUP before a reply, a dead channel, garbage, silence, blank lines.
+`keys` scripts what the caller types at each GET DATA, in order (see KEYS_*).
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ KNOWN = DEAD_OK | {"ANSWER", "HANGUP", "STREAM FILE", "WAIT FOR DIGIT", "GET DAT
 INVALID = b"510 Invalid or unknown command\n"
 DEAD = b"511 Command Not Permitted on a dead channel or intercept routine\n"
 GARBAGE = b"\x16\x03\x01\x00\xa5 \xff\xfe<html>garbage</html>\n"
+
+# Special entries of `keys`: nothing typed before the timeout, or the caller hangs up.
+KEYS_TIMEOUT = None
+KEYS_HANGUP = "HANGUP"
 
 
 def usage_block(usage: str) -> bytes:
@@ -140,8 +145,9 @@ class FakeAsterisk(LineOnlyReceiver):
 
     def __init__(self, clock: IReactorTime, env: Sequence[tuple[str, str]],
                  variables: Mapping[str, str] | None = None,
-                 faults: Faults | None = None) -> None:
+                 faults: Faults | None = None, keys: Sequence[str | None] = ()) -> None:
         self._clock = clock
+        self._keys = list(keys)
         self._env = list(env)
         self.faults = faults or Faults()
         self.variables: dict[str, str] = dict(variables or {})
@@ -225,6 +231,21 @@ class FakeAsterisk(LineOnlyReceiver):
         if verb == "HANGUP":
             self.dead = True
             return b"200 result=1\n"
+        if verb == "GET DATA":
+            if not args:
+                return usage_block("Usage: GET DATA <file to be streamed> [timeout] [maxdigits]")
+            typed = self._keys.pop(0) if self._keys else KEYS_TIMEOUT
+            if typed == KEYS_HANGUP:
+                self.dead = self.hangup_sent = True
+                return b"200 result=-1\nHANGUP\n"
+            if typed is None:
+                return b"200 result= (timeout)\n"
+            limit = int(args[2]) if len(args) > 2 and args[2].isdigit() else 1024
+            return b"200 result=" + typed[:limit].encode(ENCODING, ERRORS) + b"\n"
+        if verb == "STREAM FILE":
+            if len(args) not in (2, 3):
+                return usage_block("Usage: STREAM FILE <filename> <escape digits> [sample offset]")
+            return b"200 result=0 endpos=8000\n"
         return b"200 result=0\n"  # NOOP, ANSWER and the rest: accepted, nothing to do
 
     def give_up(self) -> None:
@@ -261,7 +282,8 @@ def _value_reply(value: str | None) -> bytes:
 def run_session(reactor: IReactorTCP, host: str, port: int, script: str,
                 args: Sequence[str] = (), variables: Mapping[str, str] | None = None,
                 env: Mapping[str, str] | None = None, faults: Faults | None = None,
-                timeout: float = 30.0) -> Deferred[SessionResult]:
+                timeout: float = 30.0,
+                keys: Sequence[str | None] = ()) -> Deferred[SessionResult]:
     """Play one FastAGI session against host:port, like `AGI(agi://host:port/script,args)`.
 
     Fires with the SessionResult when the server closes the connection, or after
@@ -269,7 +291,7 @@ def run_session(reactor: IReactorTCP, host: str, port: int, script: str,
     """
     pairs = environment_pairs(script, args, env, host, port,
                               uniqueid=f"{reactor.seconds():.6f}")
-    fake = FakeAsterisk(reactor, pairs, variables, faults)
+    fake = FakeAsterisk(reactor, pairs, variables, faults, keys)
     endpoint = TCP4ClientEndpoint(reactor, host, port, timeout=max(1, int(timeout)))
 
     def connected(protocol: FakeAsterisk) -> Deferred[SessionResult]:

@@ -53,7 +53,7 @@ class AgiServerProtocol(LineOnlyReceiver):
         self._clock = clock
         self._timeout = timeout
         self._on_environment = on_environment
-        self._pending: deque[tuple[bytes, Deferred]] = deque()
+        self._pending: deque[tuple[bytes, Deferred, float | None]] = deque()
         self._env_lines: list[str] | None = []   # None once the block is complete
         self._block: list[str] = []               # lines of a 520- block being read
         self._timer: IDelayedCall | None = None
@@ -168,29 +168,31 @@ class AgiServerProtocol(LineOnlyReceiver):
         if reply.code == PROVISIONAL:
             return  # `100 ... Trying`: the final reply follows
         self._disarm()
-        _, deferred = self._pending.popleft()
+        _, deferred, _ = self._pending.popleft()
         self._write_head()
         if not deferred.called:  # a cancelled command's reply is dropped
             deferred.callback(reply)
 
     # --- commands --------------------------------------------------------------------
-    def send_command(self, line: bytes) -> Deferred[AgiReply]:
+    def send_command(self, line: bytes, timeout: float | None = None) -> Deferred[AgiReply]:
         """Queue one command line (from fastagi.agi.quoting.command_line).
 
         Fires with its AgiReply (any code: the caller judges it), or errbacks with an
-        AgiError if the session breaks first. Cancelling a command not yet written
-        removes it; cancelling the one on the wire discards its reply when it comes.
+        AgiError if the session breaks first. `timeout` bounds the wait for this reply
+        (default: the session's timeout); a command that waits for the caller, such as
+        GET DATA, needs longer. Cancelling a command not yet written removes it;
+        cancelling the one on the wire discards its reply when it comes.
         """
         if self.failure is not None or self.is_closed:
             return fail(self.failure or SessionClosed("connection closed"))
-        entry: tuple[bytes, Deferred] | None = None
+        entry: tuple[bytes, Deferred, float | None] | None = None
 
         def cancel(deferred: Deferred) -> None:
             if self._pending and self._pending[0] is not entry and entry in self._pending:
                 self._pending.remove(entry)
 
         deferred: Deferred[AgiReply] = Deferred(cancel)
-        entry = (line, deferred)
+        entry = (line, deferred, timeout)
         self._pending.append(entry)
         if len(self._pending) == 1:
             self._write_head()
@@ -199,17 +201,17 @@ class AgiServerProtocol(LineOnlyReceiver):
     def _write_head(self) -> None:
         if not self._pending:
             return
-        line, _ = self._pending[0]
+        line, _, timeout = self._pending[0]
         log.debug("%s: > %r", self.peer, line)
         self.transport.write(line)
-        self._arm("the reply")
+        self._arm("the reply", timeout)
 
     # --- failure and timers ----------------------------------------------------------
-    def _arm(self, what: str) -> None:
+    def _arm(self, what: str, timeout: float | None = None) -> None:
         self._disarm()
+        seconds = self._timeout if timeout is None else timeout
         self._timer = self._clock.callLater(
-            self._timeout, self._break,
-            ReplyTimeout(f"{what} did not arrive within {self._timeout:g} s"))
+            seconds, self._break, ReplyTimeout(f"{what} did not arrive within {seconds:g} s"))
 
     def _disarm(self) -> None:
         if self._timer is not None and self._timer.active():
@@ -229,7 +231,7 @@ class AgiServerProtocol(LineOnlyReceiver):
 
     def _fail_pending(self, error: AgiError) -> None:
         pending, self._pending = self._pending, deque()
-        for _, deferred in pending:
+        for _, deferred, _ in pending:
             if not deferred.called:
                 deferred.errback(Failure(error))
 

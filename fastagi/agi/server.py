@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from inspect import isawaitable
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any, Awaitable, Callable, Collection, Mapping
 
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from twisted.internet.defer import (CancelledError, Deferred, DeferredList,
@@ -42,13 +42,17 @@ class AgiServerFactory(ServerFactory):
     """Builds one AgiServerProtocol per connection; owns routes, services, live sessions.
 
     `routes` maps a script name (`agi_network_script` without its query string) to its
-    handler. `session_timeout` bounds each wait on the peer and the handler's own run.
+    handler. `session_timeout` bounds each wait on the peer and the handler's own run;
+    the handlers of the `interactive` scripts (they wait for the caller's keys) run for up
+    to the config's interactive_timeout instead.
     """
 
     def __init__(self, routes: Mapping[str, Handler], services: Services,
                  session_timeout: float | None = None,
-                 max_line: int = MAX_LINE_BYTES) -> None:
+                 max_line: int = MAX_LINE_BYTES,
+                 interactive: Collection[str] = ()) -> None:
         self.routes = dict(routes)
+        self.interactive = frozenset(interactive)
         self.services = services
         self.clock = services.clock
         self.session_timeout = (services.config.session_timeout if session_timeout is None
@@ -93,12 +97,12 @@ class AgiServerFactory(ServerFactory):
                 reason = reasons.BAD_REQUEST
                 detail = f"unknown script {env.script!r}"
             else:
-                await self._call(handler, protocol, channel)
+                await self._call(handler, protocol, channel, self._budget(env.script))
                 if channel_vars.RESULT not in channel.sent:
                     reason = reasons.UNAVAILABLE
                     detail = "handler returned without setting " + channel_vars.RESULT
         except Exception as exc:  # classified below: every outcome gets an answer
-            reason, detail, unexpected = _classify(exc, self.session_timeout)
+            reason, detail, unexpected = _classify(exc, self._budget(env.script))
             if protocol.failure is not None:  # the session broke: that is the cause
                 detail, unexpected = _one_line(protocol.failure), False
             crash = exc if unexpected else None
@@ -106,13 +110,19 @@ class AgiServerFactory(ServerFactory):
             detail = await self._reject(channel, reason, detail)
         self._log(protocol, channel, reason, detail, crash)
 
+    def _budget(self, script: str) -> float:
+        """Seconds the handler of `script` may run."""
+        if script in self.interactive:
+            return max(self.session_timeout, self.services.config.interactive_timeout)
+        return self.session_timeout
+
     async def _call(self, handler: Handler, protocol: AgiServerProtocol,
-                    channel: Channel) -> None:
-        """Run the handler, bounded by the session deadline and cancelled if the
-        connection goes away first."""
+                    channel: Channel, budget: float) -> None:
+        """Run the handler, bounded by `budget` seconds and cancelled if the connection
+        goes away first."""
         outcome = handler(channel, self.services)
         running = ensureDeferred(outcome) if isawaitable(outcome) else succeed(outcome)
-        running.addTimeout(self.session_timeout, self.clock)
+        running.addTimeout(budget, self.clock)
         closed = protocol.when_closed()
         closed.addCallbacks(lambda _: running.cancel(), lambda f: f.trap(CancelledError))
         try:

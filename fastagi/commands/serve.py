@@ -50,6 +50,8 @@ OPTIONS: dict[str, tuple[Callable[[str], Any], str]] = {
     "listen": (str, "Twisted server endpoint (default tcp:4573:interface=127.0.0.1)"),
     "session_timeout": (float, "seconds to wait for Asterisk's environment block or a "
                                "reply, and for a handler's answer (default 20)"),
+    "interactive_timeout": (float, "seconds a script that waits for the caller's keys "
+                                   "(agent_login) may run in all (default 180)"),
     "db_timeout": (float, "seconds a database call may take before the answer is "
                           "REJECT/unavailable (default 5; below --session-timeout)"),
     "max_call_seconds": (int, "longest call ever authorized, seconds (default 10800)"),
@@ -128,23 +130,23 @@ def run(args: argparse.Namespace) -> int:
         return 1
     from twisted.internet import reactor  # the one place the global reactor is used
 
-    from fastagi.routes import ROUTES
+    from fastagi.routes import INTERACTIVE, ROUTES
     log.info("schema version %d", state.current)
-    return ServerRun(reactor, engine, config, ROUTES).run()
+    return ServerRun(reactor, engine, config, ROUTES, INTERACTIVE).run()
 
 
 class ServerRun:
     """One run of the server on `reactor`: start with it, drain and stop on shutdown."""
 
     def __init__(self, reactor: Any, engine: Engine, config: ServeConfig,
-                 routes: Mapping[str, Any]) -> None:
+                 routes: Mapping[str, Any], interactive: frozenset[str] = frozenset()) -> None:
         from fastagi.agi.server import AgiServerFactory
 
         self.reactor = reactor
         self.config = config
         self.db = DbRunner(engine, reactor, reactor, config.db_pool_size, config.db_timeout)
         self.services = Services(clock=reactor, db=self.db, config=config)
-        self.factory = AgiServerFactory(routes, self.services)
+        self.factory = AgiServerFactory(routes, self.services, interactive=interactive)
         self.port: IListeningPort | None = None
         self.loops: list[LoopingCall] = []
         self.exit_code = 0

@@ -42,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="send HANGUP when the server's Nth command arrives")
     parser.add_argument("--dead", action="store_true",
                         help="the channel is already hung up (like a hangup handler)")
+    parser.add_argument("--keys", action="append", default=[], metavar="DIGITS",
+                        help="what the caller types at the next GET DATA, in order (repeat; "
+                        "'-' types nothing), e.g. agent_login: --keys 501 --keys 1234")
 
 
 def parse_connect(text: str) -> tuple[str, int]:
@@ -73,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
     outcome: list = []
     session = run_session(reactor, host, port, args.script, tuple(args.args),
                           variables=dict(args.var), env=dict(args.env), faults=faults,
-                          timeout=timeout)
+                          timeout=timeout,
+                          keys=[None if k == "-" else k for k in args.keys])
     session.addBoth(outcome.append)
     session.addBoth(lambda _: reactor.stop())
     reactor.run()

@@ -19,13 +19,13 @@ from fastagi.dialplan import names
 from fastagi.dialplan.confparse import Dialplan, Step
 
 # Applications and functions this dialplan uses, all in a stock Asterisk 20/22 build.
-KNOWN_APPS = {"AGI", "Dial", "ExecIf", "Gosub", "GosubIf", "Goto", "GotoIf", "Hangup",
-              "NoOp", "Playback", "Progress", "Return", "Set", "Verbose"}
-KNOWN_FUNCTIONS = {"CHANNEL", "FILTER", "IF", "LEN", "PJSIP_DIAL_CONTACTS"}
+KNOWN_APPS = {"AGI", "Answer", "Dial", "ExecIf", "Gosub", "GosubIf", "Goto", "GotoIf",
+              "Hangup", "NoOp", "Playback", "Progress", "Queue", "Return", "Set", "Verbose"}
+KNOWN_FUNCTIONS = {"CHANNEL", "FILTER", "IF", "LEN", "PJSIP_DIAL_CONTACTS", "TIMEOUT"}
 
 # Variables Asterisk itself sets (documented in app_dial, res_agi, app_stack, pbx).
 BUILTIN_VARIABLES = {"EXTEN", "CONTEXT", "PRIORITY", "AGISTATUS", "DIALSTATUS",
-                     "ANSWEREDTIME", "DIALEDTIME", "HANGUPCAUSE",
+                     "ANSWEREDTIME", "DIALEDTIME", "HANGUPCAUSE", "QUEUESTATUS",
                      *(f"ARG{i}" for i in range(1, 10))}
 
 VAR_TOKEN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(\(?)")

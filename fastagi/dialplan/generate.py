@@ -5,11 +5,14 @@ Output (one file, e.g. /etc/asterisk/ictcontact-clients.conf):
 - `[client-<code>]` for EVERY client, active or suspended (suspension is enforced at call
   time by the realtime views and by authorize, so suspending needs no regeneration):
   the emergency numbers first, as exact extensions straight to [ict-emergency] (no AGI);
-  then each of the client's own extensions to [ict-extension]; then the patterns `_X.`
-  and `_+X.` to [ict-outbound]. Asterisk always prefers an exact extension to a pattern,
-  so an emergency number or an extension number can never fall into the outbound route.
+  then each of the client's own extensions to [ict-extension]; then the agent feature
+  codes *11 (login) and *12 (logout) to [ict-agent-login] / [ict-agent-logout] with the
+  client's own code; then the patterns `_X.` and `_+X.` to [ict-outbound]. Asterisk
+  always prefers an exact extension to a pattern, so an emergency number or an extension
+  number can never fall into the outbound route (and *11 matches no `_X.` pattern).
 - `[ict-from-carrier]`: one extension per DID (with and without a leading +) to
-  [ict-inbound] with the client code and the target endpoint as literals.
+  [ict-inbound] with the client code and the target endpoint as literals, or to
+  [ict-inbound-queue] with the client code and the client's queue `<code>-<name>`.
 
 Every argument that names a tenant or an endpoint is a literal taken from the database;
 the only caller input is ${EXTEN} as the dialled number of [ict-outbound], which checks it.
@@ -30,6 +33,7 @@ log = logging.getLogger(__name__)
 
 CODE_RE = re.compile(r"^[a-z0-9_-]{1,32}$")
 DIGITS_RE = re.compile(r"^[0-9]{2,20}$")
+QUEUE_NAME_RE = re.compile(r"^[a-z0-9_]{1,32}$")
 DEFAULT_EMERGENCY_NUMBERS = ("911", "112", "999")
 
 
@@ -51,12 +55,19 @@ class Did:
 
 
 @dataclass(frozen=True)
+class QueueDid:
+    did: str
+    queue: str             # the app_queue realtime name: <code>-<queue name>
+
+
+@dataclass(frozen=True)
 class Client:
     code: str
     name: str
     status: str
     extensions: tuple[Extension, ...] = ()
     dids: tuple[Did, ...] = ()
+    queue_dids: tuple[QueueDid, ...] = ()
 
 
 def emergency_numbers_from(value: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
@@ -83,6 +94,13 @@ def load_clients(engine: Engine) -> list[Client]:
             "SELECT d.client_id, d.did, d.exten, e.sip_username FROM dids d "
             "JOIN extensions e ON e.client_id = d.client_id AND e.exten = d.exten "
             "ORDER BY d.did")).all()
+        queue_dids = conn.execute(text(
+            "SELECT d.client_id, d.did, q.asterisk_name FROM dids d "
+            "JOIN queues q ON q.id = d.queue_id AND q.client_id = d.client_id "
+            "ORDER BY d.did")).all()
+    by_client_queue: dict[int, list[QueueDid]] = {}
+    for client_id, did, queue in queue_dids:
+        by_client_queue.setdefault(client_id, []).append(QueueDid(did, queue))
     by_client_ext: dict[int, list[Extension]] = {}
     for client_id, exten, endpoint in extens:
         by_client_ext.setdefault(client_id, []).append(Extension(exten, endpoint))
@@ -90,7 +108,7 @@ def load_clients(engine: Engine) -> list[Client]:
     for client_id, did, exten, endpoint in dids:
         by_client_did.setdefault(client_id, []).append(Did(did, exten, endpoint))
     return [Client(code, name, status, tuple(by_client_ext.get(cid, ())),
-                   tuple(by_client_did.get(cid, ())))
+                   tuple(by_client_did.get(cid, ())), tuple(by_client_queue.get(cid, ())))
             for cid, code, name, status in clients]
 
 
@@ -110,9 +128,15 @@ def _check_client(client: Client) -> None:
         if item.endpoint != f"{client.code}-{item.exten}":
             raise GenerateError(f"client {client.code}: endpoint {item.endpoint!r} does not "
                                 f"belong to it")
-    for did in client.dids:
+    for did in (*client.dids, *client.queue_dids):
         if not re.fullmatch(r"[0-9]{3,20}", did.did):
             raise GenerateError(f"client {client.code}: DID {did.did!r} is not digits")
+    for did in client.queue_dids:
+        # '<code>-<name>' is unambiguous: a queue name has no '-' (schema/040).
+        prefix, _, rest = did.queue.rpartition("-")
+        if prefix != client.code or not QUEUE_NAME_RE.match(rest):
+            raise GenerateError(f"client {client.code}: queue {did.queue!r} does not "
+                                f"belong to it")
 
 
 def render(clients: list[Client], emergency: tuple[str, ...] = DEFAULT_EMERGENCY_NUMBERS) -> str:
@@ -122,7 +146,7 @@ def render(clients: list[Client], emergency: tuple[str, ...] = DEFAULT_EMERGENCY
     seen_dids: dict[str, str] = {}
     for client in clients:
         _check_client(client)
-        for did in client.dids:
+        for did in (*client.dids, *client.queue_dids):
             if did.did in seen_dids:
                 raise GenerateError(f"DID {did.did} belongs to {seen_dids[did.did]} and "
                                     f"{client.code}")
@@ -148,18 +172,25 @@ def render(clients: list[Client], emergency: tuple[str, ...] = DEFAULT_EMERGENCY
             out.append(f"exten => {ext.exten},1,Gosub({names.INTERNAL},s,1("
                        f"{client.code},{ext.endpoint}))")
             out.append(" same => n,Hangup()")
+        for code, routine in ((names.AGENT_LOGIN_CODE, names.AGENT_LOGIN),
+                              (names.AGENT_LOGOUT_CODE, names.AGENT_LOGOUT)):
+            out.append(f"exten => {code},1,Gosub({routine},s,1({client.code}))")
+            out.append(" same => n,Hangup()")
         for pattern in ("_X.", "_+X."):
             out.append(f"exten => {pattern},1,Gosub({names.OUTBOUND},s,1("
                        f"{client.code},${{EXTEN}}))")
             out.append(" same => n,Hangup()")
     out += ["", f"[{names.FROM_CARRIER}]",
-            "; Calls from the carrier trunk: each DID rings its client's extension. Unknown",
-            "; numbers match nothing and are refused by chan_pjsip (404)."]
+            "; Calls from the carrier trunk: each DID rings its client's extension or queue.",
+            "; Unknown numbers match nothing and are refused by chan_pjsip (404)."]
     for client in clients:
-        for did in client.dids:
-            for shown in (did.did, "+" + did.did):
-                out.append(f"exten => {shown},1,Gosub({names.INBOUND},s,1("
-                           f"{client.code},{did.did},{did.endpoint}))")
+        lines = [(d.did, f"{names.INBOUND},s,1({client.code},{d.did},{d.endpoint})")
+                 for d in client.dids]
+        lines += [(d.did, f"{names.INBOUND_QUEUE},s,1({client.code},{d.did},{d.queue})")
+                  for d in client.queue_dids]
+        for did, target in sorted(lines):
+            for shown in (did, "+" + did):
+                out.append(f"exten => {shown},1,Gosub({target})")
                 out.append(" same => n,Hangup()")
     return "\n".join(out) + "\n"
 

@@ -17,6 +17,13 @@ EMERGENCY = "ict-emergency"
 SETTLE = "ict-settle"
 REJECT = "ict-reject"
 FAIL_CLOSED = "ict-fail-closed"
+AGENT_LOGIN = "ict-agent-login"        # *11 (issue 10: agents and queues)
+AGENT_LOGOUT = "ict-agent-logout"      # *12
+INBOUND_QUEUE = "ict-inbound-queue"    # a DID that rings a queue
+
+# Feature codes of every generated client context.
+AGENT_LOGIN_CODE = "*11"
+AGENT_LOGOUT_CODE = "*12"
 
 # Generated contexts.
 CLIENT_CONTEXT_PREFIX = "client-"
@@ -39,8 +46,12 @@ CONTACTS = "ICTCONTACT_CONTACTS"       # channel variable: PJSIP_DIAL_CONTACTS r
 AUTHORIZE = "authorize"
 SETTLE_SCRIPT = "settle"
 HEALTH = "health"
+AGENT_LOGIN_SCRIPT = "agent_login"
+AGENT_LOGOUT_SCRIPT = "agent_logout"
 SCRIPT_SETS = {
     AUTHORIZE: (cv.RESULT, cv.REASON, cv.CAUSE, cv.CALL_ID, cv.MAX_MS, cv.DIAL, cv.RATE),
     SETTLE_SCRIPT: (cv.COST,),
     HEALTH: (cv.HEALTH,),
+    AGENT_LOGIN_SCRIPT: (cv.RESULT, cv.REASON),
+    AGENT_LOGOUT_SCRIPT: (cv.RESULT, cv.REASON),
 }

@@ -27,6 +27,13 @@ async def hold(channel, services):
     await Deferred()
 
 
+async def ask(channel, services):
+    first = await channel.get_data("agent-user", 5000, 10)
+    second = await channel.get_data("agent-pass", 5000, 10)
+    await channel.set_variables({v.RESULT: v.ALLOW,
+                                 v.REASON: f"{first.digits}/{second.timed_out}"})
+
+
 async def simulate(port, *argv):
     env = {k: val for k, val in os.environ.items() if not k.startswith("ICTCONTACT_")}
     env["ICTCONTACT_CONFIG"] = os.devnull
@@ -38,7 +45,7 @@ async def simulate(port, *argv):
 
 @pytest_twisted.async_yield_fixture
 async def server_port():
-    factory = AgiServerFactory({"echo": echo, "hold": hold},
+    factory = AgiServerFactory({"echo": echo, "hold": hold, "ask": ask},
                                make_services(reactor, session_timeout=5, db_timeout=1))
     port = reactor.listenTCP(0, factory, interface="127.0.0.1")
     yield port.getHost().port
@@ -75,3 +82,12 @@ async def test_simulate_fails_when_the_server_does_not_close(server_port):
 async def test_simulate_fails_when_nothing_listens():
     out, err, code = await simulate(1, "health")
     assert code == 1 and "cannot connect to 127.0.0.1:1" in err
+
+
+@pytest_twisted.ensureDeferred
+async def test_simulate_types_the_keys_given(server_port):
+    out, err, code = await simulate(server_port, "ask", "--keys", "501", "--keys", "-")
+    assert code == 0, err
+    assert out.splitlines()[:2] == ['> GET DATA "agent-user" "5000" "10"',
+                                    '> GET DATA "agent-pass" "5000" "10"']
+    assert f"{v.REASON}=501/True" in out.splitlines()

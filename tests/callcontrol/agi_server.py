@@ -10,7 +10,7 @@ from twisted.internet import reactor
 from fastagi import channel_vars as v
 from fastagi.agi.fake_asterisk import SessionResult, run_session
 from fastagi.agi.server import AgiServerFactory
-from fastagi.routes import ROUTES
+from fastagi.routes import INTERACTIVE, ROUTES
 from fastagi.services import DbRunner, ServeConfig, Services
 
 
@@ -38,7 +38,8 @@ async def agi_server(engine, pool: int = 4, **config) -> AsyncIterator[RunningSe
     serve_config = ServeConfig(**config)
     runner = DbRunner(engine, reactor, reactor, size=pool, timeout=serve_config.db_timeout)
     runner.start()
-    factory = AgiServerFactory(ROUTES, Services(clock=reactor, db=runner, config=serve_config))
+    factory = AgiServerFactory(ROUTES, Services(clock=reactor, db=runner, config=serve_config),
+                               interactive=INTERACTIVE)
     port = reactor.listenTCP(0, factory, interface="127.0.0.1")
     try:
         yield RunningServer(port.getHost().port)

@@ -48,7 +48,8 @@ def test_ict_names_are_the_servers_constants():
 
 def test_agi_scripts_are_served(plan):
     used = {script for _, script in check.agi_scripts(plan)}
-    assert used == {names.AUTHORIZE, names.SETTLE_SCRIPT, names.HEALTH}
+    assert used == {names.AUTHORIZE, names.SETTLE_SCRIPT, names.HEALTH,
+                    names.AGENT_LOGIN_SCRIPT, names.AGENT_LOGOUT_SCRIPT}
     assert used <= set(ROUTES), f"the server does not route {sorted(used - set(ROUTES))}"
 
 
@@ -111,11 +112,20 @@ def test_inbound_order_of_operations(plan):
     assert "Answer" not in apps
 
 
+# The agent feature codes are internal calls (no carrier, never billed) that must answer
+# to play prompts and read keys; no call that is billed ever reaches them.
+AGENT_ROUTINES = (names.AGENT_LOGIN, names.AGENT_LOGOUT)
+
+
 def test_no_answer_anywhere_before_dial(plan):
-    assert not any(s.app == "Answer" for s in plan.steps())
-    for step in plan.steps():
+    billed = [s for s in plan.steps() if s.context not in AGENT_ROUTINES]
+    assert not any(s.app == "Answer" for s in billed)
+    for step in billed:
         if step.app == "Playback":
             assert step.args.endswith(",noanswer"), step
+    for routine in (names.OUTBOUND, names.INBOUND, names.INBOUND_QUEUE, names.INTERNAL):
+        reached = {s.context for s in check.reachable_steps(plan, routine, "s")}
+        assert not reached & set(AGENT_ROUTINES), routine
 
 
 def test_fail_closed_is_cause_41(plan):

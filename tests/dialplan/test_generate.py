@@ -31,10 +31,15 @@ def test_context_passes_only_its_own_code_and_endpoints(plan, code):
         first = steps[0]
         assert first.app == "Gosub"
         target, args = gosub_args(first)
-        assert target.context in (names.EMERGENCY, names.INTERNAL, names.OUTBOUND)
+        assert target.context in (names.EMERGENCY, names.INTERNAL, names.OUTBOUND,
+                                  names.AGENT_LOGIN, names.AGENT_LOGOUT)
         # tenant identity: a literal, never caller input
         assert args[0] == code and "$" not in args[0]
-        if target.context == names.INTERNAL:
+        if target.context in (names.AGENT_LOGIN, names.AGENT_LOGOUT):
+            assert args == [code]
+            assert exten == {names.AGENT_LOGIN: names.AGENT_LOGIN_CODE,
+                             names.AGENT_LOGOUT: names.AGENT_LOGOUT_CODE}[target.context]
+        elif target.context == names.INTERNAL:
             assert args[1] in own and args[1] == f"{code}-{exten}"
         elif target.context == names.OUTBOUND:
             assert exten in ("_X.", "_+X.") and args[1] == "${EXTEN}"

@@ -1,0 +1,1 @@
+"""Agents at their phones: the pure login rules (no database, no Asterisk)."""
