@@ -29,10 +29,13 @@ BEGIN
                  WHERE digits = TRIM(LEADING '+' FROM p_phone) AND scope IN (0, p_client));
 END//
 
+-- `ictcontact contacts import` has checked the lists already for its whole batch and sets
+-- @ict_contacts_dnc_checked in its session to spare this per-row lookup. Whoever sets it,
+-- nothing on a list is dialled: the dialer checks again at every claim.
 CREATE TRIGGER contacts_before_insert_dnc BEFORE INSERT ON contacts FOR EACH ROW
 BEGIN
-  IF NEW.campaign_id IS NOT NULL AND NEW.status IN ('new', 'retry')
-     AND on_do_not_call(NEW.client_id, NEW.phone) THEN
+  IF @ict_contacts_dnc_checked IS NULL AND NEW.campaign_id IS NOT NULL
+     AND NEW.status IN ('new', 'retry') AND on_do_not_call(NEW.client_id, NEW.phone) THEN
     SET NEW.status = 'do-not-call', NEW.last_reason = 'on a do-not-call list';
   END IF;
 END//
