@@ -17,6 +17,8 @@ EMERGENCY = "ict-emergency"
 SETTLE = "ict-settle"
 REJECT = "ict-reject"
 FAIL_CLOSED = "ict-fail-closed"
+CAMPAIGN = "ict-campaign"              # the dialer originates Local/s@ict-campaign/n
+CAMPAIGN_PLAY = "ict-campaign-play"    # an answered contact of a campaign with a recording
 
 # Generated contexts.
 CLIENT_CONTEXT_PREFIX = "client-"
@@ -44,3 +46,6 @@ SCRIPT_SETS = {
     SETTLE_SCRIPT: (cv.COST,),
     HEALTH: (cv.HEALTH,),
 }
+
+# Variables the dialer sets on the channels it originates (AMI Originate `Variable:`).
+ORIGINATE_SETS = cv.ORIGINATE_VARS
