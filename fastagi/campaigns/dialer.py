@@ -40,6 +40,7 @@ class DialerConfig:
     orphan_seconds: float = 120.0       # an attempt authorize never saw is failed after this
     failure_grace_seconds: float = 10.0  # after a failed originate, wait for the dialplan
     batch: int = 50                     # most contacts claimed per campaign per tick
+    requeue_seconds: float = 30.0       # a contact refused for the client's limits waits
     emergency_numbers: tuple[str, ...] = ("911", "112", "999")
 
     def __post_init__(self) -> None:
@@ -56,7 +57,8 @@ class DialerConfig:
     @property
     def limits(self) -> store.DialerLimits:
         return store.DialerLimits(dialer=self.name, claim_seconds=self.claim_seconds,
-                                  batch=self.batch, emergency_numbers=self.emergency_numbers)
+                                  batch=self.batch, emergency_numbers=self.emergency_numbers,
+                                  requeue_seconds=self.requeue_seconds)
 
 
 @dataclass

@@ -1,9 +1,9 @@
 """The dialer's transactions. Each function is one unit of work `fn(engine, ...)` for
 DbRunner.run; all decisions come from fastagi.campaigns.pacing.
 
-Claiming (`claim`) locks the client row and then the campaign row, so every dialer
-process sees the same calls in flight and the same calls-per-second clock: caps hold
-across dialers. Contacts are taken with FOR UPDATE SKIP LOCKED and marked `dialing` with
+Claiming (`claim`) locks every campaign row of the client, so every dialer process sees
+the same calls in flight and the same calls-per-second clock: caps hold across dialers
+and across the client's campaigns. Contacts are taken with FOR UPDATE SKIP LOCKED and marked `dialing` with
 an attempt row in the same transaction: a contact is dialled once per attempt, never by
 two dialers at once.
 
@@ -67,6 +67,7 @@ class DialerLimits:
     claim_seconds: float              # a claim lapses this long after its last renewal
     batch: int                        # most contacts claimed per campaign per transaction
     emergency_numbers: tuple[str, ...]
+    requeue_seconds: float = pacing.REQUEUE_SECONDS  # after a refusal for the client's limits
 
 
 def running_campaigns(engine: Engine) -> list[int]:
@@ -76,10 +77,16 @@ def running_campaigns(engine: Engine) -> list[int]:
             "WHERE g.status = 'running' AND c.status = 'active' ORDER BY g.id")).scalars()]
 
 
+_CLIENT_OF = text("SELECT client_id FROM campaigns WHERE id = :campaign")
+# Every campaign row of the client, in id order: claims for any campaign of one client
+# are serialized (client-wide channel accounting) without locking the client row, which
+# authorize and settle lock (a claim waiting for it while they wait for the campaign row
+# would deadlock), and in the order the suspension trigger locks them.
+_LOCK_CLIENT_CAMPAIGNS = text(
+    "SELECT id FROM campaigns WHERE client_id = :client ORDER BY id FOR UPDATE")
 _CLIENT = text(
-    "SELECT c.id, c.code, c.status, c.channel_limit, c.balance + c.credit_limit AS credit "
-    "FROM clients c JOIN campaigns g ON g.client_id = c.id WHERE g.id = :campaign "
-    "FOR UPDATE")
+    "SELECT id, code, status, channel_limit, balance + credit_limit AS credit "
+    "FROM clients WHERE id = :client")
 _CAMPAIGN = text(
     "SELECT g.*, d.context AS d_context, d.exten AS d_exten, d.priority AS d_priority "
     "FROM campaigns g LEFT JOIN campaign_destinations d ON d.id = g.destination_id "
@@ -123,7 +130,11 @@ def claim(engine: Engine, campaign_id: int, now: datetime, limits: DialerLimits)
 
 def _claim(engine: Engine, campaign_id: int, now: datetime, limits: DialerLimits) -> ClaimResult:
     with engine.begin() as conn:
-        client = conn.execute(_CLIENT, {"campaign": campaign_id}).first()
+        client_id = conn.execute(_CLIENT_OF, {"campaign": campaign_id}).scalar()
+        if client_id is None:
+            return ClaimResult((), "no such campaign", 0)
+        conn.execute(_LOCK_CLIENT_CAMPAIGNS, {"client": client_id}).all()
+        client = conn.execute(_CLIENT, {"client": client_id}).first()
         row = conn.execute(_CAMPAIGN, {"campaign": campaign_id}).first()
         if client is None or row is None:
             return ClaimResult((), "no such campaign", 0)
@@ -272,7 +283,8 @@ def finish_attempts(engine: Engine, now: datetime, limits: DialerLimits) -> int:
                 updates = []
                 for d in done:
                     step = pacing.after_attempt(d.outcome, d.reason, d.attempts,
-                                                rules[d.campaign_id], now)
+                                                rules[d.campaign_id], now,
+                                                limits.requeue_seconds)
                     updates.append({"id": d.id, "status": step.status, "at": step.next_attempt_at,
                                     "attempts": step.attempts, "outcome": d.outcome,
                                     "reason": (step.reason or "")[:128] or None})

@@ -12,8 +12,9 @@ with the scripted talk time; BUSY/NOANSWER/CONGESTION send Failure (5/3/8) first
 settle after (the order that gives the dialer the least help).
 
 It records what a test must check: every originate with its arrival time and variables,
-calls in flight per client code and per number (a number dialled while already in flight
-is a double dial), and the most in flight at once.
+calls in flight per client code and per number from the Originate until the call starts
+hanging up (a number dialled while already in flight is a double dial), and the most in
+flight at once.
 """
 
 from __future__ import annotations
@@ -114,30 +115,40 @@ class FakePbx(FakeAmi):
         self.calls.append(record)
         client = variables.get(v.CAMPAIGN_CLIENT, "")
         number = variables.get(v.CAMPAIGN_NUMBER, "")
-        uniqueid = headers.get("OtherChannelId", "")
-        channel = f"Local/s@ict-campaign-{next(self._sequence):08x};2"
         self.open_calls += 1
         if self.numbers_in_flight[number]:
             self.double_dials.append(number)
         self.numbers_in_flight[number] += 1
         self.in_flight[client] += 1
         self.most_in_flight[client] = max(self.most_in_flight[client], self.in_flight[client])
+        hung_up = False
+
+        def hang_up() -> None:
+            # The call counts as in flight until it starts hanging up: the database frees
+            # its slot only later (when settle commits), so these counts can never be
+            # above what the dialer saw.
+            nonlocal hung_up
+            if not hung_up:
+                hung_up = True
+                self.in_flight[client] -= 1
+                self.numbers_in_flight[number] -= 1
         try:
-            await self._play(session, headers, record, client, number, uniqueid, channel)
+            await self._play(session, headers, record, client, number, hang_up)
         finally:
-            self.in_flight[client] -= 1
-            self.numbers_in_flight[number] -= 1
+            hang_up()
             self.open_calls -= 1
             if self.open_calls == 0:
                 waiters, self._idle_waiters = self._idle_waiters, []
                 for waiter in waiters:
                     waiter.callback(None)
 
-    async def _play(self, session, headers, record, client, number, uniqueid, channel) -> None:
-        env = {"uniqueid": uniqueid, "channel": channel, "context": "ict-outbound",
-               "extension": "s", "accountcode": client}
+    async def _play(self, session, headers, record, client, number, hang_up) -> None:
+        channel = f"Local/s@ict-campaign-{next(self._sequence):08x};2"
+        env = {"uniqueid": headers.get("OtherChannelId", ""), "channel": channel,
+               "context": "ict-outbound", "extension": "s", "accountcode": client}
         if not client:
             record.result = "FAILED"
+            hang_up()
             return self._respond_originate(session, headers, False, 1)
         auth = await run_session(self.reactor, "127.0.0.1", self.agi_port, "authorize",
                                  (client, number, "out"), env=env, timeout=10)
@@ -145,24 +156,25 @@ class FakePbx(FakeAmi):
         if found.get(v.RESULT) != v.ALLOW or not found.get(v.CALL_ID):
             record.result = (f"REJECT:{found.get(v.REASON, '')}" if found.get(v.RESULT)
                              else "FAILED")
+            hang_up()
             return self._respond_originate(session, headers, False, 1)
         record.result, record.call_id = "ALLOW", found[v.CALL_ID]
         outcome = self.outcome_for(number)
         if outcome.ring_seconds:
             await deferLater(self.reactor, outcome.ring_seconds, lambda: None)
-        answered = outcome.dial_status == "ANSWER"
-        if answered:
+        if outcome.dial_status == "ANSWER":
             self._respond_originate(session, headers, True, 4)
             if outcome.hold_seconds:
                 await deferLater(self.reactor, outcome.hold_seconds, lambda: None)
             seconds = str(outcome.talk_seconds)
+            hang_up()
         else:
+            hang_up()
             self._respond_originate(session, headers, False,
                                     REASON_CODES.get(outcome.dial_status, 0))
             seconds = ""
         await run_session(self.reactor, "127.0.0.1", self.agi_port, "settle",
-                          (record.call_id, seconds, outcome.dial_status),
-                          env=env, timeout=10)
+                          (record.call_id, seconds, outcome.dial_status), env=env, timeout=10)
         self.settles.append((record.call_id, seconds, outcome.dial_status))
 
     def _respond_originate(self, session, headers, success: bool, reason: int) -> None:

@@ -160,14 +160,15 @@ REQUEUE_SECONDS = 30
 
 
 def after_attempt(outcome: str, reason: str | None, attempts: int, rules: RetryRules,
-                  now: datetime) -> ContactStep:
+                  now: datetime, requeue_seconds: float = REQUEUE_SECONDS) -> ContactStep:
     """The contact's next state after an attempt ended with `outcome` (attempts already
-    counts this attempt)."""
+    counts this attempt). A refusal for the client's own limits comes back after
+    `requeue_seconds` without using an attempt."""
     if outcome == "answered":
         return ContactStep("answered", None, attempts, reason)
     if outcome == "rejected":
         if reason in REQUEUE_REASONS:
-            return ContactStep("retry", now + timedelta(seconds=REQUEUE_SECONDS),
+            return ContactStep("retry", now + timedelta(seconds=requeue_seconds),
                                attempts - 1, f"rejected: {reason}")
         return ContactStep("failed", None, attempts, f"rejected: {reason}")
     delay = {"busy": rules.busy_seconds, "no-answer": rules.no_answer_seconds}.get(

@@ -59,6 +59,7 @@ async def test_master_and_a_client_campaign_run_side_by_side_within_their_limits
     assert pbx.most_in_flight["acme"] == 2
     assert pbx.double_dials == []
     assert len(pbx.calls) == 40 and {c.result for c in pbx.calls} == {"ALLOW"}
+    assert_every_call_closed(engine, pbx)
     first = next(c for c in pbx.calls if c.variables[v.CAMPAIGN_CLIENT] == "acme")
     assert first.headers["Channel"] == "Local/s@ict-campaign/n"
     assert (first.headers["Context"], first.headers["Exten"], first.headers["Priority"]) == \
@@ -93,6 +94,14 @@ def fast_campaign(engine, client: int, contacts: int, first: int = 0, **columns)
     return campaign
 
 
+def assert_every_call_closed(engine, pbx) -> None:
+    """No call left live, no attempt left open, no call the server could not serve."""
+    assert rows(engine, "SELECT COUNT(*) FROM calls WHERE state = 'live'")[0][0] == 0
+    assert rows(engine, "SELECT COUNT(*) FROM campaign_attempts WHERE outcome IS NULL")[0][0] == 0
+    assert [c.result for c in pbx.calls if c.result in ("FAILED", "REJECT:unavailable")] == []
+    assert len(pbx.settles) == sum(1 for c in pbx.calls if c.result == "ALLOW")
+
+
 def originates_after(pbx, moment: float) -> list[float]:
     return [c.at - moment for c in pbx.calls if c.at > moment]
 
@@ -119,6 +128,7 @@ async def test_pause_stops_new_calls_within_a_second_and_resume_goes_on(engine):
                        what="finished after resume")
         assert rig.pbx.double_dials == []
     assert contact_states(engine, campaign) == {"answered": 200}
+    assert_every_call_closed(engine, rig.pbx)
 
 
 @pytest_twisted.ensureDeferred
@@ -127,7 +137,7 @@ async def test_suspension_stops_the_campaign_at_once_and_reactivation_resumes_it
     acme = add_client_with_rate(engine, "acme", balance="100", channel_limit=20)
     campaign = fast_campaign(engine, acme, 150, max_channels=10)
     async with campaign_rig(engine, lambda n: Outcome("ANSWER", 5, hold_seconds=0.05)) as rig:
-        rig.add_dialer("d1")
+        rig.add_dialer("d1", requeue_seconds=0.5)
         execute(engine, "UPDATE campaigns SET status = 'running' WHERE id = :g", g=campaign)
         await wait_for(lambda: len(rig.pbx.calls) >= 20, what="20 calls")
         execute(engine, "UPDATE clients SET status = 'suspended' WHERE id = :c", c=acme)
@@ -142,6 +152,7 @@ async def test_suspension_stops_the_campaign_at_once_and_reactivation_resumes_it
         await wait_for(lambda: campaign_status(engine, campaign) == "finished",
                        what="finished after reactivation")
     assert contact_states(engine, campaign) == {"answered": 150}
+    assert_every_call_closed(engine, rig.pbx)
 
 
 @pytest_twisted.ensureDeferred
@@ -168,6 +179,7 @@ async def test_credit_running_out_stops_the_dialer_without_using_up_contacts(eng
     outcomes = rows(engine, "SELECT outcome, reason, COUNT(*) FROM campaign_attempts "
                             "GROUP BY outcome, reason ORDER BY outcome")
     assert {(o, r) for o, r, _ in outcomes} <= {("answered", "ANSWER"), ("rejected", "no-credit")}
+    assert_every_call_closed(engine, rig.pbx)
 
 
 @pytest_twisted.ensureDeferred
@@ -216,6 +228,7 @@ async def test_two_dialers_on_one_campaign_never_dial_a_contact_twice(engine):
     by_dialer = dict(rows(engine, "SELECT dialer, COUNT(*) FROM campaign_attempts GROUP BY dialer"))
     assert set(by_dialer) == {"d1", "d2"} and sum(by_dialer.values()) == 60
     assert contact_states(engine, campaign) == {"answered": 60}
+    assert_every_call_closed(engine, rig.pbx)
 
 
 @pytest_twisted.ensureDeferred
@@ -236,3 +249,4 @@ async def test_a_dialer_killed_mid_campaign_loses_and_doubles_nothing(engine):
     assert contact_states(engine, campaign) == {"answered": 16}
     attempts = dict(rows(engine, "SELECT dialer, COUNT(*) FROM campaign_attempts GROUP BY dialer"))
     assert attempts == {"d1": killed_with, "d2": 16 - killed_with}
+    assert_every_call_closed(engine, rig.pbx)
