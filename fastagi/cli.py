@@ -19,6 +19,7 @@ COMMANDS = {
     "simulate": ("fastagi.commands.simulate", "play Asterisk's side of a FastAGI session"),
     "dialplan": ("fastagi.commands.dialplan", "generate the per-client dialplan contexts"),
     "asterisk": ("fastagi.commands.asterisk", "create and check Asterisk's own database login"),
+    "contacts": ("fastagi.commands.contacts", "import a campaign's contacts from CSV"),
 }
 
 

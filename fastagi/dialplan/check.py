@@ -6,7 +6,8 @@
 - every Goto/GotoIf/Gosub/GosubIf/ExecIf target and every hangup handler names an
   existing context, extension and priority or label; targets are never computed;
 - every variable read is set somewhere: by Set(), in [globals], by the AGI script the
-  dialplan calls (fastagi.dialplan.names.SCRIPT_SETS), or is an Asterisk built-in;
+  dialplan calls (fastagi.dialplan.names.SCRIPT_SETS), by the dialer's Originate
+  (names.ORIGINATE_SETS), or is an Asterisk built-in;
 - every AGI() call is `${ICTCONTACT_AGI}/<script>` for a script the server serves.
 """
 
@@ -140,7 +141,7 @@ def resolve(plan: Dialplan, target: Target) -> Step | None:
 
 
 def variables_set(plan: Dialplan) -> set[str]:
-    found = set(plan.globals) | BUILTIN_VARIABLES
+    found = set(plan.globals) | BUILTIN_VARIABLES | set(names.ORIGINATE_SETS)
     for step in plan.steps():
         for app, args in inner_apps(step):
             if app == "Set":

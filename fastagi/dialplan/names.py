@@ -24,6 +24,8 @@ INBOUND_QUEUE = "ict-inbound-queue"    # a DID that rings a queue
 # Feature codes of every generated client context.
 AGENT_LOGIN_CODE = "*11"
 AGENT_LOGOUT_CODE = "*12"
+CAMPAIGN = "ict-campaign"              # the dialer originates Local/s@ict-campaign/n
+CAMPAIGN_PLAY = "ict-campaign-play"    # an answered contact of a campaign with a recording
 
 # Generated contexts.
 CLIENT_CONTEXT_PREFIX = "client-"
@@ -55,3 +57,6 @@ SCRIPT_SETS = {
     AGENT_LOGIN_SCRIPT: (cv.RESULT, cv.REASON),
     AGENT_LOGOUT_SCRIPT: (cv.RESULT, cv.REASON),
 }
+
+# Variables the dialer sets on the channels it originates (AMI Originate `Variable:`).
+ORIGINATE_SETS = cv.ORIGINATE_VARS

@@ -1,0 +1,236 @@
+"""A long-lived AMI client: connect, log in, reconnect with backoff, deliver events.
+
+`AmiClient` wraps Twisted's `ClientService` (endpoint + retry policy + injected clock):
+each new connection gets the greeting and a Login before it is used; a refused login or a
+broken connection is retried with exponential backoff (`min_delay` doubling up to
+`max_delay`, with jitter). While no logged-in connection exists every action fails at once
+with NotConnected: callers (enforcement, reconciliation, the dialer) decide whether to try
+again; nothing ever waits for AMI to come back.
+
+Subscribers: `subscribe(fn)` gets every event no pending action claimed;
+`on_connected(fn)` is called with the client after each successful login (reconcile at
+(re)connect); `on_state(fn)` with True/False when the logged-in state changes.
+
+ActionIDs start with a prefix unique to this process (`ict-<name>-<pid>-<random>-`): AMI
+broadcasts some events with their ActionID (OriginateResponse goes to every session that
+reads `call`), so two servers on one Asterisk never take each other's answers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+from typing import Callable
+
+from twisted.application.internet import ClientService, backoffPolicy
+from twisted.internet.defer import Deferred, fail
+from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
+from twisted.internet.protocol import Factory
+from twisted.python.failure import Failure
+
+from fastagi.ami import actions
+from fastagi.ami.errors import NotConnected
+from fastagi.ami.message import AmiMessage, Fields
+from fastagi.ami.protocol import AmiProtocol, AmiResult
+
+log = logging.getLogger(__name__)
+
+
+def id_prefix(name: str) -> str:
+    """A per-process ActionID prefix: safe characters of `name`, the pid, a random tag."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "", name)[:24] or "server"
+    return f"ict-{safe}-{os.getpid()}-{secrets.token_hex(3)}-"
+
+
+class _AmiFactory(Factory):
+    def __init__(self, client: "AmiClient") -> None:
+        self.client = client
+
+    def buildProtocol(self, addr) -> AmiProtocol:
+        client = self.client
+        protocol = AmiProtocol(client.clock, client.action_timeout, client.id_prefix,
+                               on_event=client._event)
+        protocol.factory = self
+        return protocol
+
+
+class AmiClient:
+    """One AMI session kept up against `endpoint` as `username`.
+
+    `protocol` is the logged-in AmiProtocol or None; `connected` says which. Start with
+    `start()`, stop with `stop()` (a Deferred that fires when closed)."""
+
+    def __init__(self, endpoint: IStreamClientEndpoint, clock: IReactorTime, username: str,
+                 secret: str, *, name: str = "server", action_timeout: float = 5.0,
+                 events: str = "call", min_delay: float = 1.0, max_delay: float = 30.0,
+                 login_logoff: bool = True) -> None:
+        self.clock = clock
+        self.action_timeout = action_timeout
+        self.id_prefix = id_prefix(name)
+        self._username = username
+        self._secret = secret
+        self._events = events
+        self._logoff = login_logoff
+        self.protocol: AmiProtocol | None = None
+        self.version: str | None = None
+        self.connections = 0           # successful logins so far
+        self._stopping: Deferred | None = None
+        self._event_subscribers: list[Callable[[AmiMessage], None]] = []
+        self._connected_subscribers: list[Callable[["AmiClient"], object]] = []
+        self._state_subscribers: list[Callable[[bool], None]] = []
+        self._service = ClientService(
+            endpoint, _AmiFactory(self),
+            retryPolicy=backoffPolicy(initialDelay=min_delay, maxDelay=max_delay),
+            clock=clock, prepareConnection=self._prepare)
+
+    # --- lifecycle -------------------------------------------------------------------
+    def start(self) -> None:
+        self._service.startService()
+
+    def stop(self) -> Deferred[None]:
+        """Log off (best effort, bounded) and close; stop reconnecting. Idempotent."""
+        if self._stopping is not None:
+            return self._stopping
+        self._stopping = Deferred()
+        self._stop().chainDeferred(self._stopping)
+        return self._stopping
+
+    def _stop(self) -> Deferred[None]:
+        protocol = self.protocol
+        if protocol is not None and self._logoff and not protocol.is_closed:
+            done = protocol.send_action("Logoff", timeout=min(self.action_timeout, 1.0))
+            done.addErrback(lambda _: None)
+            return done.addBoth(lambda _: self._service.stopService())
+        return self._service.stopService()
+
+    @property
+    def connected(self) -> bool:
+        return self.protocol is not None and not self.protocol.is_closed
+
+    def when_connected(self, fail_after: int | None = None) -> Deferred:
+        """Fires with the logged-in protocol (now or at the next successful login)."""
+        return self._service.whenConnected(failAfterFailures=fail_after)
+
+    def _prepare(self, proxy) -> Deferred:
+        protocol: AmiProtocol = proxy._protocol if hasattr(proxy, "_protocol") else proxy
+
+        def greeted(version: str) -> Deferred:
+            self.version = version
+            return protocol.login(self._username, self._secret, self._events)
+
+        def logged_in(_: AmiResult) -> None:
+            self.protocol = protocol
+            self.connections += 1
+            log.info("AMI: logged in to %s as %s (Asterisk Call Manager/%s)", protocol.peer,
+                     self._username, self.version)
+            protocol.when_closed().addCallback(self._closed, protocol)
+            self._notify_state(True)
+            for subscriber in list(self._connected_subscribers):
+                try:
+                    result = subscriber(self)
+                    if isinstance(result, Deferred):
+                        result.addErrback(self._subscriber_failed)
+                except Exception:
+                    log.exception("AMI: on_connected subscriber failed")
+
+        def refused(failure: Failure) -> Failure:
+            log.warning("AMI: connection to %s not usable: %s", protocol.peer,
+                        failure.getErrorMessage())
+            if not protocol.is_closed and protocol.transport is not None:
+                protocol.transport.abortConnection()
+            return failure
+
+        return protocol.when_greeted().addCallback(greeted).addCallbacks(logged_in, refused)
+
+    def _closed(self, _: None, protocol: AmiProtocol) -> None:
+        if self.protocol is protocol:
+            self.protocol = None
+            log.warning("AMI: connection to %s lost (%s); reconnecting with backoff",
+                        protocol.peer, protocol.failure)
+            self._notify_state(False)
+
+    def _notify_state(self, up: bool) -> None:
+        for subscriber in list(self._state_subscribers):
+            try:
+                subscriber(up)
+            except Exception:
+                log.exception("AMI: state subscriber failed")
+
+    @staticmethod
+    def _subscriber_failed(failure: Failure) -> None:
+        log.error("AMI: on_connected subscriber failed: %s", failure.getTraceback())
+
+    # --- subscribers -----------------------------------------------------------------
+    def subscribe(self, fn: Callable[[AmiMessage], None]) -> None:
+        self._event_subscribers.append(fn)
+
+    def on_connected(self, fn: Callable[["AmiClient"], object]) -> None:
+        self._connected_subscribers.append(fn)
+
+    def on_state(self, fn: Callable[[bool], None]) -> None:
+        self._state_subscribers.append(fn)
+
+    def _event(self, message: AmiMessage) -> None:
+        for subscriber in list(self._event_subscribers):
+            try:
+                subscriber(message)
+            except Exception:
+                log.exception("AMI: event subscriber failed on %s", message.event)
+
+    # --- actions ---------------------------------------------------------------------
+    def send(self, action: str, fields: Fields = (), **kwargs) -> Deferred[AmiResult]:
+        """`AmiProtocol.send_action` on the current connection; NotConnected at once
+        when there is none."""
+        protocol = self.protocol
+        if protocol is None or protocol.is_closed:
+            return fail(NotConnected(f"{action}: no AMI connection"))
+        return protocol.send_action(action, fields, **kwargs)
+
+    def hangup(self, channel: str, cause: int) -> Deferred[AmiResult]:
+        """Hang up one channel (name or uniqueid) with a Q.850 cause. Errbacks with
+        ActionFailed (message `No such channel`) when it is already gone."""
+        return self.send("Hangup", actions.hangup_fields(channel, cause))
+
+    def core_show_channels(self) -> Deferred[list[actions.ChannelInfo]]:
+        """Fires with every channel Asterisk has now (one CoreShowChannel each)."""
+        return self.send("CoreShowChannels").addCallback(
+            lambda result: [actions.ChannelInfo.from_event(e) for e in result.events])
+
+    def setvar(self, channel: str, variable: str, value: str) -> Deferred[AmiResult]:
+        return self.send("Setvar", actions.setvar_fields(channel, variable, value))
+
+    def originate(self, channel: str, *, response_timeout: float = 60.0,
+                  **options) -> Deferred[actions.OriginateResult]:
+        """Async Originate (options: see actions.originate_fields). Fires with the
+        OriginateResult from the `OriginateResponse` event with this ActionID, which
+        must come within `response_timeout` s after `Originate successfully queued`."""
+        fields = actions.originate_fields(channel, **options)
+        return self.send("Originate", fields, final_event="OriginateResponse",
+                         final_timeout=response_timeout).addCallback(
+            lambda result: actions.OriginateResult.from_event(result.final))
+
+    def logoff(self) -> Deferred[AmiResult]:
+        return self.send("Logoff")
+
+
+def client_from_settings(reactor, address: str, username: str, secret: str,
+                         **options: object) -> AmiClient:
+    """An AmiClient for `HOST:PORT` (port default 5038) on `reactor`."""
+    from twisted.internet.endpoints import HostnameEndpoint
+
+    host, port = parse_address(address)
+    endpoint = HostnameEndpoint(reactor, host, port, timeout=5)
+    return AmiClient(endpoint, reactor, username, secret, **options)  # type: ignore[arg-type]
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """`HOST[:PORT]` -> (host, port); port defaults to 5038. Raises ValueError."""
+    host, sep, port_text = address.rpartition(":")
+    if not sep:
+        host, port_text = address, "5038"
+    if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"AMI address must be HOST:PORT, not {address!r}")
+    return host.strip("[]"), int(port_text)
+

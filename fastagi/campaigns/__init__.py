@@ -1,0 +1,1 @@
+"""Outbound campaigns: contact import, pacing and scheduling rules, the dialer."""

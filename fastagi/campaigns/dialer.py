@@ -1,0 +1,200 @@
+"""The dialer service: every tick, claim what each running campaign may dial now and
+originate it; every half second, finish ended attempts by the retry rules.
+
+All state that decides anything lives in the database (fastagi.campaigns.dialer_store),
+so several dialers can run side by side and one may die at any moment. A pause, a
+suspension or exhausted credit is seen by the very next claim (a tick is 50 ms by
+default): no new originate after it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from twisted.internet.defer import CancelledError, Deferred, ensureDeferred, fail, succeed
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.task import LoopingCall
+from twisted.python.failure import Failure
+
+from fastagi.ami.errors import ActionFailed, NotConnected
+from fastagi.campaigns import dialer_store as store
+from fastagi.campaigns.originate import Originate, OriginateOutcome
+from fastagi.routes.clock import utc_now
+from fastagi.services import DbRun
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DialerConfig:
+    """Settings of one dialer process (times in seconds)."""
+
+    name: str
+    tick_seconds: float = 0.05          # how often campaigns are claimed from
+    list_seconds: float = 1.0           # how often the list of running campaigns is read
+    housekeeping_seconds: float = 0.5   # finishing attempts, renewing claims
+    finish_seconds: float = 5.0         # marking campaigns finished
+    claim_seconds: float = 30.0         # a dead dialer's claims lapse after this
+    orphan_seconds: float = 120.0       # an attempt authorize never saw is failed after this
+    failure_grace_seconds: float = 10.0  # after a failed originate, wait for the dialplan
+    batch: int = 50                     # most contacts claimed per campaign per tick
+    requeue_seconds: float = 30.0       # a contact refused for the client's limits waits
+    emergency_numbers: tuple[str, ...] = ("911", "112", "999")
+
+    def __post_init__(self) -> None:
+        if not self.name or len(self.name) > 64:
+            raise ValueError("the dialer name must be 1-64 characters")
+        for name in ("tick_seconds", "list_seconds", "housekeeping_seconds", "claim_seconds",
+                     "orphan_seconds", "batch"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, not {getattr(self, name)!r}")
+        if self.claim_seconds <= self.housekeeping_seconds * 4:
+            raise ValueError("claim_seconds must be well above housekeeping_seconds "
+                             "(claims are renewed by housekeeping)")
+
+    @property
+    def limits(self) -> store.DialerLimits:
+        return store.DialerLimits(dialer=self.name, claim_seconds=self.claim_seconds,
+                                  batch=self.batch, emergency_numbers=self.emergency_numbers,
+                                  requeue_seconds=self.requeue_seconds)
+
+
+@dataclass
+class DialerStats:
+    originated: int = 0
+    answered: int = 0
+    originate_failed: int = 0
+    skipped: int = 0
+    finished: int = 0
+    limited_by: dict[str, int] = field(default_factory=dict)
+
+
+class Dialer:
+    """Runs on `clock` against `db` (a DbRunner), starting calls with `originate`."""
+
+    def __init__(self, clock: IReactorTime, db: DbRun, originate: Originate,
+                 config: DialerConfig) -> None:
+        self.clock = clock
+        self.db = db
+        self.originate = originate
+        self.config = config
+        self.stats = DialerStats()
+        self._loop: LoopingCall | None = None
+        self._loop_done: Deferred | None = None
+        self._campaigns: list[int] = []
+        self._listed_at = self._housekept_at = self._finished_at = float("-inf")
+        self._timers: set[IDelayedCall] = set()
+        self._pending: set[Deferred] = set()
+
+    def start(self) -> None:
+        log.info("dialer %s starting (tick %g s, claims lapse after %g s)", self.config.name,
+                 self.config.tick_seconds, self.config.claim_seconds)
+        self._loop = LoopingCall(self._tick)
+        self._loop.clock = self.clock
+        self._loop_done = self._loop.start(self.config.tick_seconds, now=True).addErrback(
+            lambda failure: log.error("dialer loop ended: %s", failure.getTraceback()))
+
+    def stop(self) -> Deferred[None]:
+        """Stop claiming; fires once the tick in progress is over. Calls in flight go on
+        in Asterisk; their outcomes are written by the FastAGI server and finished by any
+        dialer once this one's claims lapse."""
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+        for timer in list(self._timers):
+            if timer.active():
+                timer.cancel()
+        self._timers.clear()
+        for pending in list(self._pending):
+            pending.cancel()
+        done, self._loop_done = self._loop_done, None
+        return done if done is not None else succeed(None)
+
+    # --- the tick ----------------------------------------------------------------------
+    def _tick(self) -> Deferred:
+        return ensureDeferred(self.tick()).addErrback(self._tick_failed)
+
+    @staticmethod
+    def _tick_failed(failure: Failure) -> None:
+        log.error("dialer tick failed (next tick tries again): %s", failure.getErrorMessage())
+
+    async def tick(self) -> None:
+        config, seconds = self.config, self.clock.seconds()
+        if seconds - self._listed_at >= config.list_seconds:
+            self._campaigns = await self.db.run(store.running_campaigns)
+            self._listed_at = seconds
+        for campaign_id in self._campaigns:
+            result = await self.db.run(store.claim, campaign_id, utc_now(self.clock),
+                                       config.limits)
+            self.stats.skipped += result.skipped
+            self.stats.limited_by[result.limited_by] = \
+                self.stats.limited_by.get(result.limited_by, 0) + 1
+            for order in result.orders:
+                self._start(order)
+        if seconds - self._housekept_at >= config.housekeeping_seconds:
+            self._housekept_at = seconds
+            now = utc_now(self.clock)
+            await self.db.run(store.finish_attempts, now, config.limits)
+            await self.db.run(store.close_orphans, now, config.orphan_seconds)
+        if seconds - self._finished_at >= config.finish_seconds:
+            self._finished_at = seconds
+            for campaign_id in await self.db.run(store.finish_campaigns):
+                self.stats.finished += 1
+                log.info("campaign %s finished: nothing left to dial", campaign_id)
+
+    # --- one call ----------------------------------------------------------------------
+    def _start(self, order: store.DialOrder) -> None:
+        self.stats.originated += 1
+        try:
+            started = self.originate(order)
+        except Exception:          # a value AMI cannot carry: nothing was sent
+            started = fail(Failure())
+        self._pending.add(started)
+        started.addBoth(self._settled_pending, started)
+        started.addCallbacks(self._outcome, self._error, callbackArgs=(order,),
+                             errbackArgs=(order,))
+        started.addErrback(lambda failure: log.error("dialer: attempt %s: %s", order.attempt_id,
+                                                     failure.getTraceback()))
+
+    def _settled_pending(self, result: Any, started: Deferred) -> Any:
+        self._pending.discard(started)
+        return result
+
+    def _outcome(self, outcome: OriginateOutcome, order: store.DialOrder) -> None:
+        if outcome.answered:
+            self.stats.answered += 1
+            return
+        # The dialplan may still be writing the real outcome (settle runs on the ;2 half
+        # as it hangs up): only an attempt authorize never saw is closed here.
+        self._later(order, f"originate failed: {outcome.reason}")
+
+    def _error(self, failure: Failure, order: store.DialOrder) -> None:
+        if failure.check(CancelledError):   # stopping: the orphan sweep closes it if need be
+            return
+        if failure.check(NotConnected, ActionFailed, ValueError):
+            log.warning("dialer: attempt %s not originated: %s", order.attempt_id,
+                        failure.getErrorMessage())
+            self._close(order, f"not originated: {failure.getErrorMessage()}")
+        else:            # lost connection or no OriginateResponse: the call may exist
+            self._later(order, f"originate unanswered: {failure.getErrorMessage()}")
+
+    def _later(self, order: store.DialOrder, reason: str) -> None:
+        timer: IDelayedCall | None = None
+
+        def fire() -> None:
+            self._timers.discard(timer)
+            self._close(order, reason)
+        timer = self.clock.callLater(self.config.failure_grace_seconds, fire)
+        self._timers.add(timer)
+
+    def _close(self, order: store.DialOrder, reason: str) -> None:
+        closing = self.db.run(store.originate_failed, order.attempt_id, reason,
+                              utc_now(self.clock))
+
+        def closed(was_open: bool) -> None:
+            if was_open:
+                self.stats.originate_failed += 1
+        closing.addCallbacks(closed, lambda failure: log.error(
+            "dialer: cannot close attempt %s (the orphan sweep will): %s", order.attempt_id,
+            failure.getErrorMessage()))

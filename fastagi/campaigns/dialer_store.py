@@ -1,0 +1,331 @@
+"""The dialer's transactions. Each function is one unit of work `fn(engine, ...)` for
+DbRunner.run; all decisions come from fastagi.campaigns.pacing.
+
+Claiming (`claim`) locks every campaign row of the client, so every dialer process sees
+the same calls in flight and the same calls-per-second clock: caps hold across dialers
+and across the client's campaigns. Contacts are taken with FOR UPDATE SKIP LOCKED and marked `dialing` with
+an attempt row in the same transaction: a contact is dialled once per attempt, never by
+two dialers at once.
+
+An attempt's outcome is written by the transaction that authorizes or settles its call
+(triggers on `calls`, schema/061), matched by the uniqueid the dialer gave the channel.
+`finish_attempts` then applies the retry rules to the contact; a claim whose dialer died
+lapses (`claimed_until`) and any dialer finishes it. An attempt that never reached
+authorize (the originate failed) is closed by `originate_failed` or, if its dialer died,
+by `close_orphans`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.engine import Connection, Engine
+
+from fastagi.campaigns import pacing
+from fastagi.db.retry import with_retry
+from fastagi.dialplan import names
+
+log = logging.getLogger(__name__)
+
+RECORDING_CONTEXT = names.CAMPAIGN_PLAY   # dialplan/ictcontact.conf
+CALLER_ID = re.compile(r"\+?[0-9]{1,31}")
+
+
+@dataclass(frozen=True)
+class DialOrder:
+    """One call to originate: everything the dialplan routine needs, from the database."""
+
+    attempt_id: int
+    uniqueid: str         # the Local ;2 channel's uniqueid (OtherChannelId): authorize sees it
+    campaign_id: int
+    contact_id: int
+    client_code: str      # from the campaign's client row, never from caller input
+    phone: str
+    caller_id: str | None
+    recording: str | None
+    context: str          # where the answered contact goes
+    exten: str
+    priority: int
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    orders: tuple[DialOrder, ...]
+    limited_by: str       # why no more calls started (a cap, 'not running', ...)
+    skipped: int          # contacts set aside (do-not-call, invalid, outside the window)
+
+
+@dataclass(frozen=True)
+class DialerLimits:
+    dialer: str                       # this dialer's name (claimed_by)
+    claim_seconds: float              # a claim lapses this long after its last renewal
+    batch: int                        # most contacts claimed per campaign per transaction
+    emergency_numbers: tuple[str, ...]
+    requeue_seconds: float = pacing.REQUEUE_SECONDS  # after a refusal for the client's limits
+
+
+def running_campaigns(engine: Engine) -> list[int]:
+    with engine.begin() as conn:
+        return [int(i) for i in conn.execute(text(
+            "SELECT g.id FROM campaigns g JOIN clients c ON c.id = g.client_id "
+            "WHERE g.status = 'running' AND c.status = 'active' ORDER BY g.id")).scalars()]
+
+
+_CLIENT_OF = text("SELECT client_id FROM campaigns WHERE id = :campaign")
+# Every campaign row of the client, in id order: claims for any campaign of one client
+# are serialized (client-wide channel accounting) without locking the client row, which
+# authorize and settle lock (a claim waiting for it while they wait for the campaign row
+# would deadlock), and in the order the suspension trigger locks them.
+_LOCK_CLIENT_CAMPAIGNS = text(
+    "SELECT id FROM campaigns WHERE client_id = :client ORDER BY id FOR UPDATE")
+_CLIENT = text(
+    "SELECT id, code, status, channel_limit, balance + credit_limit AS credit "
+    "FROM clients WHERE id = :client")
+_CAMPAIGN = text(
+    "SELECT g.*, d.context AS d_context, d.exten AS d_exten, d.priority AS d_priority "
+    "FROM campaigns g LEFT JOIN campaign_destinations d ON d.id = g.destination_id "
+    "WHERE g.id = :campaign FOR UPDATE")
+_LOAD = text(
+    "SELECT "
+    " (SELECT COUNT(*) FROM campaign_attempts WHERE campaign_id = :campaign AND outcome IS NULL),"
+    " (SELECT COUNT(*) FROM calls WHERE client_id = :client AND state = 'live'),"
+    " (SELECT COALESCE(SUM(reserved), 0) FROM calls WHERE client_id = :client AND state = 'live'),"
+    " (SELECT COUNT(*) FROM campaign_attempts WHERE client_id = :client AND outcome IS NULL),"
+    " (SELECT COUNT(*) FROM campaign_attempts a JOIN calls k ON k.id = a.call_id"
+    "   WHERE a.client_id = :client AND a.outcome IS NULL AND k.state = 'live')")
+_DUE = (
+    "SELECT id, phone, time_zone, attempts, on_do_not_call(client_id, phone) AS dnc "
+    "FROM contacts WHERE campaign_id = :campaign AND status = :status "
+    "AND (next_attempt_at IS NULL OR next_attempt_at <= :now) {own_zone_only} "
+    "ORDER BY next_attempt_at, id LIMIT :limit FOR UPDATE SKIP LOCKED")
+
+
+def campaign_problem(row) -> str | None:
+    """Why the dialer cannot dial this campaign (its row is bad), or None."""
+    if row.recording is None and row.destination_id is None:
+        return "no recording and no destination_id: nothing to do with an answered contact"
+    if row.destination_id is not None and row.d_context is None:
+        return f"destination_id {row.destination_id} names no campaign_destinations row"
+    try:
+        ZoneInfo(row.time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"time_zone {row.time_zone!r} is not an IANA time zone"
+    if not row.window_days:
+        return "window_days is empty: the calling window never opens"
+    if row.caller_id is not None and not CALLER_ID.fullmatch(row.caller_id):
+        return f"caller_id {row.caller_id[:40]!r} is not digits with an optional +"
+    return None
+
+
+def claim(engine: Engine, campaign_id: int, now: datetime, limits: DialerLimits) -> ClaimResult:
+    """Claim the contacts of one campaign that may be dialled now, within every cap."""
+    return with_retry(lambda: _claim(engine, campaign_id, now, limits))
+
+
+def _claim(engine: Engine, campaign_id: int, now: datetime, limits: DialerLimits) -> ClaimResult:
+    with engine.begin() as conn:
+        client_id = conn.execute(_CLIENT_OF, {"campaign": campaign_id}).scalar()
+        if client_id is None:
+            return ClaimResult((), "no such campaign", 0)
+        conn.execute(_LOCK_CLIENT_CAMPAIGNS, {"client": client_id}).all()
+        client = conn.execute(_CLIENT, {"client": client_id}).first()
+        row = conn.execute(_CAMPAIGN, {"campaign": campaign_id}).first()
+        if client is None or row is None:
+            return ClaimResult((), "no such campaign", 0)
+        if row.status != "running" or client.status != "active":
+            return ClaimResult((), "not running", 0)
+        problem = campaign_problem(row)
+        _note(conn, row, problem)
+        if problem:
+            return ClaimResult((), "bad campaign row", 0)
+        (campaign_in_flight, live_calls, reserved, client_in_flight,
+         in_flight_live) = conn.execute(_LOAD, {"campaign": campaign_id,
+                                                "client": client.id}).one()
+        if client.credit - reserved <= 0:
+            return ClaimResult((), "no credit", 0)
+        caps = pacing.Caps(max_channels=row.max_channels, channel_limit=client.channel_limit,
+                           keep_free_channels=row.keep_free_channels,
+                           calls_per_second=float(row.calls_per_second))
+        load = pacing.Load(int(campaign_in_flight), int(live_calls), int(client_in_flight),
+                           int(in_flight_live))
+        decision = pacing.pace(now, caps, load, row.pacing_clock, limits.batch)
+        if decision.calls == 0:
+            return ClaimResult((), decision.limited_by, 0)
+        window = pacing.Window.from_row(row.window_days, row.window_start, row.window_end)
+        zone = ZoneInfo(row.time_zone)
+        campaign_open = pacing.window_open(window, zone, now)
+        candidates = []
+        for status in ("retry", "new"):
+            wanted = decision.calls - len(candidates)
+            if wanted <= 0:
+                break
+            sql = _DUE.format(own_zone_only="" if campaign_open else "AND time_zone IS NOT NULL")
+            candidates += conn.execute(text(sql), {"campaign": campaign_id, "status": status,
+                                                   "now": now, "limit": wanted}).all()
+        orders, skipped = [], 0
+        for contact in candidates:
+            verdict = _verdict(contact, window, zone, now, limits.emergency_numbers)
+            if verdict is not None:
+                _set_aside(conn, contact.id, *verdict)
+                skipped += 1
+                continue
+            orders.append(_start_attempt(conn, client, row, contact, now, limits))
+        if orders:
+            started = pacing.pace(now, caps, load, row.pacing_clock, len(orders))
+            conn.execute(text("UPDATE campaigns SET pacing_clock = :clock WHERE id = :id"),
+                         {"clock": started.pacing_clock, "id": campaign_id})
+        limited_by = decision.limited_by if len(candidates) >= decision.calls else "no contacts due"
+        return ClaimResult(tuple(orders), limited_by, skipped)
+
+
+def _note(conn: Connection, row, problem: str | None) -> None:
+    if problem != row.dialer_note:
+        conn.execute(text("UPDATE campaigns SET dialer_note = :note WHERE id = :id"),
+                     {"note": problem, "id": row.id})
+        if problem:
+            log.warning("campaign %s (%s) skipped: %s", row.id, row.name, problem)
+
+
+def _verdict(contact, window: pacing.Window, campaign_zone: ZoneInfo, now: datetime,
+             emergency: tuple[str, ...]) -> tuple[str, str | None, datetime | None] | None:
+    """None: dial it now; else (status, reason, next_attempt_at) to set it aside."""
+    if contact.dnc:
+        return ("do-not-call", "on a do-not-call list", None)
+    if contact.phone.lstrip("+") in emergency:
+        return ("invalid", "an emergency number: never dialled by a campaign", None)
+    zone = campaign_zone
+    if contact.time_zone:
+        try:
+            zone = ZoneInfo(contact.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            return ("invalid", f"time_zone {contact.time_zone!r} is not an IANA time zone", None)
+    if not pacing.window_open(window, zone, now):
+        opening = pacing.next_window_opening(window, zone, now)
+        return (None, None, opening)
+    return None
+
+
+def _set_aside(conn: Connection, contact_id: int, status: str | None, reason: str | None,
+               next_attempt_at: datetime | None) -> None:
+    if status is None:   # outside its window: wait for the next opening
+        conn.execute(text("UPDATE contacts SET next_attempt_at = :at WHERE id = :id"),
+                     {"at": next_attempt_at, "id": contact_id})
+    else:
+        conn.execute(text("UPDATE contacts SET status = :status, last_reason = :reason, "
+                          "next_attempt_at = NULL WHERE id = :id"),
+                     {"status": status, "reason": reason, "id": contact_id})
+
+
+def _start_attempt(conn: Connection, client, row, contact, now: datetime,
+                   limits: DialerLimits) -> DialOrder:
+    uniqueid = f"ictc-{secrets.token_hex(12)}"
+    attempt_id = int(conn.execute(text(
+        "INSERT INTO campaign_attempts (client_id, campaign_id, contact_id, attempt_no, phone, "
+        "dialer, uniqueid, started_at) VALUES (:client, :campaign, :contact, :no, :phone, "
+        ":dialer, :uniqueid, :now)"),
+        {"client": client.id, "campaign": row.id, "contact": contact.id,
+         "no": contact.attempts + 1, "phone": contact.phone, "dialer": limits.dialer,
+         "uniqueid": uniqueid, "now": now}).lastrowid)
+    conn.execute(text(
+        "UPDATE contacts SET status = 'dialing', attempts = attempts + 1, last_attempt_at = :now, "
+        "next_attempt_at = NULL, claimed_by = :dialer, claimed_until = :until, "
+        "current_attempt_id = :attempt WHERE id = :id"),
+        {"now": now, "dialer": limits.dialer, "attempt": attempt_id, "id": contact.id,
+         "until": now + timedelta(seconds=limits.claim_seconds)})
+    if row.recording is not None:
+        context, exten, priority = RECORDING_CONTEXT, "s", 1
+    else:
+        context, exten, priority = row.d_context, row.d_exten, int(row.d_priority)
+    return DialOrder(attempt_id=attempt_id, uniqueid=uniqueid, campaign_id=row.id,
+                     contact_id=contact.id, client_code=client.code, phone=contact.phone,
+                     caller_id=row.caller_id, recording=row.recording, context=context,
+                     exten=exten, priority=priority)
+
+
+def originate_failed(engine: Engine, attempt_id: int, reason: str, now: datetime) -> bool:
+    """Close an attempt whose call never reached authorize (Originate refused or failed):
+    True if it was still open. An attempt authorize has seen is left to its call."""
+    def work() -> bool:
+        with engine.begin() as conn:
+            return conn.execute(text(
+                "UPDATE campaign_attempts SET outcome = 'failed', reason = :reason, ended_at = :now "
+                "WHERE id = :id AND outcome IS NULL AND call_id IS NULL"),
+                {"reason": reason[:128], "now": now, "id": attempt_id}).rowcount == 1
+    return with_retry(work, idempotent=True)
+
+
+_FINISHED = text(
+    "SELECT c.id, c.campaign_id, c.attempts, a.outcome, a.reason "
+    "FROM contacts c JOIN campaign_attempts a ON a.id = c.current_attempt_id "
+    "WHERE c.status = 'dialing' AND (c.claimed_by = :dialer OR c.claimed_until < :now) "
+    "AND a.outcome IS NOT NULL ORDER BY c.id LIMIT 1000 FOR UPDATE SKIP LOCKED")
+_RULES = text(
+    "SELECT id, max_attempts, retry_busy_seconds, retry_no_answer_seconds, retry_failed_seconds "
+    "FROM campaigns WHERE id IN :ids").bindparams(bindparam("ids", expanding=True))
+
+
+def finish_attempts(engine: Engine, now: datetime, limits: DialerLimits) -> int:
+    """Apply the retry rules to contacts whose attempt has ended (this dialer's, and any
+    whose claim lapsed); renew this dialer's other claims. Returns how many finished."""
+    def work() -> int:
+        with engine.begin() as conn:
+            done = conn.execute(_FINISHED, {"dialer": limits.dialer, "now": now}).all()
+            if done:
+                rules = {r.id: pacing.RetryRules(r.max_attempts, r.retry_busy_seconds,
+                                                 r.retry_no_answer_seconds, r.retry_failed_seconds)
+                         for r in conn.execute(_RULES, {"ids": sorted({d.campaign_id for d in done})})}
+                updates = []
+                for d in done:
+                    step = pacing.after_attempt(d.outcome, d.reason, d.attempts,
+                                                rules[d.campaign_id], now,
+                                                limits.requeue_seconds)
+                    updates.append({"id": d.id, "status": step.status, "at": step.next_attempt_at,
+                                    "attempts": step.attempts, "outcome": d.outcome,
+                                    "reason": (step.reason or "")[:128] or None})
+                conn.execute(text(
+                    "UPDATE contacts SET status = :status, next_attempt_at = :at, "
+                    "attempts = :attempts, last_outcome = :outcome, last_reason = :reason, "
+                    "claimed_by = NULL, claimed_until = NULL WHERE id = :id"), updates)
+            conn.execute(text(
+                "UPDATE contacts SET claimed_until = :until WHERE status = 'dialing' "
+                "AND claimed_by = :dialer"),
+                {"until": now + timedelta(seconds=limits.claim_seconds), "dialer": limits.dialer})
+            return len(done)
+    return with_retry(work, idempotent=True)
+
+
+def close_orphans(engine: Engine, now: datetime, orphan_seconds: float) -> int:
+    """Attempts open for `orphan_seconds` that authorize never saw (the channel never
+    reached the dialplan, and the dialer that knew why is gone): failed."""
+    def work() -> int:
+        with engine.begin() as conn:
+            return conn.execute(text(
+                "UPDATE campaign_attempts SET outcome = 'failed', ended_at = :now, "
+                "reason = 'no call: the originated channel never reached authorize' "
+                "WHERE outcome IS NULL AND call_id IS NULL AND started_at < :before"),
+                {"now": now, "before": now - timedelta(seconds=orphan_seconds)}).rowcount
+    return with_retry(work, idempotent=True)
+
+
+def finish_campaigns(engine: Engine) -> list[int]:
+    """Running campaigns with contacts and nothing left to dial become `finished`."""
+    def work() -> list[int]:
+        with engine.begin() as conn:
+            ids = [int(i) for i in conn.execute(text(
+                "SELECT g.id FROM campaigns g WHERE g.status = 'running' "
+                "AND EXISTS (SELECT 1 FROM contacts c WHERE c.campaign_id = g.id) "
+                "AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.campaign_id = g.id "
+                "                AND c.status IN ('new', 'retry', 'dialing')) "
+                "FOR UPDATE")).scalars()]
+            if ids:
+                conn.execute(text(
+                    "UPDATE campaigns SET status = 'finished' WHERE id IN :ids AND status = 'running'"
+                ).bindparams(bindparam("ids", expanding=True)), {"ids": ids})
+            return ids
+    return with_retry(work, idempotent=True)

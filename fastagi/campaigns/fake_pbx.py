@@ -1,0 +1,191 @@
+"""A fake Asterisk for the dialer: AMI over real TCP (fastagi.ami.fake_server) whose
+Originate plays what dialplan/ictcontact.conf does with a campaign call, against a real
+FastAGI server, so admission and billing really happen.
+
+For each `Originate` of `Local/s@ict-campaign/n` it answers `Originate successfully
+queued`, then, like the ;2 half running [ict-campaign] -> [ict-outbound]:
+`authorize,<ICTCONTACT_CAMPAIGN_CLIENT>,<ICTCONTACT_CAMPAIGN_NUMBER>,out` with the
+OtherChannelId as uniqueid; on REJECT (or no usable answer) the call ends (`Failure`,
+reason 1). On ALLOW the number's scripted `Outcome` decides: ANSWER sends
+`OriginateResponse` Success (reason 4), holds the call `hold_seconds`, then runs `settle`
+with the scripted talk time; BUSY/NOANSWER/CONGESTION send Failure (5/3/8) first and
+settle after (the order that gives the dialer the least help).
+
+It records what a test must check: every originate with its arrival time and variables,
+calls in flight per client code and per number from the Originate until the call starts
+hanging up (a number dialled while already in flight is a double dial), and the most in
+flight at once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Callable
+
+from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.internet.task import deferLater
+
+from fastagi import channel_vars as v
+from fastagi.agi.fake_asterisk import run_session
+from fastagi.ami.fake_server import FakeAmi, FakeAmiSession
+
+log = logging.getLogger(__name__)
+
+REASON_CODES = {"BUSY": 5, "NOANSWER": 3, "CONGESTION": 8, "CHANUNAVAIL": 0}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    dial_status: str = "ANSWER"     # ANSWER, BUSY, NOANSWER, CONGESTION, CHANUNAVAIL
+    talk_seconds: int = 30          # ANSWEREDTIME reported to settle when answered
+    ring_seconds: float = 0.0       # real seconds before the contact answers or fails
+    hold_seconds: float = 0.0       # real seconds an answered call stays up
+
+
+@dataclass
+class Originated:
+    at: float                       # time.monotonic() when the Originate arrived
+    headers: dict[str, str]
+    variables: dict[str, str]
+    result: str = ""                # ALLOW / REJECT:<reason> / FAILED
+    call_id: str = ""
+
+
+class _Session(FakeAmiSession):
+    """FakeAmiSession that keeps every `Variable:` header and plays campaign calls."""
+
+    def lineReceived(self, data: bytes) -> None:
+        line = data.decode("utf-8", "replace").rstrip("\r")
+        if line:
+            key, _, value = line.partition(":")
+            self._lines.append((key.strip(), value.strip()))
+            return
+        if self._lines and dict(self._lines).get("Action") == "Originate":
+            self._variables = [value for key, value in self._lines if key == "Variable"]
+        super().lineReceived(data)
+
+    def _action_originate(self, headers: dict[str, str]) -> None:
+        if not headers.get("Channel"):
+            self._respond(headers, "Error", "Channel not specified")
+            return
+        self._respond(headers, "Success", "Originate successfully queued")
+        variables = dict(item.partition("=")[::2] for item in getattr(self, "_variables", []))
+        ensureDeferred(self.fake.place_call(self, headers, variables)).addErrback(
+            lambda failure: log.error("fake pbx: call failed: %s", failure.getTraceback()))
+
+
+class FakePbx(FakeAmi):
+    """FakeAmi + the campaign dialplan, against the FastAGI server on `agi_port`."""
+
+    def __init__(self, reactor, agi_port: int, outcome_for: Callable[[str], Outcome] | None = None,
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.reactor = reactor
+        self.agi_port = agi_port
+        self.outcome_for = outcome_for or (lambda number: Outcome())
+        self.calls: list[Originated] = []
+        self.in_flight: Counter[str] = Counter()          # client code -> calls in flight
+        self.most_in_flight: Counter[str] = Counter()
+        self.numbers_in_flight: Counter[str] = Counter()
+        self.double_dials: list[str] = []
+        self.settles: list[tuple[str, str, str]] = []     # (call id, seconds, status)
+        self.open_calls = 0
+        self._sequence = itertools.count(1)
+        self._idle_waiters: list[Deferred] = []
+
+    def buildProtocol(self, addr) -> _Session:
+        return _Session(self)
+
+    def when_idle(self) -> Deferred[None]:
+        """Fires when no call is in progress (now or later)."""
+        waiter: Deferred[None] = Deferred()
+        if self.open_calls == 0:
+            waiter.callback(None)
+        else:
+            self._idle_waiters.append(waiter)
+        return waiter
+
+    async def place_call(self, session: _Session, headers: dict[str, str],
+                         variables: dict[str, str]) -> None:
+        record = Originated(time.monotonic(), headers, variables)
+        self.calls.append(record)
+        client = variables.get(v.CAMPAIGN_CLIENT, "")
+        number = variables.get(v.CAMPAIGN_NUMBER, "")
+        self.open_calls += 1
+        if self.numbers_in_flight[number]:
+            self.double_dials.append(number)
+        self.numbers_in_flight[number] += 1
+        self.in_flight[client] += 1
+        self.most_in_flight[client] = max(self.most_in_flight[client], self.in_flight[client])
+        hung_up = False
+
+        def hang_up() -> None:
+            # The call counts as in flight until it starts hanging up: the database frees
+            # its slot only later (when settle commits), so these counts can never be
+            # above what the dialer saw.
+            nonlocal hung_up
+            if not hung_up:
+                hung_up = True
+                self.in_flight[client] -= 1
+                self.numbers_in_flight[number] -= 1
+        try:
+            await self._play(session, headers, record, client, number, hang_up)
+        finally:
+            hang_up()
+            self.open_calls -= 1
+            if self.open_calls == 0:
+                waiters, self._idle_waiters = self._idle_waiters, []
+                for waiter in waiters:
+                    waiter.callback(None)
+
+    async def _play(self, session, headers, record, client, number, hang_up) -> None:
+        channel = f"Local/s@ict-campaign-{next(self._sequence):08x};2"
+        env = {"uniqueid": headers.get("OtherChannelId", ""), "channel": channel,
+               "context": "ict-outbound", "extension": "s", "accountcode": client}
+        if not client:
+            record.result = "FAILED"
+            hang_up()
+            return self._respond_originate(session, headers, False, 1)
+        auth = await run_session(self.reactor, "127.0.0.1", self.agi_port, "authorize",
+                                 (client, number, "out"), env=env, timeout=10)
+        found = dict(auth.set_by_server)
+        if found.get(v.RESULT) != v.ALLOW or not found.get(v.CALL_ID):
+            record.result = (f"REJECT:{found.get(v.REASON, '')}" if found.get(v.RESULT)
+                             else "FAILED")
+            hang_up()
+            return self._respond_originate(session, headers, False, 1)
+        record.result, record.call_id = "ALLOW", found[v.CALL_ID]
+        outcome = self.outcome_for(number)
+        if outcome.ring_seconds:
+            await deferLater(self.reactor, outcome.ring_seconds, lambda: None)
+        if outcome.dial_status == "ANSWER":
+            self._respond_originate(session, headers, True, 4)
+            if outcome.hold_seconds:
+                await deferLater(self.reactor, outcome.hold_seconds, lambda: None)
+            seconds = str(outcome.talk_seconds)
+            hang_up()
+        else:
+            hang_up()
+            self._respond_originate(session, headers, False,
+                                    REASON_CODES.get(outcome.dial_status, 0))
+            seconds = ""
+        await run_session(self.reactor, "127.0.0.1", self.agi_port, "settle",
+                          (record.call_id, seconds, outcome.dial_status), env=env, timeout=10)
+        self.settles.append((record.call_id, seconds, outcome.dial_status))
+
+    def _respond_originate(self, session, headers, success: bool, reason: int) -> None:
+        pairs: list[tuple[str, object]] = [("Event", "OriginateResponse"),
+                                           ("Privilege", "call,all")]
+        if headers.get("ActionID"):
+            pairs.append(("ActionID", headers["ActionID"]))
+        pairs += [("Response", "Success" if success else "Failure"),
+                  ("Channel", headers.get("Channel", "")), ("Context", headers.get("Context", "")),
+                  ("Exten", headers.get("Exten", "")), ("Reason", reason),
+                  ("Uniqueid", headers.get("ChannelId", "") if success else "<unknown>"),
+                  ("CallerIDNum", headers.get("CallerID", "<unknown>")),
+                  ("CallerIDName", "<unknown>")]
+        self.broadcast_event(*pairs)

@@ -1,0 +1,75 @@
+"""How the dialer starts one campaign call: an async AMI Originate of a Local channel
+into [ict-campaign] (dialplan/ictcontact.conf), answered by `OriginateResponse`.
+
+The dialer only needs `Originate`: a callable taking a DialOrder and returning a Deferred
+that fires with an OriginateOutcome, or errbacks when the call could not be asked for.
+`AmiOriginator` is the one over fastagi.ami; tests may pass any other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from twisted.internet.defer import Deferred
+
+from fastagi import channel_vars as v
+from fastagi.ami.actions import OriginateResult
+from fastagi.ami.client import AmiClient
+from fastagi.campaigns.dialer_store import DialOrder
+from fastagi.dialplan import names
+
+LOCAL_CHANNEL = f"Local/s@{names.CAMPAIGN}/n"   # /n: never optimised away (keeps ;2's handler)
+
+
+@dataclass(frozen=True)
+class OriginateOutcome:
+    answered: bool       # OriginateResponse Success: the contact answered
+    reason: str          # Asterisk's reason name (answered, busy, no-answer, failed, ...)
+
+
+class Originate(Protocol):
+    def __call__(self, order: DialOrder) -> Deferred[OriginateOutcome]: ...
+
+
+def originate_fields(order: DialOrder, timeout_seconds: float) -> list[tuple[str, object]]:
+    """The Originate headers for `order` (main/manager.c action_originate). OtherChannelId
+    is the uniqueid of the ;2 half, which runs authorize: the attempt's link to its call
+    record. Each variable is its own `Variable:` header."""
+    fields: list[tuple[str, object]] = [
+        ("Channel", LOCAL_CHANNEL), ("Context", order.context), ("Exten", order.exten),
+        ("Priority", order.priority), ("Timeout", int(timeout_seconds * 1000)),
+        ("Account", order.client_code),
+        ("ChannelId", f"{order.uniqueid};1"), ("OtherChannelId", order.uniqueid),
+        ("Async", "true")]
+    if order.caller_id:
+        # Sets ;1's connected line, which the ;2 half presents as its caller ID
+        # (main/pbx.c pbx_outgoing_attempt, main/core_unreal.c ast_unreal_call_setup).
+        fields.append(("CallerID", order.caller_id))
+    variables = {v.CAMPAIGN_CLIENT: order.client_code, v.CAMPAIGN_NUMBER: order.phone,
+                 v.CAMPAIGN_ATTEMPT: str(order.attempt_id)}
+    if order.recording:
+        variables[v.CAMPAIGN_RECORDING] = order.recording
+    fields += [("Variable", f"{name}={value}") for name, value in variables.items()]
+    return fields
+
+
+class AmiOriginator:
+    """Originate over an AmiClient; the OriginateResponse must come within the originate
+    timeout plus `margin_seconds`."""
+
+    def __init__(self, client: AmiClient, timeout_seconds: float,
+                 margin_seconds: float = 15.0) -> None:
+        self.client = client
+        self.timeout_seconds = timeout_seconds
+        self.margin_seconds = margin_seconds
+
+    def __call__(self, order: DialOrder) -> Deferred[OriginateOutcome]:
+        sent = self.client.send("Originate", originate_fields(order, self.timeout_seconds),
+                                final_event="OriginateResponse",
+                                final_timeout=self.timeout_seconds + self.margin_seconds)
+        return sent.addCallback(lambda result: _outcome(OriginateResult.from_event(result.final)))
+
+
+def _outcome(result: OriginateResult) -> OriginateOutcome:
+    return OriginateOutcome(answered=result.success, reason=result.reason_name)

@@ -1,0 +1,128 @@
+"""`ictcontact contacts import --campaign CLIENT/CAMPAIGN FILE.csv`: load a campaign's
+contacts. Every bad line is reported (line number and reason) and the import goes on;
+a progress bar is drawn on stderr when it is a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections import Counter
+from typing import TextIO
+
+from fastagi.campaigns import import_store
+from fastagi.campaigns.contact_rows import BadLine, ContactRow, HeaderError, check_lines, chunks
+from fastagi.db.engine import describe_failure, make_engine
+from fastagi.settings import database_url, source_from_args
+
+CHUNK = 5000
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    load = sub.add_parser("import", help="load contacts from a CSV file into a campaign")
+    load.add_argument("--campaign", required=True, metavar="CLIENT/CAMPAIGN",
+                      help="client code and campaign name, e.g. acme/spring-promo")
+    load.add_argument("file", help="CSV with a header line: phone[,first_name,last_name,email,time_zone]")
+    load.add_argument("--db", help="SQLAlchemy URL (env ICTCONTACT_DB)")
+    load.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
+                      help="progress bar on stderr (auto: when stderr is a terminal)")
+
+
+class Progress:
+    """A one-line progress bar on `stream`, redrawn at most 10 times a second."""
+
+    def __init__(self, stream: TextIO, total_bytes: int, enabled: bool) -> None:
+        self.stream, self.total, self.enabled = stream, max(total_bytes, 1), enabled
+        self._drawn = 0.0
+
+    def show(self, done_bytes: int, lines: int, force: bool = False) -> None:
+        now = time.monotonic()
+        if not self.enabled or (not force and now - self._drawn < 0.1):
+            return
+        self._drawn = now
+        share = min(done_bytes / self.total, 1.0)
+        bar = "#" * int(share * 30)
+        self.stream.write(f"\r[{bar:<30}] {share:4.0%} {lines:,} lines")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+class _CountingFile:
+    """Iterates a text file's lines while counting the bytes read (for the progress bar)."""
+
+    def __init__(self, handle: TextIO) -> None:
+        self.handle, self.bytes = handle, 0
+
+    def __iter__(self):
+        for line in self.handle:
+            self.bytes += len(line.encode("utf-8", "surrogateescape"))
+            yield line
+
+
+def run(args: argparse.Namespace) -> int:
+    client_code, sep, campaign_name = (args.campaign or "").partition("/")
+    if not sep or not client_code or not campaign_name:
+        print("ictcontact contacts import: --campaign must be CLIENT/CAMPAIGN", file=sys.stderr)
+        return 2
+    try:
+        handle = open(args.file, encoding="utf-8", errors="surrogateescape", newline="")
+    except OSError as exc:
+        print(f"ictcontact contacts import: cannot read {args.file}: {exc.strerror}",
+              file=sys.stderr)
+        return 2
+    url = database_url(source_from_args(args))
+    show = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
+    with handle:
+        try:
+            engine = make_engine(url, pool_size=1)
+            try:
+                return import_file(engine, client_code, campaign_name, handle,
+                                   Progress(sys.stderr, os.fstat(handle.fileno()).st_size, show))
+            finally:
+                engine.dispose()
+        except import_store.CampaignNotFound as exc:
+            print(f"ictcontact contacts import: {exc}", file=sys.stderr)
+            return 1
+        except HeaderError as exc:
+            print(f"ictcontact contacts import: {args.file}: {exc}", file=sys.stderr)
+            return 2
+        except Exception as exc:  # the database went away: say so in one line
+            print(f"ictcontact contacts import: {describe_failure(exc)}", file=sys.stderr)
+            return 1
+
+
+def import_file(engine, client_code: str, campaign_name: str, handle: TextIO,
+                progress: Progress, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    with engine.connect() as conn:
+        campaign = import_store.find_campaign(conn, client_code, campaign_name)
+    counting = _CountingFile(handle)
+    imported, lines = 0, 0
+    refused: Counter[str] = Counter()
+    for chunk in chunks(check_lines(counting), CHUNK):
+        rows = [item for item in chunk if isinstance(item, ContactRow)]
+        bad = [item for item in chunk if isinstance(item, BadLine)]
+        with engine.begin() as conn:
+            refused_here = import_store.insert_chunk(conn, campaign, rows)
+        imported += len(rows) - len(refused_here)
+        bad += refused_here
+        lines += len(chunk)
+        for item in sorted(bad, key=lambda b: b.line):
+            refused[item.kind] += 1
+            if progress.enabled:
+                progress.stream.write("\r\033[K")
+            print(item, file=out)
+        progress.show(counting.bytes, lines)
+    progress.show(counting.bytes, lines, force=True)
+    progress.close()
+    summary = ", ".join(f"{n} {kind}" for kind, n in sorted(refused.items()))
+    print(f"{campaign.label}: imported {imported} contacts"
+          + (f"; skipped {sum(refused.values())} lines ({summary})" if refused else ""),
+          file=out)
+    return 0

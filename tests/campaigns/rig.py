@@ -1,0 +1,82 @@
+"""The whole campaign path on real sockets: the FastAGI server (production routes) on the
+test database, a FakePbx (AMI + the campaign dialplan) that drives it, an AmiClient, and
+one or more Dialers."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import AsyncIterator, Callable
+
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import TCP4ClientEndpoint
+from twisted.internet.task import deferLater
+
+from fastagi.ami.client import AmiClient
+from fastagi.campaigns.dialer import Dialer, DialerConfig
+from fastagi.campaigns.fake_pbx import FakePbx, Outcome
+from fastagi.campaigns.originate import AmiOriginator
+from fastagi.db.engine import make_engine
+from fastagi.services import DbRunner
+from tests.callcontrol.agi_server import agi_server
+
+
+@dataclass
+class Rig:
+    pbx: FakePbx
+    ami: AmiClient
+    engine: object
+    dialers: list[Dialer] = field(default_factory=list)
+    runners: list[DbRunner] = field(default_factory=list)
+
+    def add_dialer(self, name: str, **config) -> Dialer:
+        runner = DbRunner(make_engine(self.engine.url.render_as_string(hide_password=False),
+                                      pool_size=2),
+                          reactor, reactor, size=2, timeout=10)
+        runner.start()
+        self.runners.append(runner)
+        config.setdefault("failure_grace_seconds", 0.5)
+        config.setdefault("housekeeping_seconds", 0.1)
+        config.setdefault("finish_seconds", 0.2)
+        config.setdefault("list_seconds", 0.2)
+        dialer = Dialer(reactor, runner, AmiOriginator(self.ami, timeout_seconds=30),
+                        DialerConfig(name=name, **config))
+        self.dialers.append(dialer)
+        dialer.start()
+        return dialer
+
+
+async def wait_for(condition: Callable[[], bool], timeout: float = 30, step: float = 0.05,
+                   what: str = "condition") -> None:
+    waited = 0.0
+    while not condition():
+        if waited > timeout:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await deferLater(reactor, step, lambda: None)
+        waited += step
+
+
+@asynccontextmanager
+async def campaign_rig(engine, outcome_for: Callable[[str], Outcome] | None = None
+                       ) -> AsyncIterator[Rig]:
+    async with agi_server(engine, pool=4) as server:
+        pbx = FakePbx(reactor, server.port, outcome_for)
+        port = pbx.listen(reactor)
+        ami = AmiClient(TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port),
+                        reactor, "ictcontact", "s3cret", name="dialer-test", min_delay=0.1,
+                        max_delay=0.5)
+        ami.start()
+        await ami.when_connected()
+        rig = Rig(pbx, ami, engine)
+        try:
+            yield rig
+        finally:
+            for dialer in rig.dialers:
+                await dialer.stop()
+            done: Deferred = pbx.when_idle()
+            await done
+            for runner in rig.runners:
+                runner.stop()
+            await ami.stop()
+            await port.stopListening()

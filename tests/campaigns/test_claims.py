@@ -1,0 +1,262 @@
+"""The dialer's transactions on the real database with an injected `now`: the calling
+window, do-not-call, bad rows, credit, suspension, retries, lapsed claims, two dialers."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+
+from fastagi.campaigns import dialer_store as store
+from fastagi.db.engine import make_engine
+from tests.callcontrol.tenants import execute
+from tests.campaigns.helpers import add_campaign, add_client_with_rate, add_contacts, rows
+
+THURSDAY_7 = datetime(2026, 12, 3, 7, 0)      # 07:00 UTC = 07:00 London, 02:00 New York
+LIMITS = store.DialerLimits(dialer="d1", claim_seconds=30, batch=50,
+                            emergency_numbers=("911", "112", "999"))
+
+
+@pytest.fixture
+def acme(engine):
+    return add_client_with_rate(engine, "acme", balance="10", channel_limit=10)
+
+
+def running(engine, client: int, **columns) -> int:
+    columns.setdefault("calls_per_second", 1000)
+    columns.setdefault("keep_free_channels", 0)
+    campaign = add_campaign(engine, client, **columns)
+    execute(engine, "UPDATE campaigns SET status = 'running' WHERE id = :g", g=campaign)
+    return campaign
+
+
+def claim(engine, campaign: int, now: datetime, limits=LIMITS) -> store.ClaimResult:
+    return store.claim(engine, campaign, now, limits)
+
+
+def contact(engine, contact_id: int):
+    return rows(engine, "SELECT status, next_attempt_at, attempts, last_reason, claimed_by "
+                        "FROM contacts WHERE id = :id", id=contact_id)[0]
+
+
+def test_calling_window_in_each_contacts_time_zone(engine, acme):
+    campaign = running(engine, acme, time_zone="Europe/London")
+    london, new_york = add_contacts(engine, acme, campaign, ["442071230001"]) + \
+        add_contacts(engine, acme, campaign, ["12125550001"], time_zone="America/New_York")
+    at_7 = claim(engine, campaign, THURSDAY_7)
+    assert at_7.orders == ()
+    # the window is closed for London contacts: only the one with its own zone was looked
+    # at, and it waits for 09:00 New York
+    assert contact(engine, new_york).next_attempt_at == datetime(2026, 12, 3, 14, 0)
+    assert contact(engine, london).next_attempt_at is None
+    at_9 = claim(engine, campaign, datetime(2026, 12, 3, 9, 0))
+    assert [o.contact_id for o in at_9.orders] == [london]
+    at_14 = claim(engine, campaign, datetime(2026, 12, 3, 14, 0))
+    assert [o.contact_id for o in at_14.orders] == [new_york]
+
+
+def test_do_not_call_added_after_import_is_never_dialled(engine, acme):
+    campaign = running(engine, acme, window_days="mon,tue,wed,thu,fri,sat,sun",
+                       window_start="00:00", window_end="23:59")
+    ok, client_dnc, operator_dnc = add_contacts(engine, acme, campaign,
+                                                ["442071230001", "442071230002", "+442071230003"])
+    execute(engine, "INSERT INTO do_not_call (client_id, phone) VALUES (:c, '+442071230002')",
+            c=acme)
+    execute(engine, "INSERT INTO do_not_call (client_id, phone) VALUES (NULL, '442071230003')")
+    result = claim(engine, campaign, THURSDAY_7)
+    assert [o.contact_id for o in result.orders] == [ok]
+    assert result.skipped == 2
+    for skipped in (client_dnc, operator_dnc):
+        assert tuple(contact(engine, skipped))[::3] == ("do-not-call", "on a do-not-call list")
+    assert rows(engine, "SELECT COUNT(*) FROM campaign_attempts")[0][0] == 1
+
+
+def test_another_clients_do_not_call_list_does_not_apply(engine, acme):
+    other = add_client_with_rate(engine, "other")
+    campaign = running(engine, acme, window_days="thu", window_start="00:00", window_end="23:59")
+    add_contacts(engine, acme, campaign, ["442071230001"])
+    execute(engine, "INSERT INTO do_not_call (client_id, phone) VALUES (:c, '442071230001')",
+            c=other)
+    assert len(claim(engine, campaign, THURSDAY_7).orders) == 1
+
+
+@pytest.mark.parametrize("columns, note", [
+    ({"recording": None}, "no recording and no destination_id"),
+    ({"time_zone": "Mars/Olympus"}, "time_zone 'Mars/Olympus' is not an IANA time zone"),
+])
+def test_a_bad_campaign_row_is_skipped_with_a_note(engine, acme, columns, note):
+    campaign = running(engine, acme, **columns)
+    add_contacts(engine, acme, campaign, ["442071230001"])
+    result = claim(engine, campaign, datetime(2026, 12, 3, 10, 0))
+    assert (result.orders, result.limited_by) == ((), "bad campaign row")
+    assert note in rows(engine, "SELECT dialer_note FROM campaigns WHERE id = :g", g=campaign)[0][0]
+    assert rows(engine, "SELECT dialer_note FROM campaign_progress")[0][0].startswith(note)
+
+
+def test_a_destination_that_does_not_exist_is_refused_by_the_database(engine, acme):
+    with pytest.raises(Exception, match="fk_campaigns_destination"):
+        add_campaign(engine, acme, recording=None, destination_id=99)
+
+
+def test_a_bad_caller_id_cannot_start(engine, acme):
+    campaign = add_campaign(engine, acme, caller_id="Sales <100>")
+    with pytest.raises(Exception, match="caller_id must be digits"):
+        execute(engine, "UPDATE campaigns SET status = 'running' WHERE id = :g", g=campaign)
+
+
+def test_bad_contacts_are_set_aside_with_a_reason(engine, acme):
+    campaign = running(engine, acme, window_days="thu", window_start="00:00", window_end="23:59")
+    emergency, = add_contacts(engine, acme, campaign, ["911"])
+    zoneless, = add_contacts(engine, acme, campaign, ["442071230001"], time_zone="Nowhere/Land")
+    good, = add_contacts(engine, acme, campaign, ["442071230002"])
+    with pytest.raises(Exception, match="ck_contacts_phone"):
+        add_contacts(engine, acme, campaign, ["44-20-x"])
+    result = claim(engine, campaign, THURSDAY_7)
+    assert [o.contact_id for o in result.orders] == [good]
+    assert tuple(contact(engine, emergency))[::3] == (
+        "invalid", "an emergency number: never dialled by a campaign")
+    assert tuple(contact(engine, zoneless))[::3] == (
+        "invalid", "time_zone 'Nowhere/Land' is not an IANA time zone")
+
+
+def test_no_credit_no_claim(engine):
+    broke = add_client_with_rate(engine, "broke", balance="0")
+    campaign = running(engine, broke)
+    add_contacts(engine, broke, campaign, ["442071230001"])
+    result = claim(engine, campaign, datetime(2026, 12, 3, 10, 0))
+    assert (result.orders, result.limited_by) == ((), "no credit")
+
+
+def test_suspension_stops_claims_and_reactivation_resumes(engine, acme):
+    campaign = running(engine, acme)
+    add_contacts(engine, acme, campaign, ["442071230001", "442071230002"])
+    now = datetime(2026, 12, 3, 10, 0)
+    execute(engine, "UPDATE clients SET status = 'suspended' WHERE id = :c", c=acme)
+    assert claim(engine, campaign, now).limited_by == "not running"
+    execute(engine, "UPDATE clients SET status = 'active' WHERE id = :c", c=acme)
+    assert len(claim(engine, campaign, now).orders) == 2
+
+
+def test_pause_stops_claims(engine, acme):
+    campaign = running(engine, acme)
+    add_contacts(engine, acme, campaign, ["442071230001"])
+    execute(engine, "UPDATE campaigns SET status = 'paused' WHERE id = :g", g=campaign)
+    assert claim(engine, campaign, datetime(2026, 12, 3, 10, 0)).limited_by == "not running"
+
+
+def _settle_attempt(engine, order: store.DialOrder, state: str, status: str, seconds=None,
+                    reason=None) -> None:
+    """What authorize + settle write for the attempt's call (the triggers do the rest)."""
+    with engine.begin() as conn:
+        call = conn.execute(text(
+            "INSERT INTO calls (client_id, client_code, number, state, reason, uniqueid, "
+            "authorized_at) VALUES ((SELECT id FROM clients WHERE code = :code), :code, "
+            ":number, :state, :reason, :uniqueid, UTC_TIMESTAMP(3))"),
+            {"code": order.client_code, "number": order.phone, "uniqueid": order.uniqueid,
+             "state": "rejected" if state == "rejected" else "live", "reason": reason}).lastrowid
+        if state != "rejected":
+            conn.execute(text("UPDATE calls SET state = :state, dial_status = :status, "
+                              "answered_seconds = :seconds, settled_at = UTC_TIMESTAMP(3) "
+                              "WHERE id = :id"),
+                         {"state": state, "status": status, "seconds": seconds, "id": call})
+
+
+def test_retries_follow_the_rules(engine, acme):
+    campaign = running(engine, acme, max_attempts=2, retry_busy_seconds=60,
+                       window_days="thu", window_start="00:00", window_end="23:59")
+    contact_id, = add_contacts(engine, acme, campaign, ["442071230001"])
+    now = datetime(2026, 12, 3, 10, 0)
+    first, = claim(engine, campaign, now).orders
+    assert store.finish_attempts(engine, now, LIMITS) == 0   # still in flight
+    _settle_attempt(engine, first, "settled", "BUSY")
+    assert store.finish_attempts(engine, now, LIMITS) == 1
+    assert tuple(contact(engine, contact_id)) == ("retry", now + timedelta(seconds=60), 1,
+                                                  "BUSY", None)
+    assert claim(engine, campaign, now + timedelta(seconds=59)).orders == ()
+    second, = claim(engine, campaign, now + timedelta(seconds=60)).orders
+    _settle_attempt(engine, second, "settled", "NOANSWER")
+    store.finish_attempts(engine, now + timedelta(seconds=61), LIMITS)
+    assert tuple(contact(engine, contact_id))[::2] == ("failed", 2, None)
+    assert contact(engine, contact_id).last_reason == "no-answer after 2 attempts"
+    attempts = rows(engine, "SELECT attempt_no, outcome, reason FROM campaign_attempts ORDER BY id")
+    assert [tuple(a) for a in attempts] == [(1, "busy", "BUSY"), (2, "no-answer", "NOANSWER")]
+
+
+def test_a_refusal_for_the_clients_own_limits_does_not_use_an_attempt(engine, acme):
+    campaign = running(engine, acme, max_attempts=1)
+    contact_id, = add_contacts(engine, acme, campaign, ["442071230001"])
+    now = datetime(2026, 12, 3, 10, 0)
+    order, = claim(engine, campaign, now).orders
+    _settle_attempt(engine, order, "rejected", "", reason="no-credit")
+    store.finish_attempts(engine, now, LIMITS)
+    assert tuple(contact(engine, contact_id))[:4] == (
+        "retry", now + timedelta(seconds=30), 0, "rejected: no-credit")
+
+
+def test_a_dead_dialers_claims_lapse_and_another_dialer_finishes_them(engine, acme):
+    campaign = running(engine, acme)
+    answered, never_called, still_live = add_contacts(
+        engine, acme, campaign, ["442071230001", "442071230002", "442071230003"])
+    now = datetime(2026, 12, 3, 10, 0)
+    orders = {o.contact_id: o for o in claim(engine, campaign, now).orders}
+    # d1 dies here. One call was answered and settled; one never reached authorize;
+    # one is still live.
+    _settle_attempt(engine, orders[answered], "settled", "ANSWER", seconds=20)
+    _settle_attempt(engine, orders[still_live], "live", "")
+    d2 = store.DialerLimits("d2", 30, 50, ())
+    assert store.finish_attempts(engine, now + timedelta(seconds=10), d2) == 0  # claims held
+    assert store.finish_attempts(engine, now + timedelta(seconds=31), d2) == 1
+    assert contact(engine, answered).status == "answered"
+    assert store.close_orphans(engine, now + timedelta(seconds=100), orphan_seconds=120) == 0
+    assert store.close_orphans(engine, now + timedelta(seconds=121), orphan_seconds=120) == 1
+    store.finish_attempts(engine, now + timedelta(seconds=121), d2)
+    assert tuple(contact(engine, never_called))[::3] == (
+        "retry", "no call: the originated channel never reached authorize")
+    # the live call's contact is never dialled again while its call goes on
+    assert contact(engine, still_live).status == "dialing"
+    later = claim(engine, campaign, now + timedelta(hours=1), d2)
+    assert [o.contact_id for o in later.orders] == [never_called]
+
+
+def test_caps_count_every_dialers_calls(engine, acme):
+    campaign = running(engine, acme, max_channels=3)
+    add_contacts(engine, acme, campaign, [f"4420712300{n:02d}" for n in range(10)])
+    now = datetime(2026, 12, 3, 10, 0)
+    assert len(claim(engine, campaign, now).orders) == 3
+    d2 = store.DialerLimits("d2", 30, 50, ())
+    result = claim(engine, campaign, now, d2)
+    assert (result.orders, result.limited_by) == ((), "campaign-channels")
+
+
+def test_two_dialers_claiming_at_once_never_take_a_contact_twice(db_url, engine, acme):
+    campaign = running(engine, acme, max_channels=None)
+    execute(engine, "UPDATE clients SET channel_limit = 1000 WHERE id = :c", c=acme)
+    add_contacts(engine, acme, campaign, [f"44207{n:07d}" for n in range(400)])
+    claimed: dict[str, list[int]] = {"a": [], "b": []}
+    errors: list[BaseException] = []
+
+    def dial(name: str) -> None:
+        own = make_engine(db_url, pool_size=1)
+        limits = store.DialerLimits(name, 30, 7, ())
+        try:
+            for step in range(200):
+                now = datetime(2026, 12, 3, 10, 0) + timedelta(seconds=step)
+                claimed[name] += [o.contact_id for o in claim(own, campaign, now, limits).orders]
+        except BaseException as exc:  # reported below: an assertion here would be lost
+            errors.append(exc)
+        finally:
+            own.dispose()
+
+    threads = [threading.Thread(target=dial, args=(n,)) for n in claimed]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    every = claimed["a"] + claimed["b"]
+    assert len(every) == 400 and len(set(every)) == 400
+    assert claimed["a"] and claimed["b"]
+    assert rows(engine, "SELECT COUNT(*), COUNT(DISTINCT contact_id) FROM campaign_attempts")[0] \
+        == (400, 400)
