@@ -60,7 +60,8 @@ async def handle(channel: Channel, services: Services) -> None:
                  direction=request.direction)
     context = calls.CallContext(uniqueid=storable(channel.env.uniqueid),
                                 channel=storable(channel.env.channel),
-                                server=services.config.server_name)
+                                server=services.config.server_name,
+                                asterisk=channel.peer_host)
     try:
         outcome = await services.db.run(calls.authorize, request, utc_now(services.clock),
                                         limits_of(services), context,
