@@ -194,7 +194,9 @@ class ServerRun:
 
         def listening_ok(port: IListeningPort) -> None:
             self.metrics_port = port
-            log.info("metrics on %s (/metrics)", self.config.metrics)
+            address = port.getHost()
+            log.info("metrics on %s:%s/metrics (%s)", getattr(address, "host", address),
+                     getattr(address, "port", ""), self.config.metrics)
 
         def cannot(failure: Failure) -> None:
             log.error("cannot serve metrics on %s: %s", self.config.metrics,
