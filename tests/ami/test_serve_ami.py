@@ -94,3 +94,46 @@ def test_ami_without_a_secret_is_refused(db_url):
                             env=environ(), capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "ICTCONTACT_AMI_SECRET" in result.stderr.splitlines()[-1]
+
+
+@pytest_twisted.ensureDeferred
+async def test_hostile_ami_never_delays_call_control(db_url, engine):
+    """A manager that never answers, then floods garbage and a huge message: authorize
+    and settle answer as fast as ever meanwhile."""
+    add_rate(engine, default_plan_id(engine), "44", "0.60")
+    add_client(engine, "acme", balance="1000")
+    fake = FakeAmi(write_classes=shipped_write_classes())
+    fake.silent.update({"CoreShowChannels", "Hangup"})
+    ami_port = fake.listen(reactor)
+    server = Server(db_url, "--ami", f"127.0.0.1:{ami_port.getHost().port}",
+                    "--ami-timeout", "30", "--reconcile-seconds", "0.2",
+                    env={"ICTCONTACT_AMI_SECRET": "s3cret"})
+    try:
+        await eventually(lambda: bool(fake.actions_named("Login")), timeout=10)
+        held = await run_session(reactor, "127.0.0.1", server.port, "authorize",
+                                 ("acme", "442071234567"),
+                                 env={"agi_uniqueid": "1733000002.1"})
+        assert held.variables[v.RESULT] == v.ALLOW   # a live call: reconciliation asks AMI
+        await eventually(lambda: bool(fake.actions_named("CoreShowChannels")), timeout=10)
+        fake.push(b"\x00\xff garbage\r\nno colon\r\n" * 100)
+        for n in range(5):
+            started = reactor.seconds()
+            result = await run_session(reactor, "127.0.0.1", server.port, "authorize",
+                                       ("acme", "442071234567"),
+                                       env={"agi_uniqueid": f"1733000001.{n}"})
+            assert result.variables[v.RESULT] == v.ALLOW
+            settled = await run_session(reactor, "127.0.0.1", server.port, "settle",
+                                        (result.variables[v.CALL_ID], "30", "ANSWER"))
+            assert settled.variables[v.COST] == "0.6000"
+            assert reactor.seconds() - started < 1.0
+        fake.push(b"Event: Flood\r\n" + b"X: y\r\n" * 5000)   # over the bound: dropped
+        await eventually(lambda: len(fake.actions_named("Login")) >= 2, timeout=10)
+        result = await run_session(reactor, "127.0.0.1", server.port, "authorize",
+                                   ("acme", "442071234567"))
+        assert result.variables[v.RESULT] == v.ALLOW
+    finally:
+        server.process.terminate()
+        code, log = await threads.deferToThread(server.finish)
+        fake.drop_all()
+        await ami_port.stopListening()
+    assert code == 0, log
