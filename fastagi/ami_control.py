@@ -16,12 +16,15 @@ from typing import Any, Callable
 from twisted.internet.defer import Deferred
 
 from fastagi.ami.client import AmiClient, client_from_settings
+from fastagi.credit_slices import SliceExtender
 from fastagi.enforcement import Enforcer
 from fastagi.metrics import Metrics
 from fastagi.reconciliation import Reconciler
 from fastagi.services import DbRun, ServeConfig
 
 log = logging.getLogger(__name__)
+
+SLICE_CHECK_SECONDS = 5.0   # how often calls near the end of their slice are extended
 
 
 class AmiControl:
@@ -36,6 +39,11 @@ class AmiControl:
         self.client.on_state(lambda up: _count_state(metrics, up))
         self.enforcer = Enforcer(self.client, db, reactor, self.asterisk, metrics)
         self.reconciler = Reconciler(self.client, db, reactor, self.asterisk, metrics)
+        self.extender: SliceExtender | None = None
+        if config.slicing:
+            self.extender = SliceExtender(
+                self.client, db, reactor, self.asterisk, config.credit_slice_seconds,
+                config.max_call_seconds, config.stale_grace_seconds)
 
     def asterisk(self) -> str | None:
         """The `calls.asterisk` value this server enforces and reconciles."""
@@ -43,9 +51,12 @@ class AmiControl:
 
     def jobs(self) -> list[tuple[Callable[[], Any], float]]:
         config = self.config
-        return [(self.enforcer.poll, config.enforce_poll_seconds),
+        jobs = [(self.enforcer.poll, config.enforce_poll_seconds),
                 (self.enforcer.catch_up, config.enforce_catch_up_seconds),
                 (self.reconciler.run, config.reconcile_seconds)]
+        if self.extender is not None:
+            jobs.append((self.extender.run, SLICE_CHECK_SECONDS))
+        return jobs
 
     def start(self) -> None:
         log.info("AMI: connecting to %s as %s; enforcement and reconciliation on",

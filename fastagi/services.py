@@ -47,7 +47,12 @@ class ServeConfig:
     enforce_poll_seconds: float = 1.0
     enforce_catch_up_seconds: float = 60.0
     reconcile_seconds: float = 30.0
+    credit_slice_seconds: int = 0          # 0: off; else reserve credit slice by slice (AMI)
     metrics: str = ""
+
+    @property
+    def slicing(self) -> bool:
+        return bool(self.ami) and self.credit_slice_seconds > 0
 
     def __post_init__(self) -> None:
         for name in ("session_timeout", "db_timeout", "max_call_seconds",
@@ -64,6 +69,11 @@ class ServeConfig:
                              "database still gets a definite answer to the dialplan")
         if "{number}" not in self.dial_template:
             raise ValueError("dial_template must contain {number}")
+        if self.credit_slice_seconds < 0:
+            raise ValueError("credit_slice_seconds must not be negative")
+        if self.credit_slice_seconds and not self.ami:
+            raise ValueError("credit_slice_seconds needs ami: without AMI a call could not be "
+                             "extended past its first slice")
         if self.ami and not self.ami_secret:
             raise ValueError("ami is set but ami_secret is empty: give the AMI secret in "
                              "ICTCONTACT_AMI_SECRET or the config file key ami-secret")

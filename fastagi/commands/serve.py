@@ -77,6 +77,9 @@ OPTIONS: dict[str, tuple[Callable[[str], Any], str]] = {
                                         "(default 60; also at every AMI login)"),
     "reconcile_seconds": (float, "how often live calls are compared with Asterisk's "
                                  "channels (default 30; also at every AMI login)"),
+    "credit_slice_seconds": (int, "with --ami: reserve credit in slices of this many "
+                                  "seconds and extend live calls while credit lasts, so "
+                                  "concurrent calls share the balance (default 0: off)"),
     "metrics": (str, "Twisted endpoint for the Prometheus /metrics page, e.g. tcp:9464 "
                      "(default: off)"),
 }

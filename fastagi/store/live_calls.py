@@ -13,7 +13,8 @@ settle arriving later still bills it once (`calls.settle` takes stale calls).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Iterable, Sequence
 
 from sqlalchemy import bindparam, text
@@ -53,6 +54,26 @@ _CDR_OF = text(
     " ORDER BY billsec DESC, id DESC LIMIT 1")
 _CLOSE_GONE = text(
     "UPDATE calls SET state = 'stale', settled_at = :now, review_note = :note"
+    " WHERE id = :call_id AND state = 'live'")
+# Credit slices: live calls on this Asterisk whose limit ends before :before.
+_DUE = text(
+    "SELECT id, client_id, uniqueid, channel, authorized_at, max_seconds FROM calls"
+    " WHERE asterisk = :asterisk AND state = 'live' AND emergency = 0"
+    " AND max_seconds < :cap AND authorized_at + INTERVAL max_seconds SECOND < :before"
+    " ORDER BY authorized_at")
+# The call row first, then the client row: the order settle takes them in.
+_CALL_FOR_EXTENSION = text(
+    "SELECT id, client_id, state, emergency, max_seconds, reserved, authorized_at, prefix,"
+    " rate_per_min, connection_fee, initial_increment, subsequent_increment"
+    " FROM calls WHERE id = :call_id FOR UPDATE")
+_CLIENT_FUNDS = text(
+    "SELECT balance + credit_limit AS funds FROM clients WHERE id = :client_id FOR UPDATE")
+_CLIENT_RESERVED = text(
+    "SELECT COALESCE(SUM(reserved), 0) FROM calls WHERE client_id = :client_id"
+    " AND state = 'live'")
+_EXTEND = text(
+    "UPDATE calls SET max_seconds = :max_seconds, reserved = :reserved,"
+    " expires_at = authorized_at + INTERVAL :expiry SECOND"
     " WHERE id = :call_id AND state = 'live'")
 _COUNT_LIVE = text("SELECT COUNT(*) FROM calls WHERE state = 'live'")
 _PRUNE = text("DELETE FROM client_changes WHERE created_at < :before ORDER BY id LIMIT :batch")
@@ -162,6 +183,61 @@ def close_gone(engine: Engine, gone: Sequence[LiveCall], asterisk: str,
                                                   "call_id": call_id}).rowcount
         (closed if with_retry(work, idempotent=True) == 1 else untouched).append(call.id)
     return GoneOutcome(tuple(settled), tuple(closed), tuple(untouched))
+
+
+@dataclass(frozen=True)
+class DueCall:
+    call: LiveCall
+    authorized_at: datetime
+    max_seconds: int
+
+
+@dataclass(frozen=True)
+class Extended:
+    call_id: int
+    max_seconds: int
+    deadline: datetime        # authorized_at + max_seconds: when the call must end
+
+
+def calls_due(engine: Engine, asterisk: str, before: datetime, cap_seconds: int) -> list[DueCall]:
+    """Live non-emergency calls on `asterisk` whose limit ends before `before` and is
+    still below `cap_seconds` (the longest call ever allowed)."""
+    with engine.connect() as conn:
+        rows = conn.execute(_DUE, {"asterisk": asterisk, "before": before, "cap": cap_seconds})
+        return [DueCall(_live(r), r.authorized_at, int(r.max_seconds)) for r in rows]
+
+
+def extend_call(engine: Engine, call_id: int, slice_seconds: int, cap_seconds: int,
+                due_before: datetime, grace_seconds: int) -> Extended | None:
+    """Extend one live call by up to a slice, reserving it first (one transaction, under
+    the call's and then the client's row lock). None when the call is no longer live or
+    due (another server extended it) or no credit is left for another increment."""
+    from fastagi.billing.rating import Rate
+    from fastagi.billing.slices import extension
+
+    def work() -> Extended | None:
+        with engine.begin() as conn:
+            call = conn.execute(_CALL_FOR_EXTENSION, {"call_id": call_id}).first()
+            if call is None or call.state != "live" or call.emergency:
+                return None
+            deadline = call.authorized_at + timedelta(seconds=int(call.max_seconds))
+            if deadline >= due_before:
+                return None
+            funds = conn.execute(_CLIENT_FUNDS, {"client_id": call.client_id}).scalar_one()
+            reserved = conn.execute(_CLIENT_RESERVED,
+                                    {"client_id": call.client_id}).scalar_one()
+            rate = Rate(call.prefix or "", call.rate_per_min, call.connection_fee,
+                        call.initial_increment, call.subsequent_increment)
+            grant = extension(rate, int(call.max_seconds), call.reserved,
+                              funds - Decimal(reserved), slice_seconds, cap_seconds)
+            if grant is None:
+                return None
+            new_max, new_reserved = grant
+            conn.execute(_EXTEND, {"max_seconds": new_max, "reserved": new_reserved,
+                                   "expiry": new_max + grace_seconds, "call_id": call_id})
+            return Extended(call_id, new_max,
+                            call.authorized_at + timedelta(seconds=new_max))
+    return with_retry(work, idempotent=True)
 
 
 def count_live(engine: Engine) -> int:
