@@ -27,7 +27,6 @@ import statistics
 import subprocess
 import sys
 import time
-from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -35,7 +35,8 @@ class AmiControl:
         self.config = config
         self.client = client or client_from_settings(
             reactor, config.ami, config.ami_user, config.ami_secret,
-            name=config.server_name, action_timeout=config.ami_timeout)
+            name=config.server_name, action_timeout=config.ami_timeout,
+            events="off")  # enforcement and reconciliation need no events: none parsed
         self.client.on_state(lambda up: _count_state(metrics, up))
         self.enforcer = Enforcer(self.client, db, reactor, self.asterisk, metrics)
         self.reconciler = Reconciler(self.client, db, reactor, self.asterisk, metrics)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-from twisted.internet.defer import Deferred, gatherResults
+from twisted.internet.defer import Deferred, gatherResults, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
@@ -104,7 +104,7 @@ class Enforcer:
         if not target:
             log.error("call %d has neither uniqueid nor channel: cannot end it", item.call.id)
             self._metrics.hangup(reason, "failed")
-            return Deferred.fromCoroutine(_nothing())
+            return succeed(None)
 
         def done(_: object) -> None:
             self._metrics.hangup(reason, "hungup")
@@ -122,9 +122,6 @@ class Enforcer:
         except ValueError as exc:  # a uniqueid that cannot be sent (CR/LF in it)
             log.error("call %d: cannot send Hangup for %r: %s", item.call.id, target, exc)
             self._metrics.hangup(reason, "failed")
-            return Deferred.fromCoroutine(_nothing())
+            return succeed(None)
         return sending.addCallbacks(done, failed)
 
-
-async def _nothing() -> None:
-    return None

@@ -47,6 +47,7 @@ async def test_suspension_hangs_up_a_live_call_of_a_served_session(db_url, engin
                                             r"metrics on 127\.0\.0\.1:(\d+)/metrics")
         metrics_port = int(found.group(1))
         await eventually(lambda: bool(fake.actions_named("Login")), timeout=10)
+        assert fake.actions_named("Login")[0]["Events"] == "off"   # serve parses no events
         uniqueid, channel = "1733000000.42", "PJSIP/acme-100-0000002a"
         fake.add_channel(channel, uniqueid, accountcode="acme")
         result = await run_session(reactor, "127.0.0.1", server.port, "authorize",
