@@ -123,6 +123,8 @@ async def test_suspension_ends_exactly_that_clients_calls_and_bills_each_once(wo
     assert await world.enforcer.poll() == 0          # each change acted on once
     for call_id in [emergency, elsewhere, *others]:
         assert world.state(call_id) == "live"
+    assert scalar(world.engine, "SELECT asterisk FROM live_calls WHERE call_id = :id",
+                  id=elsewhere) == ELSEWHERE
     assert world.fake.find(world.uniqueid(emergency)) is not None
 
     # hangup handlers: the first call settles at once; the second's settle is late (it
