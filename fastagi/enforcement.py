@@ -12,7 +12,7 @@ not at COMMIT) is still seen.
 What is ended is decided again at that moment from the call records (`calls_to_end`: the
 client is still suspended or still short; live, non-emergency calls on this Asterisk) and
 each call gets one `Hangup` by its uniqueid with the Q.850 cause of the reason (suspended:
-52 outgoing call barred; no-credit: 21 call rejected), all sent at once. The hangup makes
+52 outgoing call barred; no-credit: 21 call rejected), up to 50 in flight at once. The hangup makes
 Asterisk run the call's hangup handler, whose `settle` bills the talk time up to the
 hang-up; if that settle never comes, reconciliation settles the call from its CDR.
 
@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-from twisted.internet.defer import Deferred, gatherResults, succeed
+from twisted.internet.defer import Deferred, DeferredSemaphore, gatherResults, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
@@ -44,6 +44,9 @@ CAUSE_FOR_WHY = {
     live_calls.SUSPENDED: reasons.cause_for(reasons.SUSPENDED),   # 52
     live_calls.NO_CREDIT: reasons.cause_for(reasons.NO_CREDIT),   # 21
 }
+# Hangup actions in flight at once: Asterisk runs one session's actions one after another,
+# so each action's timeout must not also cover a long queue of others ahead of it.
+MAX_IN_FLIGHT = 50
 WHY_REASON = {live_calls.SUSPENDED: reasons.SUSPENDED, live_calls.NO_CREDIT: reasons.NO_CREDIT}
 
 
@@ -62,6 +65,7 @@ class Enforcer:
         self._window = window_seconds
         self._acted: dict[int, float] = {}   # change-log id -> when acted on
         self.last_batch_sent_at: float | None = None
+        self._in_flight = DeferredSemaphore(MAX_IN_FLIGHT)
         ami.on_connected(lambda _: self.catch_up())
 
     async def poll(self) -> int:
@@ -94,7 +98,7 @@ class Enforcer:
         log.warning("ending %d live call(s) on Asterisk %s: %s", len(to_end), asterisk,
                     ", ".join(f"call {c.call.id} ({c.why})" for c in to_end[:20])
                     + (" ..." if len(to_end) > 20 else ""))
-        await gatherResults([self._hangup(item) for item in to_end])
+        await gatherResults([self._in_flight.run(self._hangup, item) for item in to_end])
         self.last_batch_sent_at = self._clock.seconds()
         return len(to_end)
 
