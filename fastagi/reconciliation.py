@@ -32,6 +32,8 @@ from fastagi.store import live_calls
 
 log = logging.getLogger(__name__)
 
+LIST_TIMEOUT = 30.0   # seconds for the whole CoreShowChannels list
+
 
 class Reconciler:
     def __init__(self, ami: AmiClient, db: DbRun, clock: IReactorTime,
@@ -100,7 +102,9 @@ class Reconciler:
             known = await self._db.run(live_calls.still_live, only)
         if not known:
             return []
-        channels = await self._ami.core_show_channels()
+        # a busy box lists thousands of channels: allow the list more than one action
+        channels = await self._ami.core_show_channels(
+            timeout=max(LIST_TIMEOUT, self._ami.action_timeout))
         uniqueids = {c.uniqueid for c in channels}
         names = {c.channel for c in channels}
         return [call for call in known

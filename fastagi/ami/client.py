@@ -196,9 +196,11 @@ class AmiClient:
         ActionFailed (message `No such channel`) when it is already gone."""
         return self.send("Hangup", actions.hangup_fields(channel, cause))
 
-    def core_show_channels(self) -> Deferred[list[actions.ChannelInfo]]:
-        """Fires with every channel Asterisk has now (one CoreShowChannel each)."""
-        return self.send("CoreShowChannels").addCallback(
+    def core_show_channels(self, timeout: float | None = None
+                           ) -> Deferred[list[actions.ChannelInfo]]:
+        """Fires with every channel Asterisk has now (one CoreShowChannel each); the
+        whole list must come within `timeout` (default: the action timeout)."""
+        return self.send("CoreShowChannels", timeout=timeout).addCallback(
             lambda result: [actions.ChannelInfo.from_event(e) for e in result.events])
 
     def setvar(self, channel: str, variable: str, value: str) -> Deferred[AmiResult]:
