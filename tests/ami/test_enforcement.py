@@ -269,3 +269,22 @@ def test_change_log_rows_come_from_any_session(rated):
     assert scalar(rated, "SELECT COUNT(*) FROM client_changes WHERE created_at > "
                   "UTC_TIMESTAMP(3) - INTERVAL 1 MINUTE") == 2
     assert isinstance(scalar(rated, "SELECT MAX(created_at) FROM client_changes"), datetime)
+
+
+def test_settling_a_call_of_a_client_with_the_option_writes_the_log_when_short(rated):
+    """The change-log trigger reads calls while a calls UPDATE (settle) moves the balance."""
+    keen = add_client(rated, "keen", balance="10")
+    execute(rated, "UPDATE clients SET end_calls_without_credit = 1 WHERE id = :id", id=keen)
+    now = datetime(2026, 12, 3, 10, 0, 0)
+    first, second = (calls.authorize(rated, CallRequest("keen", "442071234567"), now, LIMITS,
+                                     calls.CallContext(f"9.{n}", f"PJSIP/k-{n}", "t", HERE))
+                     for n in range(2))
+    assert first.admission.allowed and second.admission.allowed   # $6 + $4 reserved
+    settled = calls.settle(rated, first.call_id, 60, "ANSWER", now)
+    assert settled.changed and settled.cost == D("0.6000")
+    assert scalar(rated, "SELECT COUNT(*) FROM client_changes WHERE client_id = :id",
+                  id=keen) == 0     # $9.40 still covers the $4 the other call holds
+    execute(rated, "INSERT INTO payments (client_id, amount, kind, reference) "
+            "VALUES (:id, -6, 'correction', 'fix')", id=keen)
+    assert scalar(rated, "SELECT kind FROM client_changes WHERE client_id = :id",
+                  id=keen) == "no-credit"
