@@ -13,6 +13,10 @@ RATE = "ICT_RATE"            # rate per minute applied (USD)
 COST = "ICT_COST"            # set by `settle`: what the call cost (USD)
 HEALTH = "ICT_HEALTH"        # set by `health`: OK or DOWN
 
+# Asterisk's own function, set by authorize when credit is reserved in slices (AGI SET
+# VARIABLE and AMI Setvar write functions too): the channel hangs up that many seconds on.
+TIMEOUT_ABSOLUTE = "TIMEOUT(absolute)"
+
 ALLOW = "ALLOW"
 REJECT = "REJECT"
 

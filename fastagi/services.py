@@ -17,6 +17,7 @@ from twisted.internet.interfaces import IReactorThreads, IReactorTime
 from twisted.python.failure import Failure
 
 from fastagi.agi.errors import Unavailable
+from fastagi.metrics import Metrics
 from fastagi.workers import WorkerPool
 
 T = TypeVar("T")
@@ -38,10 +39,26 @@ class ServeConfig:
     shutdown_grace_seconds: float = 10.0
     db_pool_size: int = 10
     server_name: str = field(default_factory=socket.gethostname)
+    # AMI (fastagi/ami_control.py): empty `ami` = no AMI, enforcement and reconciliation off
+    ami: str = ""
+    ami_user: str = "ictcontact"
+    ami_secret: str = field(default="", repr=False)
+    ami_asterisk: str = ""
+    ami_timeout: float = 5.0
+    enforce_poll_seconds: float = 1.0
+    enforce_catch_up_seconds: float = 60.0
+    reconcile_seconds: float = 30.0
+    credit_slice_seconds: int = 0          # 0: off; else reserve credit slice by slice (AMI)
+    metrics: str = ""
+
+    @property
+    def slicing(self) -> bool:
+        return bool(self.ami) and self.credit_slice_seconds > 0
 
     def __post_init__(self) -> None:
         for name in ("session_timeout", "interactive_timeout", "db_timeout", "max_call_seconds",
-                     "stale_sweep_seconds", "db_pool_size"):
+                     "stale_sweep_seconds", "db_pool_size", "ami_timeout",
+                     "enforce_poll_seconds", "enforce_catch_up_seconds", "reconcile_seconds"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)!r}")
         for name in ("stale_grace_seconds", "shutdown_grace_seconds"):
@@ -56,6 +73,14 @@ class ServeConfig:
                              f"be shorter than session_timeout ({self.session_timeout:g} s)")
         if "{number}" not in self.dial_template:
             raise ValueError("dial_template must contain {number}")
+        if self.credit_slice_seconds < 0:
+            raise ValueError("credit_slice_seconds must not be negative")
+        if self.credit_slice_seconds and not self.ami:
+            raise ValueError("credit_slice_seconds needs ami: without AMI a call could not be "
+                             "extended past its first slice")
+        if self.ami and not self.ami_secret:
+            raise ValueError("ami is set but ami_secret is empty: give the AMI secret in "
+                             "ICTCONTACT_AMI_SECRET or the config file key ami-secret")
 
 
 class DbRunner:
@@ -72,6 +97,7 @@ class DbRunner:
         self._clock = clock
         self._timeout = timeout
         self.pool = WorkerPool(reactor, size, name="ictcontact-db")
+        self.on_failure: Callable[[str], None] | None = None  # "error" / "timeout" (metrics)
 
     def start(self) -> None:
         self.pool.start()
@@ -89,6 +115,8 @@ class DbRunner:
         deferred.addTimeout(self._timeout, self._clock)
 
         def timed_out(failure: Failure) -> Failure:
+            if self.on_failure is not None:
+                self.on_failure("timeout" if failure.check(DeferredTimeout) else "error")
             if failure.check(DeferredTimeout):
                 raise Unavailable(f"database gave no answer within {self._timeout:g} s "
                                   f"({getattr(fn, '__name__', fn)})")
@@ -105,8 +133,9 @@ class DbRun(Protocol):
 
 @dataclass(frozen=True)
 class Services:
-    """Shared by all sessions: `clock` (IReactorTime), `db` (DbRun), `config`."""
+    """Shared by all sessions: `clock` (IReactorTime), `db` (DbRun), `config`, `metrics`."""
 
     clock: IReactorTime
     db: DbRun
     config: ServeConfig
+    metrics: Metrics = field(default_factory=Metrics)

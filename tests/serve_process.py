@@ -28,10 +28,11 @@ class Server:
     """A running `ictcontact serve` subprocess and the port it listens on. Its stderr is
     read by a thread (select() on a buffered pipe would miss lines already buffered)."""
 
-    def __init__(self, url: str, *options: str) -> None:
+    def __init__(self, url: str, *options: str, env: dict[str, str] | None = None) -> None:
         self.process = subprocess.Popen(
             serve_command(*options), env=environ(ICTCONTACT_DB=url,
-                                                 ICTCONTACT_LISTEN="tcp:0:interface=127.0.0.1"),
+                                                 ICTCONTACT_LISTEN="tcp:0:interface=127.0.0.1",
+                                                 **(env or {})),
             stderr=subprocess.PIPE, text=True)
         self.lines: queue.Queue[str] = queue.Queue()
         self.log: list[str] = []

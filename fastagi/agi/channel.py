@@ -58,6 +58,11 @@ class Channel:
         return self._protocol.hung_up
 
     @property
+    def peer_host(self) -> str:
+        """The address of the Asterisk box on the other end ('' if not an IP peer)."""
+        return self._protocol.peer_host
+
+    @property
     def is_open(self) -> bool:
         """True while the session can still deliver answers (not closed, not broken).
         A HANGUP event does not close it: variables can still be set."""

@@ -64,12 +64,14 @@ class AgiServerProtocol(LineOnlyReceiver):
         self.failure: AgiError | None = None
         self.is_closed = False
         self.peer = "-"
+        self.peer_host = ""   # the Asterisk box's address (calls.asterisk)
 
     # --- connection events ---------------------------------------------------------
     def connectionMade(self) -> None:
         self.connected_at = self._clock.seconds()
         peer = self.transport.getPeer()
         self.peer = f"{getattr(peer, 'host', peer)}:{getattr(peer, 'port', '')}".rstrip(":")
+        self.peer_host = str(getattr(peer, "host", ""))
         self._arm("the environment block")
 
     def connectionLost(self, reason: Failure = None) -> None:

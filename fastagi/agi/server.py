@@ -162,6 +162,10 @@ class AgiServerFactory(ServerFactory):
             extra += " hangup=yes"
         if detail:
             extra += f" detail={detail}"
+        metrics = getattr(self.services, "metrics", None)
+        if metrics is not None:
+            metrics.session(channel.env.script, decision, reason,
+                            self._elapsed_ms(protocol) / 1000)
         level = logging.INFO if detail is None else (
             logging.ERROR if crash is not None else logging.WARNING)
         log.log(level, "session script=%s client=%s decision=%s reason=%s elapsed_ms=%d "

@@ -22,10 +22,11 @@ import logging
 import os
 import re
 import secrets
+from inspect import isawaitable
 from typing import Callable
 
 from twisted.application.internet import ClientService, backoffPolicy
-from twisted.internet.defer import Deferred, fail
+from twisted.internet.defer import Deferred, ensureDeferred, fail
 from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
 from twisted.internet.protocol import Factory
 from twisted.python.failure import Failure
@@ -75,6 +76,7 @@ class AmiClient:
         self._logoff = login_logoff
         self.protocol: AmiProtocol | None = None
         self.version: str | None = None
+        self.peer_host: str | None = None   # the address of the Asterisk logged in to
         self.connections = 0           # successful logins so far
         self._stopping: Deferred | None = None
         self._event_subscribers: list[Callable[[AmiMessage], None]] = []
@@ -122,6 +124,7 @@ class AmiClient:
 
         def logged_in(_: AmiResult) -> None:
             self.protocol = protocol
+            self.peer_host = str(getattr(protocol.transport.getPeer(), "host", "")) or None
             self.connections += 1
             log.info("AMI: logged in to %s as %s (Asterisk Call Manager/%s)", protocol.peer,
                      self._username, self.version)
@@ -130,8 +133,8 @@ class AmiClient:
             for subscriber in list(self._connected_subscribers):
                 try:
                     result = subscriber(self)
-                    if isinstance(result, Deferred):
-                        result.addErrback(self._subscriber_failed)
+                    if isawaitable(result):
+                        ensureDeferred(result).addErrback(self._subscriber_failed)
                 except Exception:
                     log.exception("AMI: on_connected subscriber failed")
 
@@ -193,9 +196,11 @@ class AmiClient:
         ActionFailed (message `No such channel`) when it is already gone."""
         return self.send("Hangup", actions.hangup_fields(channel, cause))
 
-    def core_show_channels(self) -> Deferred[list[actions.ChannelInfo]]:
-        """Fires with every channel Asterisk has now (one CoreShowChannel each)."""
-        return self.send("CoreShowChannels").addCallback(
+    def core_show_channels(self, timeout: float | None = None
+                           ) -> Deferred[list[actions.ChannelInfo]]:
+        """Fires with every channel Asterisk has now (one CoreShowChannel each); the
+        whole list must come within `timeout` (default: the action timeout)."""
+        return self.send("CoreShowChannels", timeout=timeout).addCallback(
             lambda result: [actions.ChannelInfo.from_event(e) for e in result.events])
 
     def setvar(self, channel: str, variable: str, value: str) -> Deferred[AmiResult]:

@@ -25,7 +25,8 @@ from twisted.internet.interfaces import IListeningPort
 from twisted.internet.task import LoopingCall
 from twisted.python.failure import Failure
 
-from fastagi.db import galera, migrate
+from fastagi.ami_control import AmiControl
+from fastagi.db import galera, migrate, retry
 from fastagi.db.engine import make_engine
 from fastagi.jobs import periodic_jobs
 from fastagi.services import DbRunner, ServeConfig, Services
@@ -66,7 +67,26 @@ OPTIONS: dict[str, tuple[Callable[[str], Any], str]] = {
                                       "to finish (default 10)"),
     "db_pool_size": (int, "database connections = database threads (default 10)"),
     "server_name": (str, "this server's name in call records (default: host name)"),
+    "ami": (str, "Asterisk Manager Interface HOST:PORT: end live calls of suspended "
+                 "clients, reconcile live calls with Asterisk (default: off). The user is "
+                 "--ami-user, the secret ICTCONTACT_AMI_SECRET or the config file key "
+                 "ami-secret (never an option)"),
+    "ami_user": (str, "AMI user (default ictcontact, as in asterisk-conf/manager.conf)"),
+    "ami_asterisk": (str, "the address Asterisk's FastAGI connections come from, when it "
+                          "differs from the address AMI reaches (default: the AMI peer)"),
+    "ami_timeout": (float, "seconds an AMI action may take (default 5)"),
+    "enforce_poll_seconds": (float, "how often the suspension log is read (default 1)"),
+    "enforce_catch_up_seconds": (float, "how often every call that must end is looked for "
+                                        "(default 60; also at every AMI login)"),
+    "reconcile_seconds": (float, "how often live calls are compared with Asterisk's "
+                                 "channels (default 30; also at every AMI login)"),
+    "credit_slice_seconds": (int, "with --ami: reserve credit in slices of this many "
+                                  "seconds and extend live calls while credit lasts, so "
+                                  "concurrent calls share the balance (default 0: off)"),
+    "metrics": (str, "Twisted endpoint for the Prometheus /metrics page, e.g. tcp:9464 "
+                     "(default: off)"),
 }
+SECRET_SETTINGS = ("ami_secret",)  # environment or config file only, never the command line
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -84,6 +104,8 @@ def load_config(source: SettingsSource) -> ServeConfig:
     defaults = ServeConfig()
     values = {name: source.get(name, getattr(defaults, name), convert)
               for name, (convert, _) in OPTIONS.items()}
+    for name in SECRET_SETTINGS:
+        values[name] = source.get(name, getattr(defaults, name))
     try:
         return ServeConfig(**values)
     except ValueError as exc:
@@ -146,8 +168,15 @@ class ServerRun:
         self.config = config
         self.db = DbRunner(engine, reactor, reactor, config.db_pool_size, config.db_timeout)
         self.services = Services(clock=reactor, db=self.db, config=config)
+        metrics = self.services.metrics
+        self.db.on_failure = metrics.db_failure
+        self._retry_observer = lambda kind: metrics.db_retries.inc()
         self.factory = AgiServerFactory(routes, self.services, interactive=interactive)
+        self.ami: AmiControl | None = None
+        if config.ami:
+            self.ami = AmiControl(reactor, config, self.db, metrics)
         self.port: IListeningPort | None = None
+        self.metrics_port: IListeningPort | None = None
         self.loops: list[LoopingCall] = []
         self.exit_code = 0
 
@@ -160,8 +189,32 @@ class ServerRun:
 
     def start(self) -> Deferred:
         self.db.start()
+        retry.retry_observers.append(self._retry_observer)
         listening = serverFromString(self.reactor, self.config.listen).listen(self.factory)
         return listening.addCallbacks(self._listening, self._cannot_listen)
+
+    def _start_extras(self) -> Deferred | None:
+        if self.ami is not None:
+            self.ami.start()
+        else:
+            log.warning("AMI not configured (--ami): live calls of a suspended client go on "
+                        "until their own limit; enforcement and reconciliation are off")
+        if not self.config.metrics:
+            return None
+        from fastagi.metrics_http import metrics_site
+        listening = serverFromString(self.reactor, self.config.metrics).listen(
+            metrics_site(self.services.metrics))
+
+        def listening_ok(port: IListeningPort) -> None:
+            self.metrics_port = port
+            address = port.getHost()
+            log.info("metrics on %s:%s/metrics (%s)", getattr(address, "host", address),
+                     getattr(address, "port", ""), self.config.metrics)
+
+        def cannot(failure: Failure) -> None:
+            log.error("cannot serve metrics on %s: %s", self.config.metrics,
+                      _first_line(failure.value))
+        return listening.addCallbacks(listening_ok, cannot)
 
     def _listening(self, port: IListeningPort) -> None:
         self.port = port
@@ -171,7 +224,11 @@ class ServerRun:
                  getattr(address, "port", ""), self.config.listen,
                  self.config.session_timeout, self.config.db_timeout,
                  self.config.db_pool_size)
-        for job, interval in periodic_jobs(self.services):
+        self._start_extras()
+        jobs = periodic_jobs(self.services)
+        if self.ami is not None:
+            jobs += self.ami.jobs()
+        for job, interval in jobs:
             loop = LoopingCall(_guarded(job))
             loop.clock = self.reactor
             loop.start(interval, now=True)
@@ -195,6 +252,12 @@ class ServerRun:
             if loop.running:
                 loop.stop()
         aborted = await self.factory.drain(self.config.shutdown_grace_seconds)
+        if self.ami is not None:
+            await self.ami.stop()
+        if self.metrics_port is not None:
+            await self.metrics_port.stopListening()
+        if self._retry_observer in retry.retry_observers:
+            retry.retry_observers.remove(self._retry_observer)
         self.db.stop()
         log.info("stopped after %d session(s) (%d aborted at shutdown)",
                  self.factory.sessions_done, aborted)

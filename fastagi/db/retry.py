@@ -26,6 +26,14 @@ T = TypeVar("T")
 RETRYABLE_ERRNOS = {1213, 1205}  # ER_LOCK_DEADLOCK (and Galera certification), ER_LOCK_WAIT_TIMEOUT
 MAX_PAUSE_S = 0.16
 
+# Called (from the worker thread) with "reconnect" or "lock" at every retry: the metrics.
+retry_observers: list[Callable[[str], None]] = []
+
+
+def _retried(kind: str) -> None:
+    for observer in list(retry_observers):
+        observer(kind)
+
 
 class NotCommitted(Exception):
     """The connection was lost before the commit was sent: the transaction did not happen.
@@ -62,17 +70,20 @@ def with_retry(work: Callable[[], T], attempts: int = 8, pause_s: float = 0.01,
             if reconnected:
                 raise exc.__cause__ from None
             reconnected = True
+            _retried("reconnect")
             log.info("transaction retried on a new connection: %s", exc.__cause__)
         except DBAPIError as exc:
             if is_disconnect(exc):
                 if not idempotent or reconnected:
                     raise
                 reconnected = True
+                _retried("reconnect")
                 log.info("transaction retried on a new connection: %s", exc)
                 continue
             if (not isinstance(exc, OperationalError)
                     or mysql_errno(exc) not in RETRYABLE_ERRNOS or attempt == attempts):
                 raise
+            _retried("lock")
             log.info("transaction retried after MySQL error %s (attempt %d)",
                      mysql_errno(exc), attempt)
             time.sleep(backoff(attempt, pause_s))

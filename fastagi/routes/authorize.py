@@ -24,9 +24,13 @@ log = logging.getLogger(__name__)
 DEADLINE_SHARE = 0.8  # of --db-timeout: the rest is margin for the commit and the reply
 
 
-def limits_of(services: Services) -> calls.Limits:
+def limits_of(services: Services, sliced: bool = False) -> calls.Limits:
+    """The limits of one authorization; `sliced`: admitted for at most one credit slice."""
     config = services.config
-    return calls.Limits(max_call_seconds=config.max_call_seconds,
+    longest = config.max_call_seconds
+    if sliced:
+        longest = min(longest, config.credit_slice_seconds)
+    return calls.Limits(max_call_seconds=longest,
                         dial_template=config.dial_template,
                         stale_grace_seconds=config.stale_grace_seconds)
 
@@ -60,10 +64,12 @@ async def handle(channel: Channel, services: Services) -> None:
                  direction=request.direction)
     context = calls.CallContext(uniqueid=storable(channel.env.uniqueid),
                                 channel=storable(channel.env.channel),
-                                server=services.config.server_name)
+                                server=services.config.server_name,
+                                asterisk=channel.peer_host)
+    sliced = services.config.slicing and not request.emergency
     try:
         outcome = await services.db.run(calls.authorize, request, utc_now(services.clock),
-                                        limits_of(services), context,
+                                        limits_of(services, sliced), context,
                                         abandon_check(channel, services))
     except calls.Abandoned as exc:
         raise Unavailable(str(exc)) from exc
@@ -74,10 +80,19 @@ async def handle(channel: Channel, services: Services) -> None:
     channel.note(decision=v.ALLOW if admission.allowed else v.REJECT,
                  reason=admission.reason, call_id=outcome.call_id)
     if admission.allowed:
+        answer: dict = {}
+        max_ms = admission.max_seconds * 1000
+        if sliced:
+            # the slice is the channel's hang-up time (extended over AMI while credit
+            # lasts); L() only bounds the longest call. Set before ICT_RESULT: a channel
+            # whose limit could not be set never hears ALLOW.
+            answer[v.TIMEOUT_ABSOLUTE] = admission.max_seconds
+            max_ms = services.config.max_call_seconds * 1000
         await channel.set_variables({
+            **answer,
             v.RESULT: v.ALLOW,
             v.CALL_ID: outcome.call_id,
-            v.MAX_MS: admission.max_seconds * 1000,
+            v.MAX_MS: max_ms,
             v.DIAL: admission.dial_target,
             v.RATE: f"{admission.rate.rate_per_min:.6f}",
         })

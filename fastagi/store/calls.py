@@ -58,10 +58,10 @@ _COUNT_ADMISSION = text(
 _INSERT_CALL = text(
     "INSERT INTO calls (client_id, client_code, direction, number, state, reason, emergency,"
     " prefix, rate_per_min, connection_fee, initial_increment, subsequent_increment,"
-    " max_seconds, reserved, uniqueid, channel, server, authorized_at, expires_at)"
+    " max_seconds, reserved, uniqueid, channel, server, asterisk, authorized_at, expires_at)"
     " VALUES (:client_id, :client_code, :direction, :number, :state, :reason, :emergency,"
     " :prefix, :rate_per_min, :connection_fee, :initial_increment, :subsequent_increment,"
-    " :max_seconds, :reserved, :uniqueid, :channel, :server, :now, :expires_at)")
+    " :max_seconds, :reserved, :uniqueid, :channel, :server, :asterisk, :now, :expires_at)")
 _CALL_BY_ID = text(
     "SELECT id, client_id, state, emergency, prefix, rate_per_min, connection_fee,"
     " initial_increment, subsequent_increment, max_seconds, cost, billable_seconds"
@@ -84,6 +84,7 @@ class CallContext:
     uniqueid: str = ""
     channel: str = ""
     server: str = ""
+    asterisk: str = ""        # the Asterisk box's address (AMI enforcement scope)
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,7 @@ def _record(conn: Connection, request: CallRequest, client: ClientSnapshot | Non
         "uniqueid": context.uniqueid[:64] or None,
         "channel": context.channel[:128] or None,
         "server": context.server[:64] or None,
+        "asterisk": context.asterisk[:64] or None,
         "now": now,
         "expires_at": expires,
     })
