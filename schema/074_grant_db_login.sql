@@ -9,8 +9,8 @@
 DELIMITER //
 
 CREATE PROCEDURE grant_db_login_as(IN p_client VARCHAR(32), IN p_username VARCHAR(64),
-                                   IN p_password VARCHAR(255), IN p_account VARCHAR(80),
-                                   IN p_host VARCHAR(60))
+                                   IN p_password VARCHAR(255), IN p_account VARCHAR(255),
+                                   IN p_host VARCHAR(255))
   COMMENT 'grant_db_login_as(client code, username, password, account or NULL for <code>.<username>, host or NULL for %)'
 BEGIN
   DECLARE v_user_id INT UNSIGNED DEFAULT NULL;

@@ -39,7 +39,9 @@ def drop_accounts_with_prefix(engine: Engine, prefix: str) -> None:
 def connect(url: str, account: str, password: str, database: str | None) -> pymysql.Connection:
     """A real client connection as `account` (autocommit, like the mariadb client)."""
     u = make_url(url)
-    return pymysql.connect(host=u.host, port=u.port or 3306, user=account, password=password,
+    # PyMySQL would send a str password as latin-1; the server hashed its UTF-8 bytes.
+    return pymysql.connect(host=u.host, port=u.port or 3306, user=account,
+                           password=password.encode("utf-8"), charset="utf8mb4",
                            database=database, autocommit=True, connect_timeout=5)
 
 
