@@ -18,6 +18,7 @@ COMMANDS = {
     "serve": ("fastagi.commands.serve", "run the FastAGI server"),
     "simulate": ("fastagi.commands.simulate", "play Asterisk's side of a FastAGI session"),
     "dialplan": ("fastagi.commands.dialplan", "generate the per-client dialplan contexts"),
+    "users": ("fastagi.commands.users", "give client users database logins, revoke, list, sync"),
 }
 
 
