@@ -84,6 +84,10 @@ def run(args: argparse.Namespace) -> int:
             else:
                 db_logins.sync(conn)
                 print("database logins in step")
+            if not db_logins.event_scheduler_on(conn):
+                print("ictcontact users: warning: event_scheduler is OFF, so suspension does "
+                      "not lock database logins; SET GLOBAL event_scheduler = ON",
+                      file=sys.stderr)
         return 0
     except DBAPIError as exc:
         orig = exc.orig

@@ -55,3 +55,8 @@ def list_logins(conn: Connection, client: str | None = None) -> list[DbLogin]:
 
 def tenant_database(conn: Connection) -> str:
     return conn.execute(text("SELECT tenant_database_name()")).scalar_one()
+
+
+def event_scheduler_on(conn: Connection) -> bool:
+    """False when the server's event scheduler is off: suspension would not lock logins."""
+    return conn.execute(text("SELECT @@GLOBAL.event_scheduler")).scalar_one() == "ON"
