@@ -35,6 +35,17 @@ BEGIN
   RETURN CONCAT('`', REPLACE(p_name, '`', '``'), '`');
 END//
 
+-- ASCII only (bytes = characters), then matched case-sensitively: no Unicode case folding
+-- (KELVIN SIGN is no 'k' here). Portable: MySQL 8 refuses REGEXP on binary strings.
+CREATE FUNCTION tenant_name_ok(p_value VARCHAR(1000) CHARACTER SET utf8mb4,
+                               p_pattern VARCHAR(64) CHARACTER SET ascii) RETURNS TINYINT
+  DETERMINISTIC NO SQL
+  COMMENT '1 when p_value is ASCII and matches p_pattern case-sensitively, else 0'
+BEGIN
+  RETURN p_value IS NOT NULL AND LENGTH(p_value) = CHAR_LENGTH(p_value)
+         AND (CONVERT(p_value USING ascii) COLLATE ascii_bin) REGEXP p_pattern;
+END//
+
 -- The one place dynamic SQL runs. Internal: grant EXECUTE on it to nobody.
 CREATE PROCEDURE tenant_exec(IN p_sql TEXT)
   COMMENT 'Internal, for the tenant-login routines only: runs one statement they built'
@@ -73,7 +84,7 @@ BEGIN
   views_loop: LOOP
     FETCH views_cursor INTO v_name, v_definition, v_writable;
     IF done THEN LEAVE views_loop; END IF;
-    IF NOT (CAST(v_name AS BINARY) REGEXP '^[a-z][a-z_]{0,63}$') THEN
+    IF NOT tenant_name_ok(v_name, '^[a-z][a-z_]{0,63}$') THEN
       SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'tenant_views.name must be [a-z_]';
     END IF;
     CALL tenant_exec(CONCAT('CREATE OR REPLACE ALGORITHM=MERGE SQL SECURITY DEFINER VIEW ',
@@ -95,7 +106,7 @@ BEGIN
   privileges_loop: LOOP
     FETCH privileges_cursor INTO v_name, v_role, v_privilege, v_columns;
     IF done THEN LEAVE privileges_loop; END IF;
-    IF v_columns IS NOT NULL AND NOT (CAST(v_columns AS BINARY) REGEXP '^[a-z_]+(,[a-z_]+)*$') THEN
+    IF v_columns IS NOT NULL AND NOT tenant_name_ok(v_columns, '^[a-z_]+(,[a-z_]+)*$') THEN
       SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'tenant_privileges.columns must be a comma list of [a-z_] names';
     END IF;
     CALL tenant_exec(CONCAT('GRANT ', v_privilege,

@@ -4,7 +4,7 @@
 -- to the server's own authentication (CREATE USER ... IDENTIFIED BY) and is not kept here;
 -- the user's old salted SHA-512 hash (030 user_login) is cleared.
 -- Account and host names come from people: they are matched against strict patterns
--- (compared as bytes) before being quoted into the statement.
+-- (ASCII, case-sensitive: tenant_name_ok) before being quoted into the statement.
 
 DELIMITER //
 
@@ -42,11 +42,11 @@ BEGIN
   END IF;
   SET v_account = COALESCE(p_account, CONCAT(p_client, '.', p_username));
   IF v_account IS NULL OR CHAR_LENGTH(v_account) > 80
-     OR NOT (CAST(v_account AS BINARY) REGEXP '^[A-Za-z0-9][A-Za-z0-9_.-]*$') THEN
+     OR NOT tenant_name_ok(v_account, '^[A-Za-z0-9][A-Za-z0-9_.-]*$') THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'account name must be 1-80 characters [A-Za-z0-9_.-] starting with a letter or digit (give one if the username has other characters)';
   END IF;
   IF v_host = '' OR CHAR_LENGTH(v_host) > 60
-     OR NOT (CAST(v_host AS BINARY) REGEXP '^[A-Za-z0-9.%_:-]+$') THEN
+     OR NOT tenant_name_ok(v_host, '^[A-Za-z0-9.%_:-]+$') THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'host must be 1-60 characters [A-Za-z0-9.%_:-], e.g. % or 10.0.0.%';
   END IF;
   IF p_password IS NULL OR CHAR_LENGTH(p_password) < 12 THEN

@@ -108,3 +108,42 @@ def test_writable_views_carry_cascaded_check_option(world):
                     "extensions": "CASCADED", "users": "CASCADED", "calls": "NONE",
                     "client_list": "NONE", "db_logins": "NONE", "dids": "NONE",
                     "payments": "NONE", "rates": "NONE"}
+
+
+def test_a_table_is_offered_by_adding_rows_and_refreshing(world):
+    """How a later table (e.g. queues) joins the tenant world: rows, then one CALL."""
+    a = world.clients["a"]
+    with world.engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO tenant_views (name, writable, description, definition) VALUES "
+            "('phones', 1, 'test', 'SELECT id, exten, callerid FROM extensions "
+            "WHERE client_id = (SELECT client_id FROM tenant_session)')"))
+        conn.execute(text("INSERT INTO tenant_privileges (view_name, role, privilege, columns) "
+                          "VALUES ('phones', 'agent', 'SELECT', NULL), "
+                          "('phones', 'supervisor', 'UPDATE', 'callerid')"))
+        conn.execute(text("CALL refresh_tenant_world()"))
+    with world.login("a", "supervisor") as conn:
+        assert query(conn, "SELECT id, exten FROM phones") == [(a.extension_id, "1001")]
+        assert execute(conn, "UPDATE phones SET callerid = 'Desk'") == 1
+    with world.login("a", "agent") as conn:
+        try:
+            execute(conn, "UPDATE phones SET callerid = 'x'")
+        except Exception as exc:  # noqa: BLE001 - the code is asserted
+            assert exc.args[0] == 1142
+        else:
+            raise AssertionError("an agent wrote through the new view")
+    with world.engine.connect() as conn:
+        assert conn.execute(text("SELECT client_id, callerid FROM extensions WHERE callerid IS NOT NULL")
+                            ).all() == [(a.id, "Desk")]
+
+
+def test_a_view_without_the_tenant_filter_is_refused(engine):
+    from sqlalchemy.exc import DBAPIError
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO tenant_views (name, description, definition) "
+                              "VALUES ('everything', 'x', 'SELECT * FROM clients')"))
+    except DBAPIError as exc:
+        assert exc.orig.args[0] == 4025  # CHECK constraint ck_tenant_views_filtered
+    else:
+        raise AssertionError("an unfiltered tenant view was accepted")
