@@ -179,3 +179,11 @@ def test_revoke_drops_the_account_and_ends_its_sessions(engine, db_url, acme, ac
         connect(db_url, row.account, GOOD_PASSWORD, None)
     with engine.begin() as conn:  # the users row stays; it may be granted again
         conn.execute(text("DELETE FROM users WHERE username = :u"), {"u": username})
+
+
+def test_a_login_may_change_its_own_password(engine, db_url, acme, account_prefix):
+    row = grant(engine, acme.code, f"{account_prefix}-alice")
+    with connect(db_url, row.account, GOOD_PASSWORD, None) as conn:
+        query(conn, "SET PASSWORD = PASSWORD(%s)", ("another long password",))
+    with connect(db_url, row.account, "another long password", None) as conn:
+        assert query(conn, "SELECT 1") == [(1,)]

@@ -88,6 +88,8 @@ CASES = [
     Hostile("read routines and triggers in information_schema",
             "SELECT routine_name FROM information_schema.routines "
             "UNION ALL SELECT trigger_name FROM information_schema.triggers", None),
+    Hostile("read events in information_schema",
+            "SELECT event_name FROM information_schema.events", None),
     Hostile("read the view definitions", "SHOW CREATE VIEW campaigns", DENIED_TABLE),
     Hostile("list the product's triggers", "SHOW TRIGGERS FROM {db}", DENIED_DB),
     Hostile("see other sessions",
