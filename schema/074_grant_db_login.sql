@@ -19,9 +19,13 @@ BEGIN
   DECLARE v_created INT DEFAULT 0;
   DECLARE EXIT HANDLER FOR SQLEXCEPTION
   BEGIN
+    -- CREATE USER and GRANT commit implicitly: undo by hand what already happened.
     SET @ict_granting_login = NULL;
     IF v_created THEN
       CALL tenant_exec(CONCAT('DROP USER IF EXISTS ', QUOTE(v_account), '@', QUOTE(v_host)));
+      SET @ict_revoking_login = v_account;
+      DELETE FROM db_logins WHERE account = v_account;
+      SET @ict_revoking_login = NULL;
     END IF;
     RESIGNAL;
   END;
