@@ -125,14 +125,16 @@ BEGIN
   END IF;
 END//
 
--- Ends the sessions of one account (all but the caller's own).
+-- Ends the sessions of one account (all but the caller's own); names compare exactly, as
+-- the server's account names do (Acme.x is not acme.x).
 CREATE PROCEDURE kill_db_login_sessions(IN p_account VARCHAR(80))
   COMMENT 'Internal: disconnects every session of a client login (after a lock, role change or revoke)'
 BEGIN
   DECLARE done INT DEFAULT 0;
   DECLARE v_id BIGINT UNSIGNED;
   DECLARE sessions CURSOR FOR
-    SELECT id FROM information_schema.processlist WHERE user = p_account AND id <> CONNECTION_ID();
+    SELECT id FROM information_schema.processlist
+     WHERE CAST(user AS BINARY) = CAST(p_account AS BINARY) AND id <> CONNECTION_ID();
   DECLARE CONTINUE HANDLER FOR NOT FOUND SET done = 1;
   DECLARE CONTINUE HANDLER FOR 1094 BEGIN END;  -- the session ended meanwhile
   OPEN sessions;
