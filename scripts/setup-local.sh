@@ -38,6 +38,30 @@ ensure_mariadb() {
     mariadb_answers || { echo "setup: MariaDB did not start within 60 s" >&2; return 1; }
   fi
   ensure_tcp_login
+  ensure_event_scheduler
+}
+
+# Client database logins are locked and unlocked by a MariaDB event (schema/075, see
+# docs/tenant-logins.md): the event scheduler must run now and after a restart.
+ensure_event_scheduler() {
+  local conf=/etc/mysql/mariadb.conf.d/60-ictcontact.cnf
+  if [ -d /etc/mysql/mariadb.conf.d ] && [ ! -f "$conf" ]; then
+    printf '[mariadbd]\nevent_scheduler = ON\n' | as_root tee "$conf" >/dev/null 2>&1 \
+      || echo "setup: could not write $conf; set event_scheduler = ON in the server config" >&2
+  fi
+  if [ "$(admin_sql -N -e 'SELECT @@GLOBAL.event_scheduler')" != "ON" ]; then
+    echo "setup: turning the MariaDB event scheduler on" >&2
+    admin_sql -e "SET GLOBAL event_scheduler = ON"
+  fi
+}
+
+# The mysql client as an account that may change server settings.
+admin_sql() {
+  if mysql -h127.0.0.1 -P3306 -uroot -e "SELECT 1" >/dev/null 2>&1; then
+    mysql -h127.0.0.1 -P3306 -uroot "$@"
+  else
+    as_root mysql --protocol=socket -uroot "$@"
+  fi
 }
 
 # The Galera fault tests (tests/faults/test_galera.py) run a private 3-node cluster: they
