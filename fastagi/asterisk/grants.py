@@ -14,6 +14,8 @@ ASTERISK_NEEDS: dict[str, tuple[str, ...]] = {
     "ps_aors": ("SELECT",),
     "ps_contacts": ("SELECT", "INSERT", "UPDATE", "DELETE"),  # registrations
     "cdr": ("SELECT", "INSERT"),                              # cdr_adaptive_odbc (reads columns)
+    "ast_queues": ("SELECT",),                                # app_queue realtime queues
+    "ast_queue_members": ("SELECT",),                         # and their members
 }
 
 

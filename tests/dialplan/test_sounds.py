@@ -53,7 +53,9 @@ def test_the_core_sound_list_is_the_real_package_list():
 def test_every_prompt_the_dialplan_plays_is_a_core_sound(plan):
     played = played_files(plan)
     assert played, "the dialplan plays no prompt at all: the scanner is broken"
-    missing = {name: where for name, where in played.items() if name not in core_sounds()}
+    # A variable (a campaign's own recording, checked by the dialer) is not a core prompt.
+    missing = {name: where for name, where in played.items()
+               if name not in core_sounds() and "${" not in name}
     assert missing == {}
 
 
