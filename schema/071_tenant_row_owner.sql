@@ -1,6 +1,8 @@
--- A row a client's database login inserts belongs to that client, whatever client_id it
--- wrote (the tenant views do not even offer the column). Operators' sessions (no
--- db_logins row for their account) are untouched: their client_id is kept as written.
+-- A row a client's database login inserts belongs to that client. The tenant views do not
+-- offer client_id (nor may a login write it: column privileges), so such a row arrives
+-- without one and these triggers give it the session's client; were another client's id
+-- ever written, the view's CHECK OPTION would refuse the row. Operators write a client_id
+-- and skip the lookup; an operator's row without one fails as before.
 
 DELIMITER //
 
@@ -21,30 +23,40 @@ END//
 
 CREATE TRIGGER agents_tenant_before_insert BEFORE INSERT ON agents FOR EACH ROW
 BEGIN
-  SET NEW.client_id = tenant_insert_client(NEW.client_id);
+  IF NEW.client_id IS NULL OR NEW.client_id = 0 THEN
+    SET NEW.client_id = tenant_insert_client(NEW.client_id);
+  END IF;
 END//
 
 CREATE TRIGGER users_tenant_before_insert BEFORE INSERT ON users FOR EACH ROW
   PRECEDES users_before_insert
 BEGIN
-  SET NEW.client_id = tenant_insert_client(NEW.client_id);
+  IF NEW.client_id IS NULL OR NEW.client_id = 0 THEN
+    SET NEW.client_id = tenant_insert_client(NEW.client_id);
+  END IF;
 END//
 
 CREATE TRIGGER extensions_tenant_before_insert BEFORE INSERT ON extensions FOR EACH ROW
   PRECEDES extensions_before_insert
 BEGIN
-  SET NEW.client_id = tenant_insert_client(NEW.client_id);
+  IF NEW.client_id IS NULL OR NEW.client_id = 0 THEN
+    SET NEW.client_id = tenant_insert_client(NEW.client_id);
+  END IF;
 END//
 
 CREATE TRIGGER campaigns_tenant_before_insert BEFORE INSERT ON campaigns FOR EACH ROW
   PRECEDES campaigns_before_insert
 BEGIN
-  SET NEW.client_id = tenant_insert_client(NEW.client_id);
+  IF NEW.client_id IS NULL OR NEW.client_id = 0 THEN
+    SET NEW.client_id = tenant_insert_client(NEW.client_id);
+  END IF;
 END//
 
 CREATE TRIGGER contacts_tenant_before_insert BEFORE INSERT ON contacts FOR EACH ROW
 BEGIN
-  SET NEW.client_id = tenant_insert_client(NEW.client_id);
+  IF NEW.client_id IS NULL OR NEW.client_id = 0 THEN
+    SET NEW.client_id = tenant_insert_client(NEW.client_id);
+  END IF;
 END//
 
 DELIMITER ;
