@@ -3,12 +3,14 @@ sees and changes only its own rows, with the names it expects, and nothing else.
 
 from __future__ import annotations
 
+import pymysql
+import pytest
 from sqlalchemy import text
 
 from tests.tenant.helpers import execute, query
 
 TENANT_TABLES = ["agents", "calls", "campaigns", "client_list", "contacts", "db_logins",
-                 "dids", "extensions", "payments", "rates", "users"]
+                 "dids", "extensions", "payments", "queues", "rates", "users"]
 
 
 def test_a_login_sees_its_own_world_by_the_expected_names(world):
@@ -107,7 +109,7 @@ def test_writable_views_carry_cascaded_check_option(world):
     assert rows == {"agents": "CASCADED", "campaigns": "CASCADED", "contacts": "CASCADED",
                     "extensions": "CASCADED", "users": "CASCADED", "calls": "NONE",
                     "client_list": "NONE", "db_logins": "NONE", "dids": "NONE",
-                    "payments": "NONE", "rates": "NONE"}
+                    "payments": "NONE", "rates": "NONE", "queues": "CASCADED"}
 
 
 def test_a_table_is_offered_by_adding_rows_and_refreshing(world):
@@ -147,3 +149,21 @@ def test_a_view_without_the_tenant_filter_is_refused(engine):
         assert exc.orig.args[0] == 4025  # CHECK constraint ck_tenant_views_filtered
     else:
         raise AssertionError("an unfiltered tenant view was accepted")
+
+
+def test_each_client_manages_its_own_queues_under_the_same_name(world):
+    a, b = world.clients["a"], world.clients["b"]
+    for key in ("a", "b"):
+        with world.login(key, "supervisor") as conn:
+            execute(conn, "INSERT INTO queues (name, strategy) VALUES ('sales', 'rrmemory')")
+    with world.login("a", "agent") as conn:
+        assert query(conn, "SELECT name, asterisk_name, strategy FROM queues") == [
+            ("sales", f"{a.code}-sales", "rrmemory")]
+        with pytest.raises(pymysql.MySQLError):   # an agent only reads
+            execute(conn, "UPDATE queues SET strategy = 'ringall'")
+    with world.login("b", "supervisor") as conn:
+        assert execute(conn, "UPDATE queues SET wrapup_seconds = 10 WHERE name = 'sales'") == 1
+    with world.engine.connect() as conn:
+        rows = conn.execute(text("SELECT client_id, asterisk_name, wrapup_seconds FROM queues "
+                                 "ORDER BY client_id")).all()
+    assert [tuple(r) for r in rows] == [(a.id, f"{a.code}-sales", 0), (b.id, f"{b.code}-sales", 10)]
