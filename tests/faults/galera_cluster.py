@@ -107,7 +107,7 @@ class GaleraCluster:
             node.peers = peers
         self.formed_in_s = 0.0
 
-    def form(self, timeout: float = 120) -> float:
+    def form(self, timeout: float = 300) -> float:
         """Start the cluster; returns the seconds it took. Raises RuntimeError (with the
         node's log) when a node does not reach Synced."""
         started = time.monotonic()
