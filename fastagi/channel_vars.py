@@ -23,11 +23,15 @@ REJECT = "REJECT"
 ALL = (RESULT, REASON, CAUSE, CALL_ID, MAX_MS, DIAL, RATE, COST, HEALTH)
 
 # Set by the dialer (`ictcontact dialer`) on the channel it originates, from the campaign's
-# database row: read by [ict-campaign] and [ict-campaign-play] in dialplan/ictcontact.conf.
+# database row: read by [ict-campaign], [ict-campaign-play] and [ict-campaign-queue] in
+# dialplan/ictcontact.conf.
 # Not ICT_*: the FastAGI server never sets them.
 CAMPAIGN_CLIENT = "ICTCONTACT_CAMPAIGN_CLIENT"        # the campaign's client code
 CAMPAIGN_NUMBER = "ICTCONTACT_CAMPAIGN_NUMBER"        # the contact's number
 CAMPAIGN_ATTEMPT = "ICTCONTACT_CAMPAIGN_ATTEMPT"      # campaign_attempts.id (for the log)
 CAMPAIGN_RECORDING = "ICTCONTACT_CAMPAIGN_RECORDING"  # what an answered contact hears
+CAMPAIGN_QUEUE = "ICTCONTACT_CAMPAIGN_QUEUE"          # progressive: the queue's Asterisk name
+CAMPAIGN_QUEUE_WAIT = "ICTCONTACT_CAMPAIGN_QUEUE_WAIT"  # ... and the longest wait there (s)
 
-ORIGINATE_VARS = (CAMPAIGN_CLIENT, CAMPAIGN_NUMBER, CAMPAIGN_ATTEMPT, CAMPAIGN_RECORDING)
+ORIGINATE_VARS = (CAMPAIGN_CLIENT, CAMPAIGN_NUMBER, CAMPAIGN_ATTEMPT, CAMPAIGN_RECORDING,
+                  CAMPAIGN_QUEUE, CAMPAIGN_QUEUE_WAIT)

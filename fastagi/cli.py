@@ -20,6 +20,7 @@ COMMANDS = {
     "dialplan": ("fastagi.commands.dialplan", "generate the per-client dialplan contexts"),
     "asterisk": ("fastagi.commands.asterisk", "create and check Asterisk's own database login"),
     "contacts": ("fastagi.commands.contacts", "import a campaign's contacts from CSV"),
+    "dialer": ("fastagi.commands.dialer", "dial the running campaigns over AMI"),
     "users": ("fastagi.commands.users", "give client users database logins, revoke, list, sync"),
 }
 

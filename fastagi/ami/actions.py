@@ -11,6 +11,7 @@ an action when its write classes share any one class with the action's):
 | CoreShowChannels | `system` or `reporting`   | reconciliation (which channels live)   |
 | Setvar           | `call`                    | extending a live call's limit          |
 | Originate        | `originate`               | campaign calls (`OriginateResponse`)   |
+| QueueStatus      | none (app_queue.c)        | progressive campaigns: free agents     |
 
 `OriginateResponse` and `Hangup` events are class `call`, so the user reads `call`.
 """

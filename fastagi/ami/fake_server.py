@@ -38,7 +38,8 @@ AUTHORITY = {
     "Reload": {"system", "config"},
     "Command": {"command"},
 }
-NO_AUTHORITY = {"Login", "Logoff", "Ping", "Events", "Challenge"}
+# Registered with no class (authority 0): any logged-in user may run them.
+NO_AUTHORITY = {"Login", "Logoff", "Ping", "Events", "Challenge", "QueueStatus"}
 
 
 def message(*pairs: tuple[str, object]) -> bytes:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from twisted.internet.defer import CancelledError, Deferred, ensureDeferred, fail, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -20,6 +20,8 @@ from twisted.python.failure import Failure
 
 from fastagi.ami.errors import ActionFailed, NotConnected
 from fastagi.campaigns import dialer_store as store
+from fastagi.campaigns.pacing import NOT_SENT
+from fastagi.campaigns.queue_status import QueueSnapshot, QueueWatch
 from fastagi.campaigns.originate import Originate, OriginateOutcome
 from fastagi.routes.clock import utc_now
 from fastagi.services import DbRun
@@ -41,13 +43,14 @@ class DialerConfig:
     failure_grace_seconds: float = 10.0  # after a failed originate, wait for the dialplan
     batch: int = 50                     # most contacts claimed per campaign per tick
     requeue_seconds: float = 30.0       # a contact refused for the client's limits waits
+    queue_poll_seconds: float = 0.5     # progressive: how old a queue's agent count may be
     emergency_numbers: tuple[str, ...] = ("911", "112", "999")
 
     def __post_init__(self) -> None:
         if not self.name or len(self.name) > 64:
             raise ValueError("the dialer name must be 1-64 characters")
         for name in ("tick_seconds", "list_seconds", "housekeeping_seconds", "claim_seconds",
-                     "orphan_seconds", "batch"):
+                     "orphan_seconds", "batch", "queue_poll_seconds"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)!r}")
         if self.claim_seconds <= self.housekeeping_seconds * 4:
@@ -72,18 +75,26 @@ class DialerStats:
 
 
 class Dialer:
-    """Runs on `clock` against `db` (a DbRunner), starting calls with `originate`."""
+    """Runs on `clock` against `db` (a DbRunner), starting calls with `originate`.
+    Nothing is claimed while `ready()` is false (no AMI connection): a contact claimed
+    then would only fail. `queues` tells a progressive campaign's free agents; without it
+    progressive campaigns are not dialled."""
 
     def __init__(self, clock: IReactorTime, db: DbRun, originate: Originate,
-                 config: DialerConfig) -> None:
+                 config: DialerConfig, ready: Callable[[], bool] = lambda: True,
+                 queues: QueueWatch | None = None) -> None:
         self.clock = clock
         self.db = db
         self.originate = originate
         self.config = config
+        self.ready = ready
+        self.queues = queues
+        self._snapshots: dict[str, tuple[float, QueueSnapshot]] = {}
+        self._was_ready = True
         self.stats = DialerStats()
         self._loop: LoopingCall | None = None
         self._loop_done: Deferred | None = None
-        self._campaigns: list[int] = []
+        self._campaigns: list[store.RunningCampaign] = []
         self._listed_at = self._housekept_at = self._finished_at = float("-inf")
         self._timers: set[IDelayedCall] = set()
         self._pending: set[Deferred] = set()
@@ -124,9 +135,22 @@ class Dialer:
         if seconds - self._listed_at >= config.list_seconds:
             self._campaigns = await self.db.run(store.running_campaigns)
             self._listed_at = seconds
-        for campaign_id in self._campaigns:
-            result = await self.db.run(store.claim, campaign_id, utc_now(self.clock),
-                                       config.limits)
+        ready = self.ready()
+        if ready != self._was_ready:
+            self._was_ready = ready
+            if ready:
+                log.info("dialer %s: Asterisk reachable again, dialling", config.name)
+            else:
+                log.warning("dialer %s: no AMI connection: no new calls until it is back",
+                            config.name)
+        for campaign in self._campaigns if ready else ():
+            agents = None
+            if campaign.queue is not None:
+                agents = await self._agents(campaign)
+                if agents is None:
+                    continue
+            result = await self.db.run(store.claim, campaign.id, utc_now(self.clock),
+                                       config.limits, agents)
             self.stats.skipped += result.skipped
             self.stats.limited_by[result.limited_by] = \
                 self.stats.limited_by.get(result.limited_by, 0) + 1
@@ -142,6 +166,25 @@ class Dialer:
             for campaign_id in await self.db.run(store.finish_campaigns):
                 self.stats.finished += 1
                 log.info("campaign %s finished: nothing left to dial", campaign_id)
+
+    async def _agents(self, campaign: store.RunningCampaign) -> QueueSnapshot | None:
+        """The queue's free agents, asked again once the last answer is older than
+        queue_poll_seconds; None when Asterisk cannot say (nobody is dialled then)."""
+        if self.queues is None:
+            return None
+        now = self.clock.seconds()
+        cached = self._snapshots.get(campaign.queue)
+        if cached is not None and now - cached[0] < self.config.queue_poll_seconds:
+            return cached[1]
+        try:
+            snapshot = await self.queues.snapshot(campaign.queue, campaign.wrapup_seconds,
+                                                  utc_now(self.clock))
+        except Exception as exc:   # no AMI, timeout, refused: dial nobody for this queue
+            log.warning("dialer: no status of queue %s: %s", campaign.queue, exc)
+            self._snapshots.pop(campaign.queue, None)
+            return None
+        self._snapshots[campaign.queue] = (now, snapshot)
+        return snapshot
 
     # --- one call ----------------------------------------------------------------------
     def _start(self, order: store.DialOrder) -> None:
@@ -164,6 +207,10 @@ class Dialer:
     def _outcome(self, outcome: OriginateOutcome, order: store.DialOrder) -> None:
         if outcome.answered:
             self.stats.answered += 1
+            self._snapshots.pop(order.queue or "", None)   # an agent will be taken: ask again
+            self.db.run(store.answered, order.attempt_id, utc_now(self.clock)).addErrback(
+                lambda failure: log.error("dialer: attempt %s: answer not recorded: %s",
+                                          order.attempt_id, failure.getErrorMessage()))
             return
         # The dialplan may still be writing the real outcome (settle runs on the ;2 half
         # as it hangs up): only an attempt authorize never saw is closed here.
@@ -172,7 +219,10 @@ class Dialer:
     def _error(self, failure: Failure, order: store.DialOrder) -> None:
         if failure.check(CancelledError):   # stopping: the orphan sweep closes it if need be
             return
-        if failure.check(NotConnected, ActionFailed, ValueError):
+        if failure.check(NotConnected):     # never sent: the contact is not charged an attempt
+            log.warning("dialer: attempt %s not originated: no AMI connection", order.attempt_id)
+            self._close(order, NOT_SENT)
+        elif failure.check(ActionFailed, ValueError):
             log.warning("dialer: attempt %s not originated: %s", order.attempt_id,
                         failure.getErrorMessage())
             self._close(order, f"not originated: {failure.getErrorMessage()}")

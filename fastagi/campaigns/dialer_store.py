@@ -28,13 +28,18 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection, Engine
 
 from fastagi.campaigns import pacing
+from fastagi.campaigns.queue_status import QueueSnapshot
 from fastagi.db.retry import with_retry
 from fastagi.dialplan import names
 
 log = logging.getLogger(__name__)
 
 RECORDING_CONTEXT = names.CAMPAIGN_PLAY   # dialplan/ictcontact.conf
+QUEUE_CONTEXT = names.CAMPAIGN_QUEUE
 CALLER_ID = re.compile(r"\+?[0-9]{1,31}")
+# An answered contact reaches Queue() a moment after the dialer hears the answer: a
+# queue status asked within this time may not show it yet, so its agent stays spoken for.
+ANSWER_TO_QUEUE = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,15 @@ class DialOrder:
     context: str          # where the answered contact goes
     exten: str
     priority: int
+    queue: str | None = None        # progressive: the queue's Asterisk name
+    queue_wait_seconds: int = 0     # progressive: longest wait there for an agent
+
+
+@dataclass(frozen=True)
+class RunningCampaign:
+    id: int
+    queue: str | None     # progressive: the Asterisk name of its queue
+    wrapup_seconds: int   # ... and the queue's rest after a call
 
 
 @dataclass(frozen=True)
@@ -70,11 +84,14 @@ class DialerLimits:
     requeue_seconds: float = pacing.REQUEUE_SECONDS  # after a refusal for the client's limits
 
 
-def running_campaigns(engine: Engine) -> list[int]:
+def running_campaigns(engine: Engine) -> list[RunningCampaign]:
     with engine.begin() as conn:
-        return [int(i) for i in conn.execute(text(
-            "SELECT g.id FROM campaigns g JOIN clients c ON c.id = g.client_id "
-            "WHERE g.status = 'running' AND c.status = 'active' ORDER BY g.id")).scalars()]
+        return [RunningCampaign(int(r.id), r.queue, int(r.wrapup or 0)) for r in conn.execute(text(
+            "SELECT g.id, IF(g.mode = 'progressive', q.asterisk_name, NULL) AS queue, "
+            "q.wrapup_seconds AS wrapup "
+            "FROM campaigns g JOIN clients c ON c.id = g.client_id "
+            "LEFT JOIN queues q ON q.id = g.queue_id "
+            "WHERE g.status = 'running' AND c.status = 'active' ORDER BY g.id"))]
 
 
 _CLIENT_OF = text("SELECT client_id FROM campaigns WHERE id = :campaign")
@@ -91,6 +108,8 @@ _CAMPAIGN = text(
     "SELECT g.*, d.context AS d_context, d.exten AS d_exten, d.priority AS d_priority "
     "FROM campaigns g LEFT JOIN campaign_destinations d ON d.id = g.destination_id "
     "WHERE g.id = :campaign FOR UPDATE")
+# Read without a lock: the queue's admins and agents' logins never wait for a claim.
+_QUEUE = text("SELECT asterisk_name, status FROM queues WHERE id = :queue")
 _LOAD = text(
     "SELECT "
     " (SELECT COUNT(*) FROM campaign_attempts WHERE campaign_id = :campaign AND outcome IS NULL),"
@@ -98,7 +117,9 @@ _LOAD = text(
     " (SELECT COALESCE(SUM(reserved), 0) FROM calls WHERE client_id = :client AND state = 'live'),"
     " (SELECT COUNT(*) FROM campaign_attempts WHERE client_id = :client AND outcome IS NULL),"
     " (SELECT COUNT(*) FROM campaign_attempts a JOIN calls k ON k.id = a.call_id"
-    "   WHERE a.client_id = :client AND a.outcome IS NULL AND k.state = 'live')")
+    "   WHERE a.client_id = :client AND a.outcome IS NULL AND k.state = 'live'),"
+    " (SELECT COUNT(*) FROM campaign_attempts WHERE campaign_id = :campaign AND outcome IS NULL"
+    "   AND (answered_at IS NULL OR answered_at >= :agents_counted_at))")
 _DUE = (
     "SELECT id, phone, time_zone, attempts, on_do_not_call(client_id, phone) AS dnc "
     "FROM contacts WHERE campaign_id = :campaign AND status = :status "
@@ -106,9 +127,15 @@ _DUE = (
     "ORDER BY next_attempt_at, id LIMIT :limit FOR UPDATE SKIP LOCKED")
 
 
-def campaign_problem(row) -> str | None:
-    """Why the dialer cannot dial this campaign (its row is bad), or None."""
-    if row.recording is None and row.destination_id is None:
+def campaign_problem(row, queue=None) -> str | None:
+    """Why the dialer cannot dial this campaign (its row is bad), or None; `queue` is the
+    (asterisk_name, status) row of a progressive campaign's queue."""
+    if row.mode == "progressive":
+        if queue is None:
+            return f"queue_id {row.queue_id} names no queue"
+        if queue.status != "active":
+            return f"queue {queue.asterisk_name} is {queue.status}: no agent can take a call"
+    elif row.recording is None and row.destination_id is None:
         return "no recording and no destination_id: nothing to do with an answered contact"
     if row.destination_id is not None and row.d_context is None:
         return f"destination_id {row.destination_id} names no campaign_destinations row"
@@ -123,12 +150,16 @@ def campaign_problem(row) -> str | None:
     return None
 
 
-def claim(engine: Engine, campaign_id: int, now: datetime, limits: DialerLimits) -> ClaimResult:
-    """Claim the contacts of one campaign that may be dialled now, within every cap."""
-    return with_retry(lambda: _claim(engine, campaign_id, now, limits))
+def claim(engine: Engine, campaign_id: int, now: datetime, limits: DialerLimits,
+          agents: QueueSnapshot | None = None) -> ClaimResult:
+    """Claim the contacts of one campaign that may be dialled now, within every cap;
+    `agents` is what Asterisk said of a progressive campaign's queue (None: nothing
+    known, so a progressive campaign dials nobody)."""
+    return with_retry(lambda: _claim(engine, campaign_id, now, limits, agents))
 
 
-def _claim(engine: Engine, campaign_id: int, now: datetime, limits: DialerLimits) -> ClaimResult:
+def _claim(engine: Engine, campaign_id: int, now: datetime, limits: DialerLimits,
+           agents: QueueSnapshot | None) -> ClaimResult:
     with engine.begin() as conn:
         client_id = conn.execute(_CLIENT_OF, {"campaign": campaign_id}).scalar()
         if client_id is None:
@@ -140,20 +171,28 @@ def _claim(engine: Engine, campaign_id: int, now: datetime, limits: DialerLimits
             return ClaimResult((), "no such campaign", 0)
         if row.status != "running" or client.status != "active":
             return ClaimResult((), "not running", 0)
-        problem = campaign_problem(row)
+        queue = (conn.execute(_QUEUE, {"queue": row.queue_id}).first()
+                 if row.queue_id is not None else None)
+        problem = campaign_problem(row, queue)
         _note(conn, row, problem)
         if problem:
             return ClaimResult((), "bad campaign row", 0)
-        (campaign_in_flight, live_calls, reserved, client_in_flight,
-         in_flight_live) = conn.execute(_LOAD, {"campaign": campaign_id,
-                                                "client": client.id}).one()
+        progressive = row.mode == "progressive"
+        if progressive and (agents is None or agents.queue != queue.asterisk_name):
+            return ClaimResult((), "no queue status", 0)
+        (campaign_in_flight, live_calls, reserved, client_in_flight, in_flight_live,
+         ringing) = conn.execute(_LOAD, {
+             "campaign": campaign_id, "client": client.id,
+             "agents_counted_at": (agents.asked_at - ANSWER_TO_QUEUE if progressive
+                                   else now)}).one()
         if client.credit - reserved <= 0:
             return ClaimResult((), "no credit", 0)
         caps = pacing.Caps(max_channels=row.max_channels, channel_limit=client.channel_limit,
                            keep_free_channels=row.keep_free_channels,
-                           calls_per_second=float(row.calls_per_second))
+                           calls_per_second=float(row.calls_per_second),
+                           free_agents=agents.free_agents if progressive else None)
         load = pacing.Load(int(campaign_in_flight), int(live_calls), int(client_in_flight),
-                           int(in_flight_live))
+                           int(in_flight_live), int(ringing))
         decision = pacing.pace(now, caps, load, row.pacing_clock, limits.batch)
         if decision.calls == 0:
             return ClaimResult((), decision.limited_by, 0)
@@ -175,7 +214,8 @@ def _claim(engine: Engine, campaign_id: int, now: datetime, limits: DialerLimits
                 _set_aside(conn, contact.id, *verdict)
                 skipped += 1
                 continue
-            orders.append(_start_attempt(conn, client, row, contact, now, limits))
+            orders.append(_start_attempt(conn, client, row, contact, now, limits,
+                                         queue.asterisk_name if queue is not None else None))
         if orders:
             started = pacing.pace(now, caps, load, row.pacing_clock, len(orders))
             conn.execute(text("UPDATE campaigns SET pacing_clock = :clock WHERE id = :id"),
@@ -223,7 +263,7 @@ def _set_aside(conn: Connection, contact_id: int, status: str | None, reason: st
 
 
 def _start_attempt(conn: Connection, client, row, contact, now: datetime,
-                   limits: DialerLimits) -> DialOrder:
+                   limits: DialerLimits, queue_name: str | None) -> DialOrder:
     uniqueid = f"ictc-{secrets.token_hex(12)}"
     attempt_id = int(conn.execute(text(
         "INSERT INTO campaign_attempts (client_id, campaign_id, contact_id, attempt_no, phone, "
@@ -238,14 +278,28 @@ def _start_attempt(conn: Connection, client, row, contact, now: datetime,
         "current_attempt_id = :attempt WHERE id = :id"),
         {"now": now, "dialer": limits.dialer, "attempt": attempt_id, "id": contact.id,
          "until": now + timedelta(seconds=limits.claim_seconds)})
-    if row.recording is not None:
+    queue = queue_name if row.mode == "progressive" else None
+    if queue is not None:
+        context, exten, priority = QUEUE_CONTEXT, "s", 1
+    elif row.recording is not None:
         context, exten, priority = RECORDING_CONTEXT, "s", 1
     else:
         context, exten, priority = row.d_context, row.d_exten, int(row.d_priority)
     return DialOrder(attempt_id=attempt_id, uniqueid=uniqueid, campaign_id=row.id,
                      contact_id=contact.id, client_code=client.code, phone=contact.phone,
                      caller_id=row.caller_id, recording=row.recording, context=context,
-                     exten=exten, priority=priority)
+                     exten=exten, priority=priority, queue=queue,
+                     queue_wait_seconds=int(row.queue_wait_seconds) if queue else 0)
+
+
+def answered(engine: Engine, attempt_id: int, now: datetime) -> None:
+    """The dialer saw the contact answer (OriginateResponse Success)."""
+    def work() -> None:
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE campaign_attempts SET answered_at = :now "
+                              "WHERE id = :id AND answered_at IS NULL"),
+                         {"now": now, "id": attempt_id})
+    with_retry(work, idempotent=True)
 
 
 def originate_failed(engine: Engine, attempt_id: int, reason: str, now: datetime) -> bool:

@@ -11,6 +11,12 @@ reason 1). On ALLOW the number's scripted `Outcome` decides: ANSWER sends
 with the scripted talk time; BUSY/NOANSWER/CONGESTION send Failure (5/3/8) first and
 settle after (the order that gives the dialer the least help).
 
+Progressive campaigns: `queues` holds FakeQueue agents; `QueueStatus` answers like
+app_queue (QueueParams, a QueueMember per agent with Status 1 idle / 2 in use,
+QueueStatusComplete). An answered call sent to [ict-campaign-queue] takes a free agent
+`agent_delay` seconds after the answer (the time the contact takes to reach Queue()) for
+its hold time; one that finds none is recorded in `no_agent`.
+
 It records what a test must check: every originate with its arrival time and variables,
 calls in flight per client code and per number from the Originate until the call starts
 hanging up (a number dialled while already in flight is a double dial), and the most in
@@ -47,6 +53,21 @@ class Outcome:
 
 
 @dataclass
+class FakeQueue:
+    agents: int                     # logged-in agents
+    busy: int = 0                   # on a call now
+    waiting: int = 0                # callers waiting (QueueParams Calls)
+    most_busy: int = 0
+
+    def take(self) -> bool:
+        if self.busy >= self.agents:
+            return False
+        self.busy += 1
+        self.most_busy = max(self.most_busy, self.busy)
+        return True
+
+
+@dataclass
 class Originated:
     at: float                       # time.monotonic() when the Originate arrived
     headers: dict[str, str]
@@ -77,12 +98,36 @@ class _Session(FakeAmiSession):
         ensureDeferred(self.fake.place_call(self, headers, variables)).addErrback(
             lambda failure: log.error("fake pbx: call failed: %s", failure.getTraceback()))
 
+    def _action_queuestatus(self, headers: dict[str, str]) -> None:
+        action_id = headers.get("ActionID")
+        id_pair = [("ActionID", action_id)] if action_id else []
+        self.fake.queue_status_asked += 1
+        self._respond(headers, "Success", "Queue status will follow", ("EventList", "start"))
+        items = 0
+        for name, queue in self.fake.queues.items():
+            if headers.get("Queue") and headers["Queue"] != name:
+                continue
+            self.write_message(("Event", "QueueParams"), ("Queue", name), ("Max", 0),
+                               ("Strategy", "ringall"), ("Calls", queue.waiting), *id_pair)
+            items += 1
+            for n in range(queue.agents):
+                in_use = n < queue.busy
+                self.write_message(
+                    ("Event", "QueueMember"), ("Queue", name), ("Name", f"agent {n}"),
+                    ("Location", f"PJSIP/{name}-{n}"), ("Membership", "realtime"),
+                    ("Penalty", 0), ("CallsTaken", 0), ("LastCall", 0), ("LastPause", 0),
+                    ("LoginTime", 0), ("InCall", int(in_use)), ("Status", 2 if in_use else 1),
+                    ("Paused", 0), ("PausedReason", ""), ("Wrapuptime", 0), *id_pair)
+                items += 1
+        self.write_message(("Event", "QueueStatusComplete"), *id_pair,
+                           ("EventList", "Complete"), ("ListItems", items))
+
 
 class FakePbx(FakeAmi):
     """FakeAmi + the campaign dialplan, against the FastAGI server on `agi_port`."""
 
     def __init__(self, reactor, agi_port: int, outcome_for: Callable[[str], Outcome] | None = None,
-                 **kwargs) -> None:
+                 agent_delay: float = 0.2, **kwargs) -> None:
         super().__init__(**kwargs)
         self.reactor = reactor
         self.agi_port = agi_port
@@ -94,6 +139,10 @@ class FakePbx(FakeAmi):
         self.double_dials: list[str] = []
         self.settles: list[tuple[str, str, str]] = []     # (call id, seconds, status)
         self.open_calls = 0
+        self.queues: dict[str, FakeQueue] = {}
+        self.agent_delay = agent_delay
+        self.no_agent: list[str] = []                     # answered, no agent free
+        self.queue_status_asked = 0
         self._sequence = itertools.count(1)
         self._idle_waiters: list[Deferred] = []
 
@@ -164,8 +213,17 @@ class FakePbx(FakeAmi):
             await deferLater(self.reactor, outcome.ring_seconds, lambda: None)
         if outcome.dial_status == "ANSWER":
             self._respond_originate(session, headers, True, 4)
+            queue = (self.queues.get(record.variables.get(v.CAMPAIGN_QUEUE, ""))
+                     if headers.get("Context") == "ict-campaign-queue" else None)
+            if queue is not None:
+                await deferLater(self.reactor, self.agent_delay, lambda: None)
+                if not queue.take():
+                    self.no_agent.append(number)
+                    queue = None
             if outcome.hold_seconds:
                 await deferLater(self.reactor, outcome.hold_seconds, lambda: None)
+            if queue is not None:
+                queue.busy -= 1
             seconds = str(outcome.talk_seconds)
             hang_up()
         else:

@@ -50,6 +50,9 @@ def originate_fields(order: DialOrder, timeout_seconds: float) -> list[tuple[str
                  v.CAMPAIGN_ATTEMPT: str(order.attempt_id)}
     if order.recording:
         variables[v.CAMPAIGN_RECORDING] = order.recording
+    if order.queue:
+        variables[v.CAMPAIGN_QUEUE] = order.queue
+        variables[v.CAMPAIGN_QUEUE_WAIT] = str(order.queue_wait_seconds)
     fields += [("Variable", f"{name}={value}") for name, value in variables.items()]
     return fields
 

@@ -28,6 +28,7 @@ class Load:
     client_live_calls: int     # the client's live calls (campaign calls included)
     client_in_flight: int      # the client's campaign attempts without an outcome
     client_in_flight_live: int  # ... of which authorize already made a live call
+    campaign_ringing: int = 0  # progressive: attempts still needing a free agent
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Caps:
     channel_limit: int         # the client's
     keep_free_channels: int    # left for the client's other calls
     calls_per_second: float
+    free_agents: int | None = None  # progressive: free agents of the queue (None: broadcast)
 
 
 @dataclass(frozen=True)
@@ -54,12 +56,16 @@ def client_channels_in_use(load: Load) -> int:
 def pace(now: datetime, caps: Caps, load: Load, pacing_clock: datetime | None,
          wanted: int) -> Pace:
     """How many of `wanted` calls may start at `now`: the campaign's cap, the client's
-    free channels minus those kept free, and calls per second as a token bucket whose
+    free channels minus those kept free, calls per second as a token bucket whose
     clock (`pacing_clock`, stored on the campaign so every dialer shares it) advances by
-    1/cps per call started and never lags `now` by more than BURST_SECONDS."""
+    1/cps per call started and never lags `now` by more than BURST_SECONDS, and for a
+    progressive campaign one call per free agent not already spoken for by a call
+    ringing (or answered after the agents were counted)."""
     limits: dict[str, float] = {"wanted": wanted}
     if caps.max_channels is not None:
         limits["campaign-channels"] = caps.max_channels - load.campaign_in_flight
+    if caps.free_agents is not None:
+        limits["free-agents"] = caps.free_agents - load.campaign_ringing
     limits["client-channels"] = (caps.channel_limit - caps.keep_free_channels
                                  - client_channels_in_use(load))
     step = 1.0 / caps.calls_per_second
@@ -157,6 +163,9 @@ REQUEUE_REASONS = {reasons.NO_CREDIT, reasons.CHANNEL_LIMIT, reasons.SUSPENDED,
                    reasons.UNAVAILABLE}
 REQUEUE_SECONDS = 30
 # Any other refusal (no-rate, bad-request, unknown-client) no retry can change.
+# An attempt the dialer never got to Asterisk (no AMI connection) is the dialer's own
+# failure, not the number's: requeued like a refusal for the client's limits.
+NOT_SENT = "not originated: no AMI connection"
 
 
 def after_attempt(outcome: str, reason: str | None, attempts: int, rules: RetryRules,
@@ -166,6 +175,9 @@ def after_attempt(outcome: str, reason: str | None, attempts: int, rules: RetryR
     `requeue_seconds` without using an attempt."""
     if outcome == "answered":
         return ContactStep("answered", None, attempts, reason)
+    if outcome == "failed" and reason == NOT_SENT:
+        return ContactStep("retry", now + timedelta(seconds=requeue_seconds), attempts - 1,
+                           reason)
     if outcome == "rejected":
         if reason in REQUEUE_REASONS:
             return ContactStep("retry", now + timedelta(seconds=requeue_seconds),

@@ -26,6 +26,7 @@ AGENT_LOGIN_CODE = "*11"
 AGENT_LOGOUT_CODE = "*12"
 CAMPAIGN = "ict-campaign"              # the dialer originates Local/s@ict-campaign/n
 CAMPAIGN_PLAY = "ict-campaign-play"    # an answered contact of a campaign with a recording
+CAMPAIGN_QUEUE = "ict-campaign-queue"  # an answered contact of a progressive campaign
 
 # Generated contexts.
 CLIENT_CONTEXT_PREFIX = "client-"

@@ -17,6 +17,7 @@ from fastagi.ami.client import AmiClient
 from fastagi.campaigns.dialer import Dialer, DialerConfig
 from fastagi.campaigns.fake_pbx import FakePbx, Outcome
 from fastagi.campaigns.originate import AmiOriginator
+from fastagi.campaigns.queue_status import AmiQueueWatch
 from fastagi.db.engine import make_engine
 from fastagi.services import DbRunner
 from tests.callcontrol.agi_server import agi_server
@@ -41,7 +42,8 @@ class Rig:
         config.setdefault("finish_seconds", 0.2)
         config.setdefault("list_seconds", 0.2)
         dialer = Dialer(reactor, runner, AmiOriginator(self.ami, timeout_seconds=30),
-                        DialerConfig(name=name, **config))
+                        DialerConfig(name=name, **config), ready=lambda: self.ami.connected,
+                        queues=AmiQueueWatch(self.ami))
         self.dialers.append(dialer)
         dialer.start()
         return dialer

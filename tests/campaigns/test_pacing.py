@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from fastagi.campaigns.pacing import (BURST_SECONDS, REQUEUE_SECONDS, Caps, Load, RetryRules,
+from fastagi.campaigns.pacing import (BURST_SECONDS, NOT_SENT, REQUEUE_SECONDS, Caps, Load,
+                                      RetryRules,
                                       Window, after_attempt, next_window_opening, pace,
                                       window_open)
 
@@ -17,8 +18,9 @@ IDLE = Load(campaign_in_flight=0, client_live_calls=0, client_in_flight=0,
             client_in_flight_live=0)
 
 
-def caps(max_channels=None, channel_limit=100, keep_free=0, cps=1000.0) -> Caps:
-    return Caps(max_channels, channel_limit, keep_free, cps)
+def caps(max_channels=None, channel_limit=100, keep_free=0, cps=1000.0,
+         free_agents=None) -> Caps:
+    return Caps(max_channels, channel_limit, keep_free, cps, free_agents)
 
 
 @pytest.mark.parametrize("name, the_caps, load, wanted, calls, limited_by", [
@@ -40,6 +42,14 @@ def caps(max_channels=None, channel_limit=100, keep_free=0, cps=1000.0) -> Caps:
      Load(0, 5, 0, 0), 50, 0, "client-channels"),
     ("calls per second from idle: one second's worth", caps(cps=20.0), IDLE, 50, 20,
      "calls-per-second"),
+    ("progressive: one call per free agent", caps(free_agents=4), IDLE, 50, 4, "free-agents"),
+    ("progressive: agents spoken for by calls ringing", caps(free_agents=4),
+     Load(3, 0, 3, 0, campaign_ringing=3), 50, 1, "free-agents"),
+    ("progressive: no free agent", caps(free_agents=0), IDLE, 50, 0, "free-agents"),
+    ("progressive: more ringing than free is zero", caps(free_agents=1),
+     Load(2, 0, 2, 0, campaign_ringing=2), 50, 0, "free-agents"),
+    ("progressive: the channel cap still holds", caps(channel_limit=2, free_agents=9), IDLE,
+     50, 2, "client-channels"),
 ])
 def test_pace_caps(name, the_caps, load, wanted, calls, limited_by):
     decision = pace(NOW, the_caps, load, None, wanted)
@@ -133,6 +143,9 @@ RULES = RetryRules(max_attempts=3, busy_seconds=60, no_answer_seconds=600, faile
     ("rejected", "suspended", 2, "retry", REQUEUE_SECONDS, 1, "rejected: suspended"),
     ("rejected", "no-rate", 1, "failed", None, 1, "rejected: no-rate"),
     ("rejected", "bad-request", 1, "failed", None, 1, "rejected: bad-request"),
+    ("failed", NOT_SENT, 3, "retry", REQUEUE_SECONDS, 2, NOT_SENT),
+    ("failed", "not originated: Permission denied", 3, "failed", None, 3,
+     "failed after 3 attempts"),
 ])
 def test_after_attempt(outcome, reason, attempts, status, delay, counted, detail):
     step = after_attempt(outcome, reason, attempts, RULES, NOW)
