@@ -24,21 +24,16 @@ def environ(**extra: str) -> dict[str, str]:
     return env
 
 
-class Server:
-    """A running `ictcontact serve` subprocess and the port it listens on. Its stderr is
-    read by a thread (select() on a buffered pipe would miss lines already buffered)."""
+class LoggedProcess:
+    """A running `ictcontact` subprocess whose stderr (the log) is read by a thread
+    (select() on a buffered pipe would miss lines already buffered)."""
 
-    def __init__(self, url: str, *options: str, env: dict[str, str] | None = None) -> None:
-        self.process = subprocess.Popen(
-            serve_command(*options), env=environ(ICTCONTACT_DB=url,
-                                                 ICTCONTACT_LISTEN="tcp:0:interface=127.0.0.1",
-                                                 **(env or {})),
-            stderr=subprocess.PIPE, text=True)
+    def __init__(self, command: list[str], env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
         self.lines: queue.Queue[str] = queue.Queue()
         self.log: list[str] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
-        self.port = int(self.wait_for(r"listening on 127\.0\.0\.1:(\d+)").group(1))
 
     def _read(self) -> None:
         for line in self.process.stderr:
@@ -65,3 +60,28 @@ class Server:
         while not self.lines.empty():
             self.log.append(self.lines.get())
         return self.process.returncode, "".join(self.log)
+
+
+class Server(LoggedProcess):
+    """A running `ictcontact serve` subprocess and the port it listens on."""
+
+    def __init__(self, url: str, *options: str, env: dict[str, str] | None = None) -> None:
+        super().__init__(serve_command(*options),
+                         environ(ICTCONTACT_DB=url, ICTCONTACT_LISTEN="tcp:0:interface=127.0.0.1",
+                                 **(env or {})))
+        self.port = int(self.wait_for(r"listening on 127\.0\.0\.1:(\d+)").group(1))
+
+
+def dialer_command(*options: str) -> list[str]:
+    return [PYTHON, "-m", "fastagi", "--log-level", "INFO", "dialer", *options]
+
+
+class DialerProcess(LoggedProcess):
+    """A running `ictcontact dialer` subprocess (call `wait_for` from a thread when the
+    test's reactor must keep running)."""
+
+    def __init__(self, url: str, ami_port: int, name: str, *options: str,
+                 secret: str = "s3cret") -> None:
+        super().__init__(dialer_command("--ami", f"127.0.0.1:{ami_port}", "--name", name,
+                                        *options),
+                         environ(ICTCONTACT_DB=url, ICTCONTACT_AMI_SECRET=secret))

@@ -28,6 +28,7 @@ class Rig:
     pbx: FakePbx
     ami: AmiClient
     engine: object
+    ami_port: int
     dialers: list[Dialer] = field(default_factory=list)
     runners: list[DbRunner] = field(default_factory=list)
 
@@ -70,7 +71,7 @@ async def campaign_rig(engine, outcome_for: Callable[[str], Outcome] | None = No
                         max_delay=0.5)
         ami.start()
         await ami.when_connected()
-        rig = Rig(pbx, ami, engine)
+        rig = Rig(pbx, ami, engine, port.getHost().port)
         try:
             yield rig
         finally:
