@@ -112,6 +112,8 @@ async def one_run(reactor, engine, pbx, dialer_pid: int, rate: float, contacts: 
 
     campaign = await threads.deferToThread(add_campaign, engine, rate, contacts, first, cap)
     calls_before = len(pbx.calls)
+    pbx.most_in_flight.clear()
+    doubles_before = len(pbx.double_dials)
     cpu_before = cpu_seconds(dialer_pid)
     await threads.deferToThread(execute, engine,
                                 "UPDATE campaigns SET status = 'running' WHERE id = :g",
@@ -143,10 +145,19 @@ async def one_run(reactor, engine, pbx, dialer_pid: int, rate: float, contacts: 
     attempts = (await threads.deferToThread(
         query, engine, "SELECT COUNT(*), SUM(outcome IS NULL) FROM campaign_attempts "
                        "WHERE campaign_id = :g", g=campaign))[0]
+    # The dialer's own pace: when it claimed each contact (attempt rows), same rule.
+    claimed = sorted(r[0].timestamp() for r in await threads.deferToThread(
+        query, engine, "SELECT started_at FROM campaign_attempts WHERE campaign_id = :g",
+        g=campaign))
+    claimed_steady = [t for t in claimed if t >= claimed[0] + 1.0]
+    claim_rate = ((len(claimed_steady) - 1) / (claimed_steady[-1] - claimed_steady[0])
+                  if len(claimed_steady) > 1 else 0.0)
     return {"rate": rate, "contacts": contacts, "originates": len(calls),
             "achieved": achieved, "error": (achieved - rate) / rate,
             "seconds": times[-1] - times[0], "cpu_ms": cpu / max(1, len(calls)) * 1000,
-            "attempts": int(attempts[0]), "open": int(attempts[1] or 0), "wrong": wrong}
+            "attempts": int(attempts[0]), "open": int(attempts[1] or 0), "wrong": wrong,
+            "claimed": claim_rate, "most": pbx.most_in_flight["bench"],
+            "doubles": len(pbx.double_dials) - doubles_before}
 
 
 async def main(reactor, args) -> None:
@@ -178,21 +189,23 @@ async def main(reactor, args) -> None:
             first += contacts
             results.append(result)
             print(f"  {result['originates']} originates in {result['seconds']:.1f} s: "
-                  f"{result['achieved']:.2f}/s ({result['error'] * 100:+.2f}%), "
+                  f"{result['achieved']:.2f}/s ({result['error'] * 100:+.2f}%; claimed "
+                  f"{result['claimed']:.2f}/s), "
                   f"dialer CPU {result['cpu_ms']:.2f} ms/originate", flush=True)
         print()
-        print("| configured/s | contacts | originates | achieved/s | error | double dials "
-              "| most in flight (cap) | wrong outcomes | open attempts | dialer CPU/originate |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
+        print("| configured/s | contacts | originates | received/s at the PBX | error "
+              "| claimed/s by the dialer | double dials | most in flight (cap) "
+              "| wrong outcomes | open attempts | dialer CPU/originate |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
         for r in results:
             print(f"| {r['rate']:g} | {r['contacts']} | {r['originates']} | {r['achieved']:.2f} "
-                  f"| {r['error'] * 100:+.2f}% | {len(pbx.double_dials)} "
-                  f"| {pbx.most_in_flight['bench']} ({args.cap}) | {r['wrong']} | {r['open']} "
+                  f"| {r['error'] * 100:+.2f}% | {r['claimed']:.2f} | {r['doubles']} "
+                  f"| {r['most']} ({args.cap}) | {r['wrong']} | {r['open']} "
                   f"| {r['cpu_ms']:.2f} ms |")
         print(f"\ncalls not admitted by authorize: "
               f"{sum(1 for c in pbx.calls if c.result != 'ALLOW')}")
         bad = [r for r in results if r["wrong"] or r["open"] or r["originates"] != r["contacts"]]
-        if pbx.double_dials or bad or pbx.most_in_flight["bench"] > args.cap:
+        if pbx.double_dials or bad or any(r["most"] > args.cap for r in results):
             raise SystemExit("dialer benchmark: exactness check FAILED")
     finally:
         for process in (dialer, server):

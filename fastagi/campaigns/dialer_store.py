@@ -99,8 +99,16 @@ _CLIENT_OF = text("SELECT client_id FROM campaigns WHERE id = :campaign")
 # are serialized (client-wide channel accounting) without locking the client row, which
 # authorize and settle lock (a claim waiting for it while they wait for the campaign row
 # would deadlock), and in the order the suspension trigger locks them.
+# Locked through uq_campaigns_id_client, the index the attempts' foreign key checks
+# (which would otherwise take a shared lock on it after the row lock) and the one the
+# optimizer picks for an admin's `UPDATE campaigns ... WHERE id = N`: both then take that
+# index entry before the row, in the same order. Locking only the rows let a pause from
+# phpMyAdmin deadlock with a claim (seen: 1213 on `UPDATE campaigns SET status = 'paused'`).
+_CLIENT_CAMPAIGN_IDS = text("SELECT id FROM campaigns WHERE client_id = :client ORDER BY id")
 _LOCK_CLIENT_CAMPAIGNS = text(
-    "SELECT id FROM campaigns WHERE client_id = :client ORDER BY id FOR UPDATE")
+    "SELECT id FROM campaigns FORCE INDEX (uq_campaigns_id_client) "
+    "WHERE id IN :ids AND client_id = :client ORDER BY id FOR UPDATE"
+).bindparams(bindparam("ids", expanding=True))
 _CLIENT = text(
     "SELECT id, code, status, channel_limit, balance + credit_limit AS credit "
     "FROM clients WHERE id = :client")
@@ -164,7 +172,8 @@ def _claim(engine: Engine, campaign_id: int, now: datetime, limits: DialerLimits
         client_id = conn.execute(_CLIENT_OF, {"campaign": campaign_id}).scalar()
         if client_id is None:
             return ClaimResult((), "no such campaign", 0)
-        conn.execute(_LOCK_CLIENT_CAMPAIGNS, {"client": client_id}).all()
+        ids = list(conn.execute(_CLIENT_CAMPAIGN_IDS, {"client": client_id}).scalars())
+        conn.execute(_LOCK_CLIENT_CAMPAIGNS, {"ids": ids, "client": client_id}).all()
         client = conn.execute(_CLIENT, {"client": client_id}).first()
         row = conn.execute(_CAMPAIGN, {"campaign": campaign_id}).first()
         if client is None or row is None:

@@ -17,6 +17,11 @@ QueueStatusComplete). An answered call sent to [ict-campaign-queue] takes a free
 `agent_delay` seconds after the answer (the time the contact takes to reach Queue()) for
 its hold time; one that finds none is recorded in `no_agent`.
 
+Channel ids are checked as Asterisk does (main/channel.c do_ids_conflict): the ;1 half
+(ChannelId) is made first, then the ;2 half (OtherChannelId); an id that a live channel's
+id starts with is "already in use" and the Originate fails before any dialplan runs
+(`id_conflicts` records it).
+
 It records what a test must check: every originate with its arrival time and variables,
 calls in flight per client code and per number from the Originate until the call starts
 hanging up (a number dialled while already in flight is a double dial), and the most in
@@ -143,6 +148,8 @@ class FakePbx(FakeAmi):
         self.agent_delay = agent_delay
         self.no_agent: list[str] = []                     # answered, no agent free
         self.queue_status_asked = 0
+        self.live_ids: set[str] = set()                   # uniqueids of the live halves
+        self.id_conflicts: list[str] = []
         self._sequence = itertools.count(1)
         self._idle_waiters: list[Deferred] = []
 
@@ -191,7 +198,35 @@ class FakePbx(FakeAmi):
                 for waiter in waiters:
                     waiter.callback(None)
 
+    def _allocate_ids(self, headers: dict[str, str]) -> list[str] | None:
+        """The ids of the two halves, or None (and nothing kept) if Asterisk would refuse
+        one: by_uniqueid_cb matches an existing id by the new id's length (strncasecmp)."""
+        made: list[str] = []
+        for name in ("ChannelId", "OtherChannelId"):
+            new = headers.get(name, "")
+            if not new:
+                continue
+            if any(old.lower().startswith(new.lower()) for old in self.live_ids):
+                log.error("fake pbx: Channel Unique ID '%s' already in use", new)
+                self.id_conflicts.append(new)
+                self.live_ids.difference_update(made)
+                return None
+            self.live_ids.add(new)
+            made.append(new)
+        return made
+
     async def _play(self, session, headers, record, client, number, hang_up) -> None:
+        ids = self._allocate_ids(headers)
+        if ids is None:
+            record.result = "FAILED"
+            hang_up()
+            return self._respond_originate(session, headers, False, 0)
+        try:
+            await self._play_call(session, headers, record, client, number, hang_up)
+        finally:
+            self.live_ids.difference_update(ids)
+
+    async def _play_call(self, session, headers, record, client, number, hang_up) -> None:
         channel = f"Local/s@ict-campaign-{next(self._sequence):08x};2"
         env = {"uniqueid": headers.get("OtherChannelId", ""), "channel": channel,
                "context": "ict-outbound", "extension": "s", "accountcode": client}

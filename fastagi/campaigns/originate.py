@@ -32,6 +32,15 @@ class Originate(Protocol):
     def __call__(self, order: DialOrder) -> Deferred[OriginateOutcome]: ...
 
 
+def first_half_id(uniqueid: str) -> str:
+    """The ;1 half's uniqueid for an attempt whose ;2 half is `uniqueid`. It must not
+    start with `uniqueid`: Asterisk refuses a new channel's id when an existing channel's
+    id merely starts with it (main/channel.c do_ids_conflict, channelstorage_ao2_legacy.c
+    by_uniqueid_cb compares with strncasecmp), so `<id>;1` with `<id>` makes every Local
+    Originate fail with "Channel Unique ID '<id>' already in use" (seen on Asterisk 22)."""
+    return "ictc1-" + uniqueid.removeprefix("ictc-")
+
+
 def originate_fields(order: DialOrder, timeout_seconds: float) -> list[tuple[str, object]]:
     """The Originate headers for `order` (main/manager.c action_originate). OtherChannelId
     is the uniqueid of the ;2 half, which runs authorize: the attempt's link to its call
@@ -40,7 +49,7 @@ def originate_fields(order: DialOrder, timeout_seconds: float) -> list[tuple[str
         ("Channel", LOCAL_CHANNEL), ("Context", order.context), ("Exten", order.exten),
         ("Priority", order.priority), ("Timeout", int(timeout_seconds * 1000)),
         ("Account", order.client_code),
-        ("ChannelId", f"{order.uniqueid};1"), ("OtherChannelId", order.uniqueid),
+        ("ChannelId", first_half_id(order.uniqueid)), ("OtherChannelId", order.uniqueid),
         ("Async", "true")]
     if order.caller_id:
         # Sets ;1's connected line, which the ;2 half presents as its caller ID

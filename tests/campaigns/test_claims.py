@@ -260,3 +260,48 @@ def test_two_dialers_claiming_at_once_never_take_a_contact_twice(db_url, engine,
     assert claimed["a"] and claimed["b"]
     assert rows(engine, "SELECT COUNT(*), COUNT(DISTINCT contact_id) FROM campaign_attempts")[0] \
         == (400, 400)
+
+
+def test_an_admin_pausing_by_id_never_deadlocks_with_claims(engine, acme):
+    """An admin's `UPDATE campaigns ... WHERE id = N` (phpMyAdmin's form) while dialers
+    claim: the admin waits for a claim to commit, it never gets error 1213."""
+    from sqlalchemy.exc import OperationalError
+    campaign = running(engine, acme, max_channels=None)
+    add_contacts(engine, acme, campaign, [f"4420{n:08d}" for n in range(3000)])
+    admin = make_engine(engine.url.render_as_string(hide_password=False), pool_size=1)
+    stop = threading.Event()
+    deadlocks: list[str] = []
+    claims = [0]
+
+    def dial() -> None:
+        clock = datetime(2026, 12, 3, 12, 0)
+        while not stop.is_set():
+            clock += timedelta(milliseconds=20)
+            try:
+                claims[0] += len(store._claim(engine, campaign, clock, LIMITS, None).orders)
+            except OperationalError as exc:   # the dialer retries; only the admin's count
+                assert exc.orig.args[0] == 1213
+            try:   # calls end (frees the caps); two dialers may collide here, not the admin
+                execute(engine, "UPDATE campaign_attempts SET outcome = 'busy' "
+                                "WHERE outcome IS NULL")
+            except OperationalError:
+                pass
+
+    dialers = [threading.Thread(target=dial) for _ in range(2)]
+    for thread in dialers:
+        thread.start()
+    try:
+        for n in range(300):
+            try:
+                with admin.begin() as conn:
+                    conn.execute(text("UPDATE campaigns SET status = :s WHERE id = :g"),
+                                 {"s": "paused" if n % 2 else "running", "g": campaign})
+            except OperationalError as exc:
+                deadlocks.append(str(exc.orig))
+    finally:
+        stop.set()
+        for thread in dialers:
+            thread.join()
+        admin.dispose()
+    assert claims[0] > 0
+    assert deadlocks == []
