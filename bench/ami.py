@@ -22,7 +22,6 @@ root@127.0.0.1:3306) and drops it at the end.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -31,36 +30,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-SERVER_URL = os.environ.get("ICT_TEST_SERVER", "mysql+pymysql://root@127.0.0.1:3306")
 HERE = "127.0.0.1"
 
 
 def make_database():
-    from sqlalchemy import text
-
-    from fastagi.db import migrate
-    from fastagi.db.engine import make_engine
-
-    name = f"ict_bench_ami_{os.getpid()}"
-    url = f"{SERVER_URL}/{name}"
-    admin = make_engine(SERVER_URL + "/", pool_size=1)
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
-    migrate.upgrade(url)
-    engine = make_engine(url, pool_size=8)
-    with engine.begin() as conn:
-        plan = conn.execute(text("SELECT id FROM rate_plans WHERE is_default = 1")).scalar_one()
-        conn.execute(text("INSERT INTO rates (rate_plan_id, prefix, rate_per_min) "
-                          "VALUES (:p, '44', 0.01)"), {"p": plan})
-        conn.execute(text("INSERT INTO clients (code, name, balance, channel_limit) "
-                          "VALUES ('bench', 'Bench', 100000, 5000)"))
-
-    def drop() -> None:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
-        admin.dispose()
-    return url, engine, drop
+    from bench_db import make_database as fresh
+    return fresh("ami", balance=100000, channel_limit=5000, pool_size=8)
 
 
 def authorize_calls(engine, count: int, first: int) -> list[tuple[str, str]]:

@@ -17,6 +17,8 @@ so 10,000 at 100/s), one attempt each, outcomes scripted by the number: 60% answ
 - double dials (a number originated while in flight), most calls in flight vs the
   campaign's cap, contacts whose state or outcome is not exactly the scripted one;
 - the dialer's CPU (user + system of its process, all threads) per originated call.
+A last run at the highest rate has a campaign cap (`--capped`, 40) that binds: the rate
+is then what the cap allows, and the figure that counts is the most calls in flight.
 
 Its own database `ict_bench_dialer_<pid>` on ICT_TEST_SERVER (default
 root@127.0.0.1:3306), dropped at the end.
@@ -32,7 +34,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-SERVER_URL = os.environ.get("ICT_TEST_SERVER", "mysql+pymysql://root@127.0.0.1:3306")
 
 # last digit of the number -> (dial status, expected contact status, expected last outcome):
 # 60% answered, 10% busy, 20% no answer, 10% congestion
@@ -49,31 +50,8 @@ def cpu_seconds(pid: int) -> float:
 
 
 def make_database():
-    from sqlalchemy import text
-
-    from fastagi.db import migrate
-    from fastagi.db.engine import make_engine
-
-    name = f"ict_bench_dialer_{os.getpid()}"
-    url = f"{SERVER_URL}/{name}"
-    admin = make_engine(SERVER_URL + "/", pool_size=1)
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
-    migrate.upgrade(url)
-    engine = make_engine(url, pool_size=4)
-    with engine.begin() as conn:
-        plan = conn.execute(text("SELECT id FROM rate_plans WHERE is_default = 1")).scalar_one()
-        conn.execute(text("INSERT INTO rates (rate_plan_id, prefix, rate_per_min) "
-                          "VALUES (:p, '44', 0.01)"), {"p": plan})
-        conn.execute(text("INSERT INTO clients (code, name, balance, channel_limit) "
-                          "VALUES ('bench', 'Bench', 1000000, 2000)"))
-
-    def drop() -> None:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
-        admin.dispose()
-    return url, engine, drop
+    from bench_db import make_database as fresh
+    return fresh("dialer", balance=1000000, channel_limit=2000, pool_size=4)
 
 
 def add_campaign(engine, rate: float, contacts: int, first: int, cap: int) -> int:
@@ -181,11 +159,15 @@ async def main(reactor, args) -> None:
         dialer = DialerProcess(url, port.getHost().port, "bench-1", "--status-seconds", "3600")
         await threads.deferToThread(dialer.wait_for, r"AMI logged in")
         results, first = [], 0
-        for rate in args.rates:
-            contacts = args.contacts or int(rate * args.seconds)
-            print(f"rate {rate:g}/s: {contacts} contacts ...", flush=True)
+        runs = [(rate, args.contacts or int(rate * args.seconds), args.cap)
+                for rate in args.rates]
+        if args.capped_contacts:   # the campaign's cap binds: never one call over it
+            runs.append((max(args.rates), args.capped_contacts, args.capped))
+        for rate, contacts, cap in runs:
+            print(f"rate {rate:g}/s, cap {cap}: {contacts} contacts ...", flush=True)
             result = await one_run(reactor, engine, pbx, dialer.process.pid, rate, contacts,
-                                   first, args.cap)
+                                   first, cap)
+            result["cap"] = cap
             first += contacts
             results.append(result)
             print(f"  {result['originates']} originates in {result['seconds']:.1f} s: "
@@ -200,12 +182,12 @@ async def main(reactor, args) -> None:
         for r in results:
             print(f"| {r['rate']:g} | {r['contacts']} | {r['originates']} | {r['achieved']:.2f} "
                   f"| {r['error'] * 100:+.2f}% | {r['claimed']:.2f} | {r['doubles']} "
-                  f"| {r['most']} ({args.cap}) | {r['wrong']} | {r['open']} "
+                  f"| {r['most']} ({r['cap']}) | {r['wrong']} | {r['open']} "
                   f"| {r['cpu_ms']:.2f} ms |")
         print(f"\ncalls not admitted by authorize: "
               f"{sum(1 for c in pbx.calls if c.result != 'ALLOW')}")
         bad = [r for r in results if r["wrong"] or r["open"] or r["originates"] != r["contacts"]]
-        if pbx.double_dials or bad or any(r["most"] > args.cap for r in results):
+        if pbx.double_dials or bad or any(r["most"] > r["cap"] for r in results):
             raise SystemExit("dialer benchmark: exactness check FAILED")
     finally:
         for process in (dialer, server):
@@ -224,6 +206,10 @@ def parse_args(argv=None):
                         help="dialling time per rate (contacts = rate x seconds)")
     parser.add_argument("--contacts", type=int, default=0, help="contacts per rate instead")
     parser.add_argument("--cap", type=int, default=400, help="the campaign's max_channels")
+    parser.add_argument("--capped", type=int, default=40,
+                        help="max_channels of the last run, which its cap limits")
+    parser.add_argument("--capped-contacts", type=int, default=2000,
+                        help="contacts of that run at the highest rate (0: no such run)")
     return parser.parse_args(argv)
 
 

@@ -68,3 +68,21 @@ def test_calls_benchmark_runs_on_a_fresh_clone_with_its_generated_deck():
     assert "2,000 rates in the default plan" in output
     assert "complete calls/s" in output
     assert "0 mismatches" in output
+
+
+def test_dialer_benchmark_runs_and_its_exactness_checks_pass():
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "dialer.py"), "--rates", "20", "--contacts", "60",
+         "--capped", "5", "--capped-contacts", "40"],
+        capture_output=True, text=True, timeout=240, cwd=BENCH.parent,
+        env={**os.environ, "ICT_TEST_SERVER": SERVER_URL})
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
+    row = next(line for line in done.stdout.splitlines() if line.startswith("| 20 |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1:3] == ["60", "60"]            # every contact originated once
+    assert cells[6] == "0" and cells[8:10] == ["0", "0"]   # no double dial, all exact
+    capped = next(line for line in done.stdout.splitlines()
+                  if line.startswith("| 20 |") and "(5)" in line)
+    most = int([c.strip() for c in capped.strip("|").split("|")][7].split()[0])
+    assert 1 <= most <= 5                        # the campaign's cap held
