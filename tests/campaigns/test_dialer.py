@@ -250,3 +250,27 @@ async def test_a_dialer_killed_mid_campaign_loses_and_doubles_nothing(engine):
     attempts = dict(rows(engine, "SELECT dialer, COUNT(*) FROM campaign_attempts GROUP BY dialer"))
     assert attempts == {"d1": killed_with, "d2": 16 - killed_with}
     assert_every_call_closed(engine, rig.pbx)
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_ami_outage_stops_dialling_and_uses_up_no_attempt(engine):
+    import time
+    acme = add_client_with_rate(engine, "acme", balance="100", channel_limit=20)
+    campaign = fast_campaign(engine, acme, 60, max_channels=5, max_attempts=1)
+    async with campaign_rig(engine, lambda n: Outcome("ANSWER", 5, hold_seconds=0.1)) as rig:
+        rig.add_dialer("d1", requeue_seconds=0.5)
+        execute(engine, "UPDATE campaigns SET status = 'running' WHERE id = :g", g=campaign)
+        await wait_for(lambda: len(rig.pbx.calls) >= 10, what="10 calls")
+        rig.pbx.secret = "changed"        # Asterisk restarts with another secret: no login
+        rig.pbx.drop_all()
+        await wait_for(lambda: not rig.ami.connected, what="AMI down")
+        down_at = time.monotonic()
+        await wait_for(lambda: time.monotonic() - down_at > 1.0, what="1 s down")
+        assert [t for t in originates_after(rig.pbx, down_at)] == []
+        rig.pbx.secret = "s3cret"
+        await wait_for(lambda: campaign_status(engine, campaign) == "finished", timeout=60,
+                       what="finished after AMI came back")
+        assert rig.pbx.double_dials == []
+    # one attempt each, yet every contact answered: nothing the outage touched was spent
+    assert contact_states(engine, campaign) == {"answered": 60}
+    assert_every_call_closed(engine, rig.pbx)
