@@ -37,6 +37,21 @@ def progressive_campaign(engine, client: int, queue: int, contacts: int, **colum
     return campaign
 
 
+def acme_progressive(engine, contacts: int, **columns) -> tuple[int, int, int]:
+    """(client, queue, campaign): acme, its queue `sales`, a progressive campaign on it."""
+    acme = add_client_with_rate(engine, "acme", balance="100", channel_limit=20)
+    queue = add_queue(engine, acme)
+    return acme, queue, progressive_campaign(engine, acme, queue, contacts, **columns)
+
+
+async def start_and_see_no_call(engine, rig, campaign: int, seconds: float) -> None:
+    rig.add_dialer("d1")
+    execute(engine, "UPDATE campaigns SET status = 'running' WHERE id = :g", g=campaign)
+    started = time.monotonic()
+    await wait_for(lambda: time.monotonic() - started > seconds, what=f"{seconds} s")
+    assert rig.pbx.calls == []
+
+
 @pytest_twisted.ensureDeferred
 async def test_progressive_dials_only_for_free_agents_and_every_answer_finds_one(engine):
     acme = add_client_with_rate(engine, "acme", balance="100", channel_limit=20)
@@ -69,16 +84,10 @@ async def test_progressive_dials_only_for_free_agents_and_every_answer_finds_one
 
 @pytest_twisted.ensureDeferred
 async def test_no_free_agent_means_no_call_until_one_is_free(engine):
-    acme = add_client_with_rate(engine, "acme", balance="100", channel_limit=20)
-    queue = add_queue(engine, acme)
-    campaign = progressive_campaign(engine, acme, queue, 6)
+    acme, queue, campaign = acme_progressive(engine, 6)
     async with campaign_rig(engine, lambda n: Outcome("ANSWER", 10, hold_seconds=0.1)) as rig:
         rig.pbx.queues["acme-sales"] = FakeQueue(agents=2, busy=2)   # both on inbound calls
-        rig.add_dialer("d1")
-        execute(engine, "UPDATE campaigns SET status = 'running' WHERE id = :g", g=campaign)
-        started = time.monotonic()
-        await wait_for(lambda: time.monotonic() - started > 1.5, what="1.5 s")
-        assert rig.pbx.calls == []
+        await start_and_see_no_call(engine, rig, campaign, 1.5)
         asked = rig.pbx.queue_status_asked
         assert asked >= 2                            # it kept asking
         rig.pbx.queues["acme-sales"].busy = 1        # one agent free again
@@ -91,16 +100,10 @@ async def test_no_free_agent_means_no_call_until_one_is_free(engine):
 
 @pytest_twisted.ensureDeferred
 async def test_callers_waiting_in_the_queue_come_before_campaign_calls(engine):
-    acme = add_client_with_rate(engine, "acme", balance="100", channel_limit=20)
-    queue = add_queue(engine, acme)
-    campaign = progressive_campaign(engine, acme, queue, 4)
+    acme, queue, campaign = acme_progressive(engine, 4)
     async with campaign_rig(engine, lambda n: Outcome("ANSWER", 10, hold_seconds=0.1)) as rig:
         rig.pbx.queues["acme-sales"] = FakeQueue(agents=2, waiting=2)  # two inbound callers
-        rig.add_dialer("d1")
-        execute(engine, "UPDATE campaigns SET status = 'running' WHERE id = :g", g=campaign)
-        started = time.monotonic()
-        await wait_for(lambda: time.monotonic() - started > 1.0, what="1 s")
-        assert rig.pbx.calls == []
+        await start_and_see_no_call(engine, rig, campaign, 1.0)
         rig.pbx.queues["acme-sales"].waiting = 0
         await wait_for(lambda: campaign_status(engine, campaign) == "finished", what="finished")
     assert contact_states(engine, campaign) == {"answered": 4}
