@@ -309,6 +309,9 @@ async def test_two_servers_on_two_nodes_never_over_admit_or_overdraw(galera_db, 
     finally:
         logs = stop(servers.values())
         dispose(all_engines)
+        # Shown by pytest only when the test fails: what the servers said went wrong.
+        print("".join(line + "\n" for line in logs.splitlines()
+                      if " ERROR " in line or " WARNING " in line)[-20000:])
     retries = len(RETRY_LOG.findall(logs))
     unavailable = sum(a.reason == reasons.UNAVAILABLE for a in answers)
     print(f"\ngalera burst: {len(answers)} authorizations over 2 nodes, {retries} "
