@@ -30,6 +30,7 @@ import pymysql
 import pytest
 import pytest_twisted
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from twisted.internet import reactor
 from twisted.internet.defer import ensureDeferred, gatherResults
 from twisted.internet.threads import deferToThread
@@ -374,6 +375,7 @@ async def test_a_node_killed_mid_load(galera_db, galera_cluster):
     peak = {"held": 0, "live": 0}
     told = Decimal(0)
     state = {"killed": False, "stopping": False}
+    lapses: list[str] = []                            # observer reads that timed out
 
     async def run(name: str, script: str, *args: str) -> Attempt:
         got = await attempt(servers[name].port, name, script, *args,
@@ -402,7 +404,15 @@ async def test_a_node_killed_mid_load(galera_db, galera_cluster):
 
     async def poll() -> None:
         while not state["stopping"]:
-            live, _, _ = await deferToThread(live_usage, survivor, "busy")
+            try:
+                live, _, _ = await deferToThread(live_usage, survivor, "busy")
+            except OperationalError as exc:
+                # The survivor may hold causal reads while the cluster evicts the dead
+                # node (seen once over 10 s on a loaded machine): the observer waits,
+                # it does not end the test; the servers' own answers are checked below.
+                lapses.append(str(exc.orig))
+                await sleep(0.2)
+                continue
             peak["live"] = max(peak["live"], live)
             await sleep(0.05)
 
@@ -458,5 +468,5 @@ async def test_a_node_killed_mid_load(galera_db, galera_cluster):
           f"after the eviction: server A {len(late_a)} sessions "
           f"({sum(a.reason == reasons.UNAVAILABLE for a in late_a)} unavailable), "
           f"server B {len(on_dead)} sessions, all unavailable, slowest "
-          f"{max(a.elapsed for a in on_dead):.2f} s")
+          f"{max(a.elapsed for a in on_dead):.2f} s; observer reads timed out: {len(lapses)}")
 
