@@ -43,7 +43,7 @@ def serve_only() -> None:
 
 async def load(reactor, port: int, sessions: int, concurrency: int) -> list[float]:
     from fastagi import channel_vars
-    from fastagi.agi.fake_asterisk import run_session
+    from fastagi.testing.fake_asterisk import run_session
 
     latencies: list[float] = []
     remaining = iter(range(sessions))

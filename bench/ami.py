@@ -65,7 +65,7 @@ def execute(engine, sql: str, **params) -> None:
 async def suspend_trials(reactor, engine, url: str, count: int, trials: int) -> list:
     from twisted.internet import task, threads
 
-    from fastagi.ami.fake_server import FakeAmi
+    from fastagi.testing.fake_ami import FakeAmi
     from tests.serve_process import Server
 
     fake = FakeAmi()
@@ -110,7 +110,7 @@ async def suspend_trials(reactor, engine, url: str, count: int, trials: int) -> 
 def fake_ami_child(channels: int, skip: int) -> None:
     from twisted.internet import reactor
 
-    from fastagi.ami.fake_server import FakeAmi
+    from fastagi.testing.fake_ami import FakeAmi
 
     fake = FakeAmi()
     for n in range(1 + skip, channels + 1):
@@ -127,7 +127,7 @@ async def reconcile_trials(reactor, engine, count: int, gone: int, trials: int) 
 
     from fastagi.ami.client import AmiClient
     from fastagi.metrics import Metrics
-    from fastagi.reconciliation import Reconciler
+    from fastagi.jobs.reconciliation import Reconciler
     from fastagi.services import DbRunner
 
     execute(engine, "UPDATE calls SET state = 'stale', settled_at = UTC_TIMESTAMP() "
@@ -168,7 +168,7 @@ async def reconcile_closing(reactor, engine, count: int, gone: int, trials: int)
 
     from fastagi.ami.client import AmiClient
     from fastagi.metrics import Metrics
-    from fastagi.reconciliation import Reconciler
+    from fastagi.jobs.reconciliation import Reconciler
     from fastagi.services import DbRunner
 
     results = []

@@ -482,7 +482,7 @@ class Generator:
         return self.ports[self.turn % len(self.ports)]
 
     async def session(self, script: str, args: tuple[str, ...]):
-        from fastagi.agi.fake_asterisk import run_session
+        from fastagi.testing.fake_asterisk import run_session
 
         started = time.perf_counter()
         self.figures.sessions += 1

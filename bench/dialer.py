@@ -4,7 +4,7 @@
     .venv/bin/python bench/dialer.py --rates 100 --contacts 10000
 
 Processes: a real `ictcontact serve` (FastAGI) and a real `ictcontact dialer` on this
-machine's MariaDB, and in this process the fake PBX (fastagi.campaigns.fake_pbx): AMI over
+machine's MariaDB, and in this process the fake PBX (fastagi.testing.fake_pbx): AMI over
 TCP whose every Originate plays the campaign dialplan, i.e. a FastAGI `authorize` session,
 the scripted outcome, then `settle`, so every call is admitted and billed for real.
 
@@ -141,7 +141,7 @@ async def one_run(reactor, engine, pbx, dialer_pid: int, rate: float, contacts: 
 async def main(reactor, args) -> None:
     from twisted.internet import threads
 
-    from fastagi.campaigns.fake_pbx import FakePbx, Outcome
+    from fastagi.testing.fake_pbx import FakePbx, Outcome
     from tests.serve_process import DialerProcess, Server
 
     url, engine, drop = make_database()

@@ -39,7 +39,7 @@ class ServeConfig:
     shutdown_grace_seconds: float = 10.0
     db_pool_size: int = 10
     server_name: str = field(default_factory=socket.gethostname)
-    # AMI (fastagi/ami_control.py): empty `ami` = no AMI, enforcement and reconciliation off
+    # AMI (fastagi/jobs/ami_control.py): empty `ami` = no AMI, enforcement and reconciliation off
     ami: str = ""
     ami_user: str = "ictcontact"
     ami_secret: str = field(default="", repr=False)

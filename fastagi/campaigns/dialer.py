@@ -1,7 +1,7 @@
 """The dialer service: every tick, claim what each running campaign may dial now and
 originate it; every half second, finish ended attempts by the retry rules.
 
-All state that decides anything lives in the database (fastagi.campaigns.dialer_store),
+All state that decides anything lives in the database (fastagi.store.dialer),
 so several dialers can run side by side and one may die at any moment. A pause, a
 suspension or exhausted credit is seen by the very next claim (a tick is 50 ms by
 default): no new originate after it.
@@ -19,11 +19,11 @@ from twisted.internet.task import LoopingCall
 from twisted.python.failure import Failure
 
 from fastagi.ami.errors import ActionFailed, NotConnected
-from fastagi.campaigns import dialer_store as store
+from fastagi.store import dialer as store
 from fastagi.campaigns.pacing import NOT_SENT
 from fastagi.campaigns.queue_status import QueueSnapshot, QueueWatch
 from fastagi.campaigns.originate import Originate, OriginateOutcome
-from fastagi.routes.clock import utc_now
+from fastagi.clock import utc_now
 from fastagi.services import DbRun
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from twisted.internet.defer import Deferred
 from fastagi import channel_vars as v
 from fastagi.ami.actions import OriginateResult
 from fastagi.ami.client import AmiClient
-from fastagi.campaigns.dialer_store import DialOrder
+from fastagi.store.dialer import DialOrder
 from fastagi.dialplan import names
 
 LOCAL_CHANNEL = f"Local/s@{names.CAMPAIGN}/n"   # /n: never optimised away (keeps ;2's handler)

@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from typing import TextIO
 
-from fastagi.campaigns import import_store
+from fastagi.store import contacts_import
 from fastagi.campaigns.contact_rows import BadLine, ContactRow, HeaderError, check_lines, chunks
 from fastagi.db.engine import describe_failure, make_engine
 from fastagi.settings import database_url, source_from_args
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
                                    Progress(sys.stderr, os.fstat(handle.fileno()).st_size, show))
             finally:
                 engine.dispose()
-        except import_store.CampaignNotFound as exc:
+        except contacts_import.CampaignNotFound as exc:
             print(f"ictcontact contacts import: {exc}", file=sys.stderr)
             return 1
         except HeaderError as exc:
@@ -101,7 +101,7 @@ def import_file(engine, client_code: str, campaign_name: str, handle: TextIO,
                 progress: Progress, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     with engine.connect() as conn:
-        campaign = import_store.find_campaign(conn, client_code, campaign_name)
+        campaign = contacts_import.find_campaign(conn, client_code, campaign_name)
     counting = _CountingFile(handle)
     imported, lines = 0, 0
     refused: Counter[str] = Counter()
@@ -109,7 +109,7 @@ def import_file(engine, client_code: str, campaign_name: str, handle: TextIO,
         rows = [item for item in chunk if isinstance(item, ContactRow)]
         bad = [item for item in chunk if isinstance(item, BadLine)]
         with engine.begin() as conn:
-            refused_here = import_store.insert_chunk(conn, campaign, rows)
+            refused_here = contacts_import.insert_chunk(conn, campaign, rows)
         imported += len(rows) - len(refused_here)
         bad += refused_here
         lines += len(chunk)

@@ -5,7 +5,7 @@ created (`migrate.upgrade`); one behind or ahead of this code, a Galera node wit
 settings the product needs (fastagi.db.galera), or one that cannot be reached, is refused
 with a one-line reason and a non-zero exit. On SIGTERM/SIGINT the
 server stops listening, lets sessions in flight finish for up to --shutdown-grace-seconds,
-aborts the rest, and exits 0. Periodic jobs (fastagi.jobs.periodic_jobs) run while it
+aborts the rest, and exits 0. Periodic jobs (fastagi.jobs.registry.periodic_jobs) run while it
 serves. Only this entry point imports the global reactor.
 """
 
@@ -25,10 +25,10 @@ from twisted.internet.interfaces import IListeningPort
 from twisted.internet.task import LoopingCall
 from twisted.python.failure import Failure
 
-from fastagi.ami_control import AmiControl
+from fastagi.jobs.ami_control import AmiControl
 from fastagi.db import galera, migrate, retry
 from fastagi.db.engine import make_engine
-from fastagi.jobs import periodic_jobs
+from fastagi.jobs.registry import periodic_jobs
 from fastagi.services import DbRunner, ServeConfig, Services
 from fastagi.settings import SettingsError, SettingsSource, database_url, source_from_args
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from fastagi.agi.fake_asterisk import Faults, SessionResult, run_session
+from fastagi.testing.fake_asterisk import Faults, SessionResult, run_session
 from fastagi.settings import source_from_args
 
 DEFAULT_CONNECT = "127.0.0.1:4573"

@@ -13,9 +13,9 @@ from __future__ import annotations
 from fastagi import channel_vars as v
 from fastagi.agents import prompts, rules
 from fastagi.agi.channel import Channel
-from fastagi.routes.agent_answers import answer, play, refuse
-from fastagi.routes.agent_arguments import parse_agent_request
-from fastagi.routes.clock import utc_now
+from fastagi.agi.answers import answer, play, refuse
+from fastagi.arguments.agents import parse_agent_request
+from fastagi.clock import utc_now
 from fastagi.services import Services
 from fastagi.store import agents
 

@@ -14,8 +14,8 @@ import time
 from fastagi import channel_vars as v
 from fastagi.agi.channel import Channel
 from fastagi.agi.errors import Unavailable
-from fastagi.routes.call_arguments import parse_authorize
-from fastagi.routes.clock import utc_now
+from fastagi.arguments.calls import parse_authorize
+from fastagi.clock import utc_now
 from fastagi.services import Services
 from fastagi.store import calls
 

@@ -10,8 +10,8 @@ from fastagi import channel_vars as v
 from fastagi.agi.channel import Channel
 from fastagi.agi.errors import BadRequest
 from fastagi.billing.money import format_money
-from fastagi.routes.call_arguments import parse_settle
-from fastagi.routes.clock import utc_now
+from fastagi.arguments.calls import parse_settle
+from fastagi.clock import utc_now
 from fastagi.services import Services
 from fastagi.store import calls
 

@@ -9,7 +9,7 @@ import pytest
 import pytest_twisted
 
 from fastagi import channel_vars as v
-from fastagi.agi.fake_asterisk import KEYS_HANGUP, KEYS_TIMEOUT, split_args
+from fastagi.testing.fake_asterisk import KEYS_HANGUP, KEYS_TIMEOUT, split_args
 from tests.agents.world import (PIN, PIN_502, build_tenant, execute, log_rows, members,
                                 open_sessions, rows)
 from tests.callcontrol.agi_server import agi_server

@@ -11,7 +11,7 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
 from fastagi import channel_vars, reasons
-from fastagi.agi.fake_asterisk import environment_pairs
+from fastagi.testing.fake_asterisk import environment_pairs
 from fastagi.agi.protocol import AgiServerProtocol
 from fastagi.agi.quoting import command_line
 from fastagi.agi.server import AgiServerFactory

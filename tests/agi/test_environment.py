@@ -3,7 +3,7 @@
 import pytest
 
 from fastagi.agi.environment import MalformedEnvironment, parse_environment, parse_line
-from fastagi.agi.fake_asterisk import ENVIRONMENT_KEYS, environment_pairs
+from fastagi.testing.fake_asterisk import ENVIRONMENT_KEYS, environment_pairs
 
 
 def block(script, args=(), **overrides):

@@ -12,7 +12,7 @@ from twisted.internet import reactor
 
 from fastagi import channel_vars as v, reasons
 from fastagi.agi.errors import Unavailable
-from fastagi.agi.fake_asterisk import run_session
+from fastagi.testing.fake_asterisk import run_session
 from fastagi.agi.server import AgiServerFactory
 from fastagi.db.engine import make_engine
 from fastagi.routes import ROUTES

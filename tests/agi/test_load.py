@@ -7,7 +7,7 @@ from twisted.internet import reactor
 from twisted.internet.defer import Deferred, gatherResults
 
 from fastagi import channel_vars as v
-from fastagi.agi.fake_asterisk import run_session
+from fastagi.testing.fake_asterisk import run_session
 from fastagi.agi.server import AgiServerFactory
 
 from .helpers import make_services

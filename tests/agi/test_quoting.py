@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from fastagi.agi.errors import CommandTooLong, UnsafeValue
-from fastagi.agi.fake_asterisk import split_args
+from fastagi.testing.fake_asterisk import split_args
 from fastagi.agi.quoting import MAX_LINE_BYTES, command_line, flatten, quote
 
 

@@ -10,7 +10,7 @@ from twisted.internet.defer import gatherResults
 
 from fastagi import channel_vars as v, reasons
 from fastagi.agi.errors import CommandFailed
-from fastagi.agi.fake_asterisk import GARBAGE, Faults, run_session, usage_block
+from fastagi.testing.fake_asterisk import GARBAGE, Faults, run_session, usage_block
 from fastagi.agi.quoting import command_line
 from fastagi.agi.server import AgiServerFactory
 

@@ -13,7 +13,7 @@ from twisted.internet.endpoints import TCP4ClientEndpoint
 
 from fastagi.ami.client import AmiClient, parse_address
 from fastagi.ami.errors import ActionFailed, ActionTimeout, NotConnected
-from fastagi.ami.fake_server import FakeAmi
+from fastagi.testing.fake_ami import FakeAmi
 from fastagi.dialplan.confparse import read_conf
 
 MANAGER_CONF = Path(__file__).resolve().parents[2] / "asterisk-conf" / "manager.conf"

@@ -15,11 +15,11 @@ from twisted.internet.task import Clock
 
 from fastagi import channel_vars as v, reasons
 from fastagi.ami.client import AmiClient
-from fastagi.ami.fake_server import FakeAmi
+from fastagi.testing.fake_ami import FakeAmi
 from fastagi.billing.admission import CallRequest
 from fastagi.billing.rating import Rate
 from fastagi.billing.slices import extension
-from fastagi.credit_slices import SliceExtender
+from fastagi.jobs.slice_extender import SliceExtender
 from fastagi.services import DbRunner
 from fastagi.store import calls
 from tests.ami.test_client_tcp import shipped_write_classes

@@ -13,12 +13,12 @@ from twisted.internet import reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint
 
 from fastagi.ami.client import AmiClient
-from fastagi.ami.fake_server import FakeAmi
+from fastagi.testing.fake_ami import FakeAmi
 from fastagi.billing.admission import CallRequest
-from fastagi.enforcement import Enforcer
+from fastagi.jobs.enforcement import Enforcer
 from fastagi.metrics import Metrics
-from fastagi.reconciliation import Reconciler
-from fastagi.routes.clock import utc_now
+from fastagi.jobs.reconciliation import Reconciler
+from fastagi.clock import utc_now
 from fastagi.services import DbRunner
 from fastagi.store import calls
 from tests.ami.test_client_tcp import eventually, shipped_write_classes, sleep

@@ -12,8 +12,8 @@ import pytest_twisted
 from twisted.internet import reactor, threads
 
 from fastagi import channel_vars as v
-from fastagi.agi.fake_asterisk import run_session
-from fastagi.ami.fake_server import FakeAmi
+from fastagi.testing.fake_asterisk import run_session
+from fastagi.testing.fake_ami import FakeAmi
 from tests.ami.test_client_tcp import eventually, shipped_write_classes
 from tests.callcontrol.tenants import add_client, add_rate, default_plan_id, execute, scalar
 from tests.serve_process import Server, environ, serve_command

@@ -8,7 +8,7 @@ from typing import AsyncIterator
 from twisted.internet import reactor
 
 from fastagi import channel_vars as v
-from fastagi.agi.fake_asterisk import SessionResult, run_session
+from fastagi.testing.fake_asterisk import SessionResult, run_session
 from fastagi.agi.server import AgiServerFactory
 from fastagi.routes import INTERACTIVE, ROUTES
 from fastagi.services import DbRunner, ServeConfig, Services

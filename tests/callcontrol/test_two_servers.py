@@ -11,7 +11,7 @@ from twisted.internet import reactor
 from twisted.internet.defer import gatherResults
 
 from fastagi import channel_vars as v, reasons
-from fastagi.agi.fake_asterisk import run_session
+from fastagi.testing.fake_asterisk import run_session
 from tests.callcontrol.tenants import add_client, add_rate, default_plan_id, ledger_gap, scalar
 from tests.serve_process import Server
 

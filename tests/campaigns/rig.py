@@ -15,7 +15,7 @@ from twisted.internet.task import deferLater
 
 from fastagi.ami.client import AmiClient
 from fastagi.campaigns.dialer import Dialer, DialerConfig
-from fastagi.campaigns.fake_pbx import FakePbx, Outcome
+from fastagi.testing.fake_pbx import FakePbx, Outcome
 from fastagi.campaigns.originate import AmiOriginator
 from fastagi.campaigns.queue_status import AmiQueueWatch
 from fastagi.db.engine import make_engine

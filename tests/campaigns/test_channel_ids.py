@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest_twisted
 from twisted.internet import reactor
 
-from fastagi.campaigns.dialer_store import DialOrder
-from fastagi.campaigns.fake_pbx import FakePbx
+from fastagi.store.dialer import DialOrder
+from fastagi.testing.fake_pbx import FakePbx
 from fastagi.campaigns.originate import first_half_id, originate_fields
 from tests.campaigns.rig import wait_for
 

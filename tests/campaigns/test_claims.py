@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from fastagi.campaigns import dialer_store as store
+from fastagi.store import dialer as store
 from fastagi.db.engine import make_engine
 from tests.callcontrol.tenants import execute
 from tests.campaigns.helpers import add_campaign, add_client_with_rate, add_contacts, rows

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest_twisted
 
 from fastagi import channel_vars as v
-from fastagi.campaigns.fake_pbx import Outcome
+from fastagi.testing.fake_pbx import Outcome
 from tests.callcontrol.tenants import add_rate, default_plan_id, execute, pay
 from tests.campaigns.helpers import add_campaign, add_client_with_rate, add_contacts, rows
 from tests.campaigns.rig import campaign_rig, wait_for

@@ -11,7 +11,7 @@ import subprocess
 import pytest_twisted
 from twisted.internet import threads
 
-from fastagi.campaigns.fake_pbx import Outcome
+from fastagi.testing.fake_pbx import Outcome
 from tests.callcontrol.tenants import execute
 from tests.campaigns.helpers import add_client_with_rate, rows
 from tests.campaigns.rig import campaign_rig, wait_for

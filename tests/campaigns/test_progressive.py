@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from fastagi import channel_vars as v
-from fastagi.campaigns.fake_pbx import FakeQueue, Outcome
+from fastagi.testing.fake_pbx import FakeQueue, Outcome
 from tests.callcontrol.tenants import execute
 from tests.campaigns.helpers import add_client_with_rate, add_contacts, rows
 from tests.campaigns.rig import campaign_rig, wait_for

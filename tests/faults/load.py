@@ -14,7 +14,7 @@ from twisted.internet import reactor
 from twisted.internet.task import deferLater
 
 from fastagi import channel_vars as v
-from fastagi.agi.fake_asterisk import run_session
+from fastagi.testing.fake_asterisk import run_session
 
 
 @dataclass

@@ -35,7 +35,7 @@ from twisted.python.failure import Failure
 
 from fastagi import channel_vars as v, reasons
 from fastagi.agi.errors import Unavailable
-from fastagi.agi.fake_asterisk import GARBAGE, environment_pairs, split_args, usage_block
+from fastagi.testing.fake_asterisk import GARBAGE, environment_pairs, split_args, usage_block
 from fastagi.agi.quoting import ENCODING, ERRORS, MAX_LINE_BYTES, command_line
 from fastagi.agi.server import AgiServerFactory
 from fastagi.billing.admission import Admission

@@ -21,7 +21,7 @@ from twisted.internet.defer import ensureDeferred, gatherResults
 
 from fastagi import channel_vars as v, reasons
 from fastagi.agi.errors import UnsafeValue
-from fastagi.agi.fake_asterisk import run_session, split_args
+from fastagi.testing.fake_asterisk import run_session, split_args
 from fastagi.agi.quoting import ENCODING, ERRORS, command_line
 from fastagi.agi.server import AgiServerFactory
 from tests.agi.helpers import make_services

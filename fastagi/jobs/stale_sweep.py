@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from fastagi.routes.clock import utc_now
+from fastagi.clock import utc_now
 from fastagi.services import Services
 from fastagi.store import calls
 

@@ -28,7 +28,7 @@ from twisted.internet.interfaces import IReactorTime
 
 from fastagi import channel_vars
 from fastagi.ami.client import AmiClient
-from fastagi.routes.clock import utc_now
+from fastagi.clock import utc_now
 from fastagi.services import DbRun
 from fastagi.store import live_calls
 

@@ -1,4 +1,4 @@
-"""A fake Asterisk for the dialer: AMI over real TCP (fastagi.ami.fake_server) whose
+"""A fake Asterisk for the dialer: AMI over real TCP (fastagi.testing.fake_ami) whose
 Originate plays what dialplan/ictcontact.conf does with a campaign call, against a real
 FastAGI server, so admission and billing really happen.
 
@@ -41,8 +41,8 @@ from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.task import deferLater
 
 from fastagi import channel_vars as v
-from fastagi.agi.fake_asterisk import run_session
-from fastagi.ami.fake_server import FakeAmi, FakeAmiSession
+from fastagi.testing.fake_asterisk import run_session
+from fastagi.testing.fake_ami import FakeAmi, FakeAmiSession
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from twisted.internet.interfaces import IReactorTime
 
 from fastagi.ami.client import AmiClient
 from fastagi.metrics import Metrics
-from fastagi.routes.clock import utc_now
+from fastagi.clock import utc_now
 from fastagi.services import DbRun
 from fastagi.store import live_calls
 

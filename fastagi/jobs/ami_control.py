@@ -16,10 +16,10 @@ from typing import Any, Callable
 from twisted.internet.defer import Deferred
 
 from fastagi.ami.client import AmiClient, client_from_settings
-from fastagi.credit_slices import SliceExtender
-from fastagi.enforcement import Enforcer
+from fastagi.jobs.slice_extender import SliceExtender
+from fastagi.jobs.enforcement import Enforcer
 from fastagi.metrics import Metrics
-from fastagi.reconciliation import Reconciler
+from fastagi.jobs.reconciliation import Reconciler
 from fastagi.services import DbRun, ServeConfig
 
 log = logging.getLogger(__name__)

@@ -12,9 +12,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, Callable
 
-from fastagi.routes.clock import utc_now
+from fastagi.clock import utc_now
 from fastagi.services import Services
-from fastagi.stale_sweep import sweep_stale_calls
+from fastagi.jobs.stale_sweep import sweep_stale_calls
 from fastagi.store import live_calls
 
 Job = Callable[[], Any]
