@@ -3,7 +3,8 @@
 The login uses the server, port (or socket), database, username and password of the shipped
 odbc.ini and res_odbc.conf, so MariaDB sees the same account host Asterisk's ODBC
 connection will. Each object is then read the way res_config_odbc reads it, and every
-privilege of grants.ASTERISK_NEEDS is looked up for the account the server matched.
+privilege of grants.ASTERISK_NEEDS is looked up for the account the server matched. The
+statements are in fastagi.store.asterisk_access.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from dataclasses import dataclass
 
 import pymysql
 
-from fastagi.asterisk.grants import ASTERISK_NEEDS, quote_identifier
+from fastagi.asterisk.grants import ASTERISK_NEEDS
 from fastagi.asterisk.odbc import AsteriskConnection
+from fastagi.store import asterisk_access
 
 ER_ACCESS_DENIED = 1045
 ER_BAD_DB = 1049
@@ -30,22 +32,12 @@ class Finding:
         return f"{'OK  ' if self.ok else 'FAIL'} {self.what}" + (f": {self.detail}" if self.detail else "")
 
 
-def connect(conn: AsteriskConnection, timeout_s: int = 5):
-    options = dict(user=conn.username, password=conn.password, database=conn.database,
-                   connect_timeout=timeout_s, read_timeout=timeout_s, autocommit=True)
-    if conn.over_socket:
-        options["unix_socket"] = conn.socket or "/run/mysqld/mysqld.sock"
-    else:
-        options.update(host=conn.server, port=conn.port)
-    return pymysql.connect(**options)
-
-
 def check(conn: AsteriskConnection, timeout_s: int = 5) -> list[Finding]:
     """Findings in order; the first FAIL of the login stops the rest."""
     where = (f"socket {conn.socket or 'default'}" if conn.over_socket
              else f"{conn.server}:{conn.port}")
     try:
-        db = connect(conn, timeout_s)
+        db = asterisk_access.connect(conn, timeout_s)
     except pymysql.err.OperationalError as exc:
         return [Finding(False, f"login {conn.account} to {conn.database} at {where} "
                                f"(DSN {conn.dsn})", _login_hint(conn, exc))]
@@ -53,10 +45,9 @@ def check(conn: AsteriskConnection, timeout_s: int = 5) -> list[Finding]:
                               f"(DSN {conn.dsn})")]
     with db:
         with db.cursor() as cursor:
-            cursor.execute("SELECT CURRENT_USER()")
-            matched = cursor.fetchone()[0]
+            matched = asterisk_access.current_account(cursor)
             findings.append(Finding(True, f"the server matched the account {matched}"))
-            granted = _privileges(cursor, conn.database)
+            granted = asterisk_access.privileges(cursor, conn.database)
             for name, needed in ASTERISK_NEEDS.items():
                 findings.append(_read(cursor, name))
                 missing = [p for p in needed if (p, name) not in granted and (p, "*") not in granted]
@@ -67,26 +58,11 @@ def check(conn: AsteriskConnection, timeout_s: int = 5) -> list[Finding]:
 
 
 def _read(cursor, name: str) -> Finding:
-    # What res_config_odbc sends for a realtime lookup (no row needs to match).
     try:
-        cursor.execute(f"SELECT * FROM {quote_identifier(name)} WHERE 1 = 0")
+        asterisk_access.read_nothing(cursor, name)
     except pymysql.MySQLError as exc:
         return Finding(False, f"read {name}", f"{exc.args[0]} {exc.args[-1]}")
     return Finding(True, f"read {name}")
-
-
-def _privileges(cursor, database: str) -> set[tuple[str, str]]:
-    """(privilege, object or '*') the current account holds on `database`, at any level."""
-    cursor.execute(
-        "SELECT PRIVILEGE_TYPE, TABLE_NAME FROM information_schema.TABLE_PRIVILEGES"
-        " WHERE TABLE_SCHEMA = %s", (database,))
-    held = {(row[0], row[1]) for row in cursor.fetchall()}
-    cursor.execute("SELECT PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES"
-                   " WHERE TABLE_SCHEMA = %s", (database,))
-    held |= {(row[0], "*") for row in cursor.fetchall()}
-    cursor.execute("SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES")
-    held |= {(row[0], "*") for row in cursor.fetchall()}
-    return held
 
 
 def _login_hint(conn: AsteriskConnection, exc: pymysql.err.OperationalError) -> str:

@@ -41,13 +41,27 @@ def first_half_id(uniqueid: str) -> str:
     return "ictc1-" + uniqueid.removeprefix("ictc-")
 
 
+def answered_goes_to(order: DialOrder) -> tuple[str, str, int]:
+    """(context, exten, priority) the answered contact is sent to: a progressive
+    campaign's queue routine, else the recording routine (dialplan/ictcontact.conf), else
+    the operator-named destination."""
+    if order.queue is not None:
+        return names.CAMPAIGN_QUEUE, "s", 1
+    if order.recording is not None:
+        return names.CAMPAIGN_PLAY, "s", 1
+    if order.destination is None:
+        raise ValueError(f"attempt {order.attempt_id} has no queue, recording or destination")
+    return order.destination.context, order.destination.exten, order.destination.priority
+
+
 def originate_fields(order: DialOrder, timeout_seconds: float) -> list[tuple[str, object]]:
     """The Originate headers for `order` (main/manager.c action_originate). OtherChannelId
     is the uniqueid of the ;2 half, which runs authorize: the attempt's link to its call
     record. Each variable is its own `Variable:` header."""
+    context, exten, priority = answered_goes_to(order)
     fields: list[tuple[str, object]] = [
-        ("Channel", LOCAL_CHANNEL), ("Context", order.context), ("Exten", order.exten),
-        ("Priority", order.priority), ("Timeout", int(timeout_seconds * 1000)),
+        ("Channel", LOCAL_CHANNEL), ("Context", context), ("Exten", exten),
+        ("Priority", priority), ("Timeout", int(timeout_seconds * 1000)),
         ("Account", order.client_code),
         ("ChannelId", first_half_id(order.uniqueid)), ("OtherChannelId", order.uniqueid),
         ("Async", "true")]

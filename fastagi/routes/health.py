@@ -6,27 +6,16 @@ timeout; otherwise ICT_HEALTH=DOWN and the server's REJECT / unavailable answer.
 
 from __future__ import annotations
 
-from sqlalchemy import text
-from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from fastagi import channel_vars
 from fastagi.agi.channel import Channel
 from fastagi.agi.errors import Unavailable
-from fastagi.db.retry import with_retry
 from fastagi.services import Services
+from fastagi.store.health import ping
 
 OK = "OK"
 DOWN = "DOWN"
-
-
-def ping(engine: Engine) -> int:
-    """Run `SELECT 1` on a pooled connection (in a worker thread); a pooled connection
-    that died since its last use is replaced and the query run again."""
-    def select_one() -> int:
-        with engine.connect() as conn:
-            return int(conn.execute(text("SELECT 1")).scalar_one())
-    return with_retry(select_one, idempotent=True)
 
 
 async def handle(channel: Channel, services: Services) -> None:

@@ -30,12 +30,9 @@ from sqlalchemy.engine import Connection, Engine
 from fastagi.campaigns import pacing
 from fastagi.campaigns.queue_status import QueueSnapshot
 from fastagi.db.retry import with_retry
-from fastagi.dialplan import names
 
 log = logging.getLogger(__name__)
 
-RECORDING_CONTEXT = names.CAMPAIGN_PLAY   # dialplan/ictcontact.conf
-QUEUE_CONTEXT = names.CAMPAIGN_QUEUE
 CALLER_ID = re.compile(r"\+?[0-9]{1,31}")
 # An answered contact reaches Queue() a moment after the dialer hears the answer: a
 # queue status asked within this time may not show it yet, so its agent stays spoken for.
@@ -43,8 +40,19 @@ ANSWER_TO_QUEUE = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
+class Destination:
+    """An operator-named place in the dialplan (a campaign_destinations row)."""
+
+    context: str
+    exten: str
+    priority: int
+
+
+@dataclass(frozen=True)
 class DialOrder:
-    """One call to originate: everything the dialplan routine needs, from the database."""
+    """One call to originate: everything the dialplan routine needs, from the database.
+    Where the answered contact goes is the originator's choice (fastagi.campaigns.originate):
+    the queue, else the recording, else the operator-named `destination`."""
 
     attempt_id: int
     uniqueid: str         # the Local ;2 channel's uniqueid (OtherChannelId): authorize sees it
@@ -54,11 +62,9 @@ class DialOrder:
     phone: str
     caller_id: str | None
     recording: str | None
-    context: str          # where the answered contact goes
-    exten: str
-    priority: int
     queue: str | None = None        # progressive: the queue's Asterisk name
     queue_wait_seconds: int = 0     # progressive: longest wait there for an agent
+    destination: Destination | None = None   # campaign_destinations row, if the campaign names one
 
 
 @dataclass(frozen=True)
@@ -288,17 +294,13 @@ def _start_attempt(conn: Connection, client, row, contact, now: datetime,
         {"now": now, "dialer": limits.dialer, "attempt": attempt_id, "id": contact.id,
          "until": now + timedelta(seconds=limits.claim_seconds)})
     queue = queue_name if row.mode == "progressive" else None
-    if queue is not None:
-        context, exten, priority = QUEUE_CONTEXT, "s", 1
-    elif row.recording is not None:
-        context, exten, priority = RECORDING_CONTEXT, "s", 1
-    else:
-        context, exten, priority = row.d_context, row.d_exten, int(row.d_priority)
+    destination = (Destination(row.d_context, row.d_exten, int(row.d_priority))
+                   if row.d_context is not None else None)
     return DialOrder(attempt_id=attempt_id, uniqueid=uniqueid, campaign_id=row.id,
                      contact_id=contact.id, client_code=client.code, phone=contact.phone,
-                     caller_id=row.caller_id, recording=row.recording, context=context,
-                     exten=exten, priority=priority, queue=queue,
-                     queue_wait_seconds=int(row.queue_wait_seconds) if queue else 0)
+                     caller_id=row.caller_id, recording=row.recording, queue=queue,
+                     queue_wait_seconds=int(row.queue_wait_seconds) if queue else 0,
+                     destination=destination)
 
 
 def answered(engine: Engine, attempt_id: int, now: datetime) -> None:

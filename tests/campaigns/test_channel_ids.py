@@ -15,7 +15,7 @@ from tests.campaigns.rig import wait_for
 
 ORDER = DialOrder(attempt_id=7, uniqueid="ictc-0123456789abcdef01234567", campaign_id=1,
                   contact_id=1, client_code="acme", phone="442071234567", caller_id=None,
-                  recording="custom/promo", context="ict-campaign-play", exten="s", priority=1)
+                  recording="custom/promo")
 
 
 def test_the_first_half_id_never_starts_with_the_attempt_id():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastagi.dialplan.generate import Client, Did, Extension
+from fastagi.store.dialplan import Client, Did, Extension
 
 ROOT = Path(__file__).resolve().parents[2]
 DIALPLAN = ROOT / "dialplan" / "ictcontact.conf"

@@ -12,7 +12,8 @@ from sqlalchemy import text
 
 from fastagi.dialplan import check, names
 from fastagi.dialplan.confparse import dialplan_from_texts
-from fastagi.dialplan.generate import GenerateError, QueueDid, load_clients, render
+from fastagi.dialplan.generate import GenerateError, render
+from fastagi.store.dialplan import QueueDid, load_clients
 from tests.agents.world import build_tenant
 from tests.dialplan.helpers import DIALPLAN, EMERGENCY, EXTENSIONS_CONF, SAMPLE_CLIENTS, client
 

@@ -139,7 +139,7 @@ def test_unsafe_values_are_refused(bad):
 
 
 def test_endpoint_of_another_client_is_refused():
-    from fastagi.dialplan.generate import Client, Extension
+    from fastagi.store.dialplan import Client, Extension
     sneaky = Client("acme", "Acme", "active", (Extension("1001", "beta-1001"),))
     with pytest.raises(GenerateError):
         render([sneaky], EMERGENCY)

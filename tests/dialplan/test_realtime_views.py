@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from fastagi.dialplan.generate import load_clients, render
+from fastagi.dialplan.generate import render
+from fastagi.store.dialplan import load_clients
 
 
 def add_client(conn, code, status="active"):
