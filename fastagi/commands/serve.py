@@ -225,10 +225,7 @@ class ServerRun:
                  self.config.session_timeout, self.config.db_timeout,
                  self.config.db_pool_size)
         self._start_extras()
-        jobs = periodic_jobs(self.services)
-        if self.ami is not None:
-            jobs += self.ami.jobs()
-        for job, interval in jobs:
+        for job, interval in periodic_jobs(self.services, self.ami):
             loop = LoopingCall(_guarded(job))
             loop.clock = self.reactor
             loop.start(interval, now=True)

@@ -1,5 +1,6 @@
-"""What `ictcontact serve --ami HOST:PORT` runs: the AMI client, enforcement and
-reconciliation, and their periodic jobs.
+"""What `ictcontact serve --ami HOST:PORT` runs: the AMI client, enforcement,
+reconciliation and slice extension (their periodic jobs are listed in
+fastagi.jobs.registry).
 
 Which Asterisk this is: `--ami-asterisk ADDRESS` when given, else the address the AMI
 connection reached. Calls record the address their FastAGI request came from
@@ -11,7 +12,7 @@ interfaces) to the address Asterisk's FastAGI connections come from.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from typing import Any
 
 from twisted.internet.defer import Deferred
 
@@ -24,11 +25,9 @@ from fastagi.services import DbRun, ServeConfig
 
 log = logging.getLogger(__name__)
 
-SLICE_CHECK_SECONDS = 5.0   # how often calls near the end of their slice are extended
-
 
 class AmiControl:
-    """The AMI client and what runs on it; `jobs()` for serve's periodic jobs."""
+    """The AMI client and what runs on it."""
 
     def __init__(self, reactor: Any, config: ServeConfig, db: DbRun, metrics: Metrics,
                  client: AmiClient | None = None) -> None:
@@ -49,15 +48,6 @@ class AmiControl:
     def asterisk(self) -> str | None:
         """The `calls.asterisk` value this server enforces and reconciles."""
         return self.config.ami_asterisk or self.client.peer_host
-
-    def jobs(self) -> list[tuple[Callable[[], Any], float]]:
-        config = self.config
-        jobs = [(self.enforcer.poll, config.enforce_poll_seconds),
-                (self.enforcer.catch_up, config.enforce_catch_up_seconds),
-                (self.reconciler.run, config.reconcile_seconds)]
-        if self.extender is not None:
-            jobs.append((self.extender.run, SLICE_CHECK_SECONDS))
-        return jobs
 
     def start(self) -> None:
         log.info("AMI: connecting to %s as %s; enforcement and reconciliation on",

@@ -1,10 +1,12 @@
-"""Periodic jobs `ictcontact serve` runs while it serves (e.g. the stale-call sweep).
+"""The one registry of periodic work `ictcontact serve` runs while it serves: the
+stale-call sweep, the change-log prune, the live-calls gauge and, with AMI, enforcement,
+reconciliation and slice extension.
 
-`periodic_jobs(services)` returns (job, interval_seconds) pairs; serve starts each as a
-LoopingCall on the reactor once it runs (first run immediately) and stops them on
+`periodic_jobs(services, ami)` returns (job, interval_seconds) pairs; serve starts each as
+a LoopingCall on the reactor once it runs (first run immediately) and stops them on
 shutdown. A job is called with no arguments and may return a Deferred or a coroutine; it
 is not started again until that has finished; its failures are logged and do not stop it.
-Add jobs to the list below.
+Add jobs to the list below, nowhere else.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from datetime import timedelta
 from typing import Any, Callable
 
 from fastagi.clock import utc_now
-from fastagi.services import Services
+from fastagi.jobs.ami_control import AmiControl
 from fastagi.jobs.stale_sweep import sweep_stale_calls
+from fastagi.services import Services
 from fastagi.store import live_calls
 
 Job = Callable[[], Any]
@@ -23,15 +26,24 @@ Job = Callable[[], Any]
 LIVE_CALLS_SAMPLE_SECONDS = 15.0
 CHANGE_LOG_PRUNE_SECONDS = 3600.0
 CHANGE_LOG_KEEP = timedelta(days=1)
+SLICE_CHECK_SECONDS = 5.0   # how often calls near the end of their slice are extended
 
 
-def periodic_jobs(services: Services) -> list[tuple[Job, float]]:
+def periodic_jobs(services: Services, ami: AmiControl | None = None) -> list[tuple[Job, float]]:
+    """Every periodic job of one server; `ami` adds the jobs that act through AMI."""
+    config = services.config
     jobs: list[tuple[Job, float]] = [
-        (lambda: sweep_stale_calls(services), services.config.stale_sweep_seconds),
+        (lambda: sweep_stale_calls(services), config.stale_sweep_seconds),
+        (lambda: prune_client_changes(services), CHANGE_LOG_PRUNE_SECONDS),
     ]
-    jobs.append((lambda: prune_client_changes(services), CHANGE_LOG_PRUNE_SECONDS))
-    if services.config.metrics:
+    if config.metrics:
         jobs.append((lambda: sample_live_calls(services), LIVE_CALLS_SAMPLE_SECONDS))
+    if ami is not None:
+        jobs += [(ami.enforcer.poll, config.enforce_poll_seconds),
+                 (ami.enforcer.catch_up, config.enforce_catch_up_seconds),
+                 (ami.reconciler.run, config.reconcile_seconds)]
+        if ami.extender is not None:
+            jobs.append((ami.extender.run, SLICE_CHECK_SECONDS))
     return jobs
 
 
