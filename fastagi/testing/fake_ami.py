@@ -28,6 +28,8 @@ from twisted.internet.interfaces import IListeningPort
 from twisted.internet.protocol import Factory
 from twisted.protocols.basic import LineOnlyReceiver
 
+from fastagi.ami.message import AmiMessage, parse_header
+
 # manager.c ast_manager_register_xml_core: the write classes that allow each action
 AUTHORITY = {
     "Hangup": {"system", "call"},
@@ -69,6 +71,7 @@ class FakeAmiSession(LineOnlyReceiver):
         self.authenticated = False
         self.events_on = False
         self._lines: list[tuple[str, str]] = []
+        self.action = AmiMessage(())       # the action being handled
 
     def connectionMade(self) -> None:
         self.fake.sessions.append(self)
@@ -82,11 +85,13 @@ class FakeAmiSession(LineOnlyReceiver):
     def lineReceived(self, data: bytes) -> None:
         line = data.decode("utf-8", "replace").rstrip("\r")
         if line:
-            key, _, value = line.partition(":")
-            self._lines.append((key.strip(), value.strip()))
+            header = parse_header(line)
+            if header is not None:
+                self._lines.append(header)
             return
         if not self._lines:
             return
+        self.action = AmiMessage(self._lines)   # every header, repeated ones too
         headers, self._lines = dict(self._lines), []
         self.fake._received(headers)
         self._handle(headers)

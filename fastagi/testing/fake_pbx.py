@@ -82,24 +82,14 @@ class Originated:
 
 
 class _Session(FakeAmiSession):
-    """FakeAmiSession that keeps every `Variable:` header and plays campaign calls."""
-
-    def lineReceived(self, data: bytes) -> None:
-        line = data.decode("utf-8", "replace").rstrip("\r")
-        if line:
-            key, _, value = line.partition(":")
-            self._lines.append((key.strip(), value.strip()))
-            return
-        if self._lines and dict(self._lines).get("Action") == "Originate":
-            self._variables = [value for key, value in self._lines if key == "Variable"]
-        super().lineReceived(data)
+    """FakeAmiSession that plays campaign calls."""
 
     def _action_originate(self, headers: dict[str, str]) -> None:
         if not headers.get("Channel"):
             self._respond(headers, "Error", "Channel not specified")
             return
         self._respond(headers, "Success", "Originate successfully queued")
-        variables = dict(item.partition("=")[::2] for item in getattr(self, "_variables", []))
+        variables = dict(item.partition("=")[::2] for item in self.action.get_all("Variable"))
         ensureDeferred(self.fake.place_call(self, headers, variables)).addErrback(
             lambda failure: log.error("fake pbx: call failed: %s", failure.getTraceback()))
 
