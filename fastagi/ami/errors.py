@@ -1,11 +1,9 @@
-"""Why an AMI action got no usable answer, as exceptions with one job each."""
+"""Why an AMI action got no usable answer, as exceptions with one job each. (A value the
+product refuses to send is refused by fastagi.ami.message: UnsafeValue, ActionTooLong.)"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from fastagi.ami.message import AmiMessage
+from fastagi.ami.message import AmiMessage
 
 
 class AmiError(Exception):
@@ -31,7 +29,7 @@ class ProtocolViolation(AmiError):
 class ActionFailed(AmiError):
     """Asterisk answered `Response: Error`; `response` is its message, `message` its text."""
 
-    def __init__(self, action: str, response: "AmiMessage") -> None:
+    def __init__(self, action: str, response: AmiMessage) -> None:
         self.action = action
         self.response = response
         self.message = response.get("Message") or ""
@@ -40,11 +38,3 @@ class ActionFailed(AmiError):
 
 class LoginFailed(ActionFailed):
     """Login refused (bad user or secret, or `Login Already In Use`)."""
-
-
-class UnsafeValue(ValueError):
-    """A header value holds CR, LF or NUL (it would start another header or action)."""
-
-
-class ActionTooLong(ValueError):
-    """A header line would exceed what Asterisk reads in one line (1024 bytes)."""

@@ -15,13 +15,19 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping, Sequence, Union
 
-from fastagi.ami.errors import ActionTooLong, UnsafeValue
-
 ENCODING = "utf-8"
 ERRORS = "replace"
 MAX_ACTION_LINE = 1024  # bytes with CRLF (manager.c: char inbuf[1025])
 
 Fields = Union[Mapping[str, object], Sequence[tuple[str, object]]]
+
+
+class UnsafeValue(ValueError):
+    """A header value holds CR, LF or NUL (it would start another header or action)."""
+
+
+class ActionTooLong(ValueError):
+    """A header line would exceed what Asterisk reads in one line (1024 bytes)."""
 
 
 class AmiMessage:

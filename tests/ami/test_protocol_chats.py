@@ -15,8 +15,9 @@ import pytest
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
-from fastagi.ami.errors import (ActionFailed, ActionTimeout, ActionTooLong, ConnectionLost,
-                                LoginFailed, ProtocolViolation, UnsafeValue)
+from fastagi.ami.errors import (ActionFailed, ActionTimeout, ConnectionLost, LoginFailed,
+                                ProtocolViolation)
+from fastagi.ami.message import ActionTooLong, UnsafeValue
 from fastagi.ami.protocol import AmiProtocol
 
 TIMEOUT = 5.0
