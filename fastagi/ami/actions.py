@@ -107,9 +107,13 @@ def originate_fields(channel: str, *, context: str | None = None, exten: str | N
                      data: str | None = None, timeout_ms: int | None = None,
                      caller_id: str | None = None, account: str | None = None,
                      variables: Mapping[str, str] | None = None,
-                     channel_id: str | None = None) -> list[tuple[str, object]]:
-    """An async Originate: either context/exten/priority or application/data. Variables
-    go one `Variable: name=value` header each (no comma splitting surprises)."""
+                     channel_id: str | None = None,
+                     other_channel_id: str | None = None) -> list[tuple[str, object]]:
+    """An async Originate (main/manager.c action_originate): either context/exten/priority
+    or application/data. `channel_id` / `other_channel_id` are the uniqueids of the new
+    channel and, for a Local channel, of its ;2 half. Variables go one `Variable:
+    name=value` header each (no comma splitting surprises). The one Originate builder:
+    the dialer's (fastagi.campaigns.originate) is made with it."""
     if (application is None) == (exten is None):
         raise ValueError("Originate needs either exten (with context) or application")
     fields: list[tuple[str, object]] = [
@@ -118,7 +122,7 @@ def originate_fields(channel: str, *, context: str | None = None, exten: str | N
          else (1 if exten is not None else None)),
         ("Application", application), ("Data", data), ("Timeout", timeout_ms),
         ("CallerID", caller_id), ("Account", account), ("ChannelId", channel_id),
-        ("Async", "true")]
+        ("OtherChannelId", other_channel_id), ("Async", "true")]
     for name, value in (variables or {}).items():
         if "=" in name:
             raise ValueError(f"bad variable name {name!r}")

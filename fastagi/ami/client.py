@@ -46,14 +46,20 @@ def id_prefix(name: str) -> str:
 
 
 class _AmiFactory(Factory):
+    """Builds each connection's AmiProtocol and keeps the latest: ClientService hands
+    `prepareConnection` only a proxy of it, and connects once at a time, so the latest
+    built is the one being prepared."""
+
     def __init__(self, client: "AmiClient") -> None:
         self.client = client
+        self.latest: AmiProtocol | None = None
 
     def buildProtocol(self, addr) -> AmiProtocol:
         client = self.client
         protocol = AmiProtocol(client.clock, client.action_timeout, client.id_prefix,
                                on_event=client._event)
         protocol.factory = self
+        self.latest = protocol
         return protocol
 
 
@@ -82,8 +88,9 @@ class AmiClient:
         self._event_subscribers: list[Callable[[AmiMessage], None]] = []
         self._connected_subscribers: list[Callable[["AmiClient"], object]] = []
         self._state_subscribers: list[Callable[[bool], None]] = []
+        self._factory = _AmiFactory(self)
         self._service = ClientService(
-            endpoint, _AmiFactory(self),
+            endpoint, self._factory,
             retryPolicy=backoffPolicy(initialDelay=min_delay, maxDelay=max_delay),
             clock=clock, prepareConnection=self._prepare)
 
@@ -115,8 +122,9 @@ class AmiClient:
         """Fires with the logged-in protocol (now or at the next successful login)."""
         return self._service.whenConnected(failAfterFailures=fail_after)
 
-    def _prepare(self, proxy) -> Deferred:
-        protocol: AmiProtocol = proxy._protocol if hasattr(proxy, "_protocol") else proxy
+    def _prepare(self, _proxy) -> Deferred:
+        protocol = self._factory.latest
+        assert protocol is not None, "prepareConnection runs after buildProtocol"
 
         def greeted(version: str) -> Deferred:
             self.version = version
@@ -206,12 +214,11 @@ class AmiClient:
     def setvar(self, channel: str, variable: str, value: str) -> Deferred[AmiResult]:
         return self.send("Setvar", actions.setvar_fields(channel, variable, value))
 
-    def originate(self, channel: str, *, response_timeout: float = 60.0,
-                  **options) -> Deferred[actions.OriginateResult]:
-        """Async Originate (options: see actions.originate_fields). Fires with the
+    def originate(self, fields: Fields, *, response_timeout: float = 60.0
+                  ) -> Deferred[actions.OriginateResult]:
+        """Send an async Originate (`fields` from actions.originate_fields). Fires with the
         OriginateResult from the `OriginateResponse` event with this ActionID, which
         must come within `response_timeout` s after `Originate successfully queued`."""
-        fields = actions.originate_fields(channel, **options)
         return self.send("Originate", fields, final_event="OriginateResponse",
                          final_timeout=response_timeout).addCallback(
             lambda result: actions.OriginateResult.from_event(result.final))

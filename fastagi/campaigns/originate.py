@@ -14,6 +14,7 @@ from typing import Protocol
 from twisted.internet.defer import Deferred
 
 from fastagi import channel_vars as v
+from fastagi.ami import actions
 from fastagi.ami.actions import OriginateResult
 from fastagi.ami.client import AmiClient
 from fastagi.store.dialer import DialOrder
@@ -55,20 +56,11 @@ def answered_goes_to(order: DialOrder) -> tuple[str, str, int]:
 
 
 def originate_fields(order: DialOrder, timeout_seconds: float) -> list[tuple[str, object]]:
-    """The Originate headers for `order` (main/manager.c action_originate). OtherChannelId
-    is the uniqueid of the ;2 half, which runs authorize: the attempt's link to its call
-    record. Each variable is its own `Variable:` header."""
+    """The Originate headers for `order`. OtherChannelId is the uniqueid of the ;2 half,
+    which runs authorize: the attempt's link to its call record. The caller ID sets ;1's
+    connected line, which the ;2 half presents as its caller ID (main/pbx.c
+    pbx_outgoing_attempt, main/core_unreal.c ast_unreal_call_setup)."""
     context, exten, priority = answered_goes_to(order)
-    fields: list[tuple[str, object]] = [
-        ("Channel", LOCAL_CHANNEL), ("Context", context), ("Exten", exten),
-        ("Priority", priority), ("Timeout", int(timeout_seconds * 1000)),
-        ("Account", order.client_code),
-        ("ChannelId", first_half_id(order.uniqueid)), ("OtherChannelId", order.uniqueid),
-        ("Async", "true")]
-    if order.caller_id:
-        # Sets ;1's connected line, which the ;2 half presents as its caller ID
-        # (main/pbx.c pbx_outgoing_attempt, main/core_unreal.c ast_unreal_call_setup).
-        fields.append(("CallerID", order.caller_id))
     variables = {v.CAMPAIGN_CLIENT: order.client_code, v.CAMPAIGN_NUMBER: order.phone,
                  v.CAMPAIGN_ATTEMPT: str(order.attempt_id)}
     if order.recording:
@@ -76,8 +68,11 @@ def originate_fields(order: DialOrder, timeout_seconds: float) -> list[tuple[str
     if order.queue:
         variables[v.CAMPAIGN_QUEUE] = order.queue
         variables[v.CAMPAIGN_QUEUE_WAIT] = str(order.queue_wait_seconds)
-    fields += [("Variable", f"{name}={value}") for name, value in variables.items()]
-    return fields
+    return actions.originate_fields(
+        LOCAL_CHANNEL, context=context, exten=exten, priority=priority,
+        timeout_ms=int(timeout_seconds * 1000), caller_id=order.caller_id or None,
+        account=order.client_code, channel_id=first_half_id(order.uniqueid),
+        other_channel_id=order.uniqueid, variables=variables)
 
 
 class AmiOriginator:
@@ -91,10 +86,9 @@ class AmiOriginator:
         self.margin_seconds = margin_seconds
 
     def __call__(self, order: DialOrder) -> Deferred[OriginateOutcome]:
-        sent = self.client.send("Originate", originate_fields(order, self.timeout_seconds),
-                                final_event="OriginateResponse",
-                                final_timeout=self.timeout_seconds + self.margin_seconds)
-        return sent.addCallback(lambda result: _outcome(OriginateResult.from_event(result.final)))
+        sent = self.client.originate(originate_fields(order, self.timeout_seconds),
+                                     response_timeout=self.timeout_seconds + self.margin_seconds)
+        return sent.addCallback(_outcome)
 
 
 def _outcome(result: OriginateResult) -> OriginateOutcome:
