@@ -17,6 +17,8 @@ from twisted.internet.interfaces import IReactorThreads, IReactorTime
 from twisted.python.failure import Failure
 
 from fastagi.agi.errors import Unavailable
+from fastagi.db import retry
+from fastagi.emergency import DEFAULT_NUMBERS as DEFAULT_EMERGENCY_NUMBERS
 from fastagi.metrics import Metrics
 from fastagi.workers import WorkerPool
 
@@ -33,7 +35,7 @@ class ServeConfig:
     db_timeout: float = 5.0
     max_call_seconds: int = 10800
     dial_template: str = "PJSIP/{number}@carrier"
-    emergency_prefixes: tuple[str, ...] = ("911", "112", "999")
+    emergency_numbers: tuple[str, ...] = DEFAULT_EMERGENCY_NUMBERS
     stale_grace_seconds: int = 300
     stale_sweep_seconds: int = 60
     shutdown_grace_seconds: float = 10.0
@@ -98,6 +100,7 @@ class DbRunner:
         self._timeout = timeout
         self.pool = WorkerPool(reactor, size, name="ictcontact-db")
         self.on_failure: Callable[[str], None] | None = None  # "error" / "timeout" (metrics)
+        self.on_retry: retry.Observer | None = None  # "lock" / "reconnect" (metrics)
 
     def start(self) -> None:
         self.pool.start()
@@ -111,7 +114,7 @@ class DbRunner:
         """Fires with `fn(engine, *args, **kwargs)`'s result, or errbacks with its exception,
         or with Unavailable when no answer came within db_timeout (the thread is left to
         finish; its result is discarded)."""
-        deferred = self.pool.submit(fn, self.engine, *args, **kwargs)
+        deferred = self.pool.submit(self._observed, fn, *args, **kwargs)
         deferred.addTimeout(self._timeout, self._clock)
 
         def timed_out(failure: Failure) -> Failure:
@@ -123,6 +126,11 @@ class DbRunner:
             return failure
 
         return deferred.addErrback(timed_out)
+
+
+    def _observed(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        with retry.observed_by(self.on_retry):   # on the worker thread, for this call only
+            return fn(self.engine, *args, **kwargs)
 
 
 class DbRun(Protocol):

@@ -10,7 +10,10 @@ Environment variables are `ICTCONTACT_` + the name in upper case with underscore
 
 from __future__ import annotations
 
+import argparse
 import configparser
+import dataclasses
+import logging
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -18,6 +21,8 @@ from typing import Any, Callable, Mapping
 DEFAULT_CONFIG_PATH = "/etc/ictcontact/ictcontact.conf"
 DEFAULT_DB_URL = "mysql+pymysql://root@127.0.0.1:3306/ictcontact"
 SECTION = "ictcontact"
+
+log = logging.getLogger(__name__)
 
 
 class SettingsError(ValueError):
@@ -57,19 +62,90 @@ class SettingsSource:
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     file_values: Mapping[str, str] = field(default_factory=dict)
 
-    def get(self, name: str, default: Any = None, convert: Callable[[str], Any] = str) -> Any:
+    def get(self, name: str, default: Any = None, convert: Callable[[str], Any] = str,
+            aliases: tuple[str, ...] = ()) -> Any:
+        """The value of `name`; `aliases` are deprecated names still read after it (in
+        each place: CLI, environment, file), with a warning saying the new name."""
         key = name.replace("-", "_")
-        value = self.cli.get(key)
-        if value is not None:
-            return value
-        for origin, raw in ((env_name(key), self.environ.get(env_name(key))),
-                            (f"config file key {key}", self.file_values.get(key))):
-            if raw is not None and raw != "":
-                try:
-                    return convert(raw)
-                except (TypeError, ValueError) as exc:
-                    raise SettingsError(f"{origin}={raw!r} is not valid: {exc}") from exc
+        keys = (key, *(a.replace("-", "_") for a in aliases))
+        for each in keys:
+            value = self.cli.get(each)
+            if value is not None:
+                _deprecated(each, key, "--" + each.replace("_", "-"))
+                return value
+        for each in keys:
+            for origin, raw in ((env_name(each), self.environ.get(env_name(each))),
+                                (f"config file key {each}", self.file_values.get(each))):
+                if raw is not None and raw != "":
+                    _deprecated(each, key, origin)
+                    try:
+                        return convert(raw)
+                    except (TypeError, ValueError) as exc:
+                        raise SettingsError(f"{origin}={raw!r} is not valid: {exc}") from exc
         return default
+
+
+def _deprecated(used: str, name: str, origin: str) -> None:
+    if used != name:
+        dashed = name.replace("_", "-")
+        log.warning("%s is deprecated: use --%s, %s or the config file key %s instead",
+                    origin, dashed, env_name(name), dashed)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting of a command: how its text is read and what it is for. Its default is
+    NOT here: it is the field default of the command's config dataclass, and the help
+    shows it from there (`shown` replaces it where the value alone says little)."""
+
+    convert: Callable[[str], Any] = str
+    help: str = ""
+    shown: str | None = None
+    aliases: tuple[str, ...] = ()     # deprecated names, still read
+
+
+def dataclass_defaults(*classes: type) -> dict[str, Any]:
+    """Field name -> default of each dataclass (a default_factory is called)."""
+    defaults: dict[str, Any] = {}
+    for cls in classes:
+        for f in dataclasses.fields(cls):
+            if f.default is not dataclasses.MISSING:
+                defaults[f.name] = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                defaults[f.name] = f.default_factory()
+    return defaults
+
+
+def show_default(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        return ",".join(map(str, value))
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def add_options(parser: argparse.ArgumentParser, options: Mapping[str, Option],
+                defaults: Mapping[str, Any]) -> None:
+    """One `--name` per option, its help ending with the default and the environment
+    variable; each deprecated alias is accepted but not listed."""
+    for name, option in options.items():
+        metavar = "SECONDS" if "seconds" in name or "timeout" in name else None
+        shown = option.shown if option.shown is not None else show_default(defaults[name])
+        old_names = "".join(f"; deprecated name {alias.replace('_', '-')}"
+                            for alias in option.aliases)
+        parser.add_argument("--" + name.replace("_", "-"), type=option.convert,
+                            metavar=metavar, help=f"{option.help} (default {shown}; "
+                                                  f"env {env_name(name)}{old_names})")
+        for alias in option.aliases:
+            parser.add_argument("--" + alias.replace("_", "-"), dest=alias,
+                                type=option.convert, help=argparse.SUPPRESS)
+
+
+def load_options(source: "SettingsSource", options: Mapping[str, Option],
+                 defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """Every option's value by name (CLI, environment, file, default)."""
+    return {name: source.get(name, defaults.get(name), option.convert, option.aliases)
+            for name, option in options.items()}
 
 
 def source_from_args(args: Any, environ: Mapping[str, str] | None = None) -> SettingsSource:

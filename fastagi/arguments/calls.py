@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from fastagi.agi.errors import BadRequest
 from fastagi.billing.admission import CallRequest
+from fastagi.emergency import is_emergency
 
 CLIENT_CODE = re.compile(r"[a-z0-9_-]{1,32}")
 NUMBER = re.compile(r"\+?[0-9]{1,32}")
@@ -37,8 +38,7 @@ def parse_authorize(args: tuple[str, ...], emergency_numbers: tuple[str, ...]) -
         raise BadRequest(f"number {_show(number)} is not 1-32 digits")
     if direction not in DIRECTIONS:
         raise BadRequest(f"direction {_show(direction)} is not in or out")
-    # Emergency numbers match whole: a prefix match would make 112xxxx toll calls free.
-    emergency = direction == "out" and number.lstrip("+") in emergency_numbers
+    emergency = direction == "out" and is_emergency(number, emergency_numbers)
     return CallRequest(client_code=code, number=number, direction=direction,
                        emergency=emergency)
 

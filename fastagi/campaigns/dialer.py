@@ -24,6 +24,7 @@ from fastagi.campaigns.pacing import NOT_SENT
 from fastagi.campaigns.queue_status import QueueSnapshot, QueueWatch
 from fastagi.campaigns.originate import Originate, OriginateOutcome
 from fastagi.clock import utc_now
+from fastagi.emergency import DEFAULT_NUMBERS as DEFAULT_EMERGENCY_NUMBERS
 from fastagi.services import DbRun
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ class DialerConfig:
     batch: int = 50                     # most contacts claimed per campaign per tick
     requeue_seconds: float = 30.0       # a contact refused for the client's limits waits
     queue_poll_seconds: float = 0.5     # progressive: how old a queue's agent count may be
-    emergency_numbers: tuple[str, ...] = ("911", "112", "999")
+    emergency_numbers: tuple[str, ...] = DEFAULT_EMERGENCY_NUMBERS
 
     def __post_init__(self) -> None:
         if not self.name or len(self.name) > 64:

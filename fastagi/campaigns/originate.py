@@ -17,6 +17,7 @@ from fastagi import channel_vars as v
 from fastagi.ami import actions
 from fastagi.ami.actions import OriginateResult
 from fastagi.ami.client import AmiClient
+from fastagi.campaigns.channel_ids import first_half_id
 from fastagi.store.dialer import DialOrder
 from fastagi.dialplan import names
 
@@ -31,15 +32,6 @@ class OriginateOutcome:
 
 class Originate(Protocol):
     def __call__(self, order: DialOrder) -> Deferred[OriginateOutcome]: ...
-
-
-def first_half_id(uniqueid: str) -> str:
-    """The ;1 half's uniqueid for an attempt whose ;2 half is `uniqueid`. It must not
-    start with `uniqueid`: Asterisk refuses a new channel's id when an existing channel's
-    id merely starts with it (main/channel.c do_ids_conflict, channelstorage_ao2_legacy.c
-    by_uniqueid_cb compares with strncasecmp), so `<id>;1` with `<id>` makes every Local
-    Originate fail with "Channel Unique ID '<id>' already in use" (seen on Asterisk 22)."""
-    return "ictc1-" + uniqueid.removeprefix("ictc-")
 
 
 def answered_goes_to(order: DialOrder) -> tuple[str, str, int]:

@@ -16,6 +16,7 @@ import argparse
 import logging
 import socket
 import sys
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from sqlalchemy.engine import make_url
@@ -26,11 +27,12 @@ from fastagi.ami.client import AmiClient, client_from_settings
 from fastagi.campaigns.dialer import Dialer, DialerConfig
 from fastagi.campaigns.originate import AmiOriginator
 from fastagi.campaigns.queue_status import AmiQueueWatch
-from fastagi.commands.serve import _prefixes
 from fastagi.db import migrate
 from fastagi.db.engine import make_engine
 from fastagi.services import DbRunner
-from fastagi.settings import SettingsError, SettingsSource, database_url, source_from_args
+from fastagi.emergency import parse_numbers
+from fastagi.settings import (Option, SettingsError, SettingsSource, add_options,
+                              database_url, dataclass_defaults, load_options, source_from_args)
 
 log = logging.getLogger(__name__)
 
@@ -45,51 +47,60 @@ def _positive(convert: Callable[[str], Any]) -> Callable[[str], Any]:
     return check
 
 
-# setting name -> (converter, default, help)
-OPTIONS: dict[str, tuple[Callable[[str], Any], Any, str]] = {
-    "ami": (str, None, "Asterisk Manager Interface HOST:PORT to originate on (required). "
+@dataclass(frozen=True)
+class DialerProcess:
+    """Defaults of the settings around the dialer (AMI, database, logging); the dialer's
+    own are DialerConfig's field defaults."""
+
+    ami: str = ""                   # required
+    ami_user: str = "ictcontact"
+    name: str = ""                  # empty: the host name
+    ring_seconds: float = 30.0
+    db_pool_size: int = 4
+    db_timeout: float = 10.0
+    status_seconds: float = 60.0
+
+
+DEFAULTS = dataclass_defaults(DialerConfig, DialerProcess)
+
+# setting name -> how it is read and its help; defaults are in DEFAULTS
+OPTIONS: dict[str, Option] = {
+    "ami": Option(str, "Asterisk Manager Interface HOST:PORT to originate on (required). "
                        "The secret is ICTCONTACT_AMI_SECRET or the config file key "
-                       "ami-secret, never an option"),
-    "ami_user": (str, "ictcontact", "AMI user (default ictcontact, as in "
-                                    "asterisk-conf/manager.conf)"),
-    "name": (str, None, "this dialer's name in claims and attempts; a restarted dialer "
-                        "with the same name takes back its own calls at once "
-                        "(default: host name)"),
-    "ring_seconds": (_positive(float), 30.0, "how long a contact's phone may ring "
-                                             "(Originate Timeout; default 30)"),
-    "tick_seconds": (_positive(float), 0.05, "how often campaigns are claimed from: a pause "
-                                             "or suspension is seen within this (default 0.05)"),
-    "claim_seconds": (_positive(float), 30.0, "a dead dialer's calls are finished by "
-                                              "another after this (default 30)"),
-    "batch": (_positive(int), 50, "most contacts claimed per campaign per tick (default 50)"),
-    "requeue_seconds": (_positive(float), 30.0, "a contact refused for its client's limits "
+                       "ami-secret, never an option", shown="none"),
+    "ami_user": Option(str, "AMI user (as in asterisk-conf/manager.conf)"),
+    "name": Option(str, "this dialer's name in claims and attempts; a restarted dialer "
+                        "with the same name takes back its own calls at once",
+                   shown="the host name"),
+    "ring_seconds": Option(_positive(float), "how long a contact's phone may ring "
+                                             "(Originate Timeout)"),
+    "tick_seconds": Option(_positive(float), "how often campaigns are claimed from: a pause "
+                                             "or suspension is seen within this"),
+    "claim_seconds": Option(_positive(float), "a dead dialer's calls are finished by "
+                                              "another after this"),
+    "batch": Option(_positive(int), "most contacts claimed per campaign per tick"),
+    "requeue_seconds": Option(_positive(float), "a contact refused for its client's limits "
                                                 "(credit, channels, suspension) is tried "
-                                                "again after this (default 30)"),
-    "queue_poll_seconds": (_positive(float), 0.5, "progressive campaigns: how often the "
-                                                  "queue's free agents are asked of Asterisk "
-                                                  "(QueueStatus; default 0.5)"),
-    "emergency_prefixes": (_prefixes, ("911", "112", "999"),
-                           "numbers a campaign never dials (default 911,112,999)"),
-    "db_pool_size": (_positive(int), 4, "database connections = threads (default 4)"),
-    "db_timeout": (_positive(float), 10.0, "seconds a database call may take (default 10)"),
-    "status_seconds": (_positive(float), 60.0, "how often a summary line is logged "
-                                               "(default 60)"),
+                                                "again after this"),
+    "queue_poll_seconds": Option(_positive(float), "progressive campaigns: how often the "
+                                                   "queue's free agents are asked of Asterisk "
+                                                   "(QueueStatus)"),
+    "emergency_numbers": Option(parse_numbers, "numbers a campaign never dials",
+                                aliases=("emergency_prefixes",)),
+    "db_pool_size": Option(_positive(int), "database connections = threads"),
+    "db_timeout": Option(_positive(float), "seconds a database call may take"),
+    "status_seconds": Option(_positive(float), "how often a summary line is logged"),
 }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", help="SQLAlchemy URL (env ICTCONTACT_DB)")
-    for name, (convert, _, help_text) in OPTIONS.items():
-        option = "--" + name.replace("_", "-")
-        metavar = "SECONDS" if name.endswith("seconds") else None
-        parser.add_argument(option, type=convert, metavar=metavar,
-                            help=f"{help_text} (env ICTCONTACT_{name.upper()})")
+    add_options(parser, OPTIONS, DEFAULTS)
 
 
 def load_settings(source: SettingsSource) -> dict[str, Any]:
     """Every setting by name; SettingsError names a bad or missing one."""
-    values = {name: source.get(name, default, convert)
-              for name, (convert, default, _) in OPTIONS.items()}
+    values = load_options(source, OPTIONS, DEFAULTS)
     if not values["ami"]:
         raise SettingsError("the dialer needs --ami HOST:PORT (or ICTCONTACT_AMI)")
     values["ami_secret"] = source.get("ami_secret", "")
@@ -106,7 +117,7 @@ def dialer_config(values: dict[str, Any]) -> DialerConfig:
                             claim_seconds=values["claim_seconds"], batch=values["batch"],
                             requeue_seconds=values["requeue_seconds"],
                             queue_poll_seconds=values["queue_poll_seconds"],
-                            emergency_numbers=tuple(values["emergency_prefixes"]))
+                            emergency_numbers=tuple(values["emergency_numbers"]))
     except ValueError as exc:
         raise SettingsError(str(exc)) from exc
 

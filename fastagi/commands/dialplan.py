@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 from fastagi.db.engine import describe_failure
-from fastagi.settings import database_url, source_from_args
+from fastagi.emergency import DEFAULT_NUMBERS, parse_numbers
+from fastagi.settings import database_url, show_default, source_from_args
 
 DEFAULT_OUT = "/etc/asterisk/ictcontact-clients.conf"
 # asterisk-conf/manager.conf: the one user allowed Reload (write=system), kept apart from
@@ -29,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         p.add_argument("--db", help="SQLAlchemy URL (env ICTCONTACT_DB)")
         p.add_argument("--emergency-numbers",
                        help="comma-separated numbers routed to the trunk without the AGI "
-                            "(default: the server's emergency-prefixes, else 911,112,999)")
+                            "(default: the server's emergency-numbers setting, else "
+                            f"{show_default(DEFAULT_NUMBERS)})")
     gen.add_argument("--out", help="write to this file (atomically) instead of stdout")
     syn.add_argument("--out", dest="dialplan_out",
                      help=f"the generated file (default {DEFAULT_OUT}; "
@@ -50,21 +52,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     chk.add_argument("files", nargs="+", help="extensions.conf-style files")
 
 
-def _emergency(source):
-    from fastagi.dialplan.generate import emergency_numbers_from
-    value = source.get("emergency_numbers") or source.get("emergency_prefixes")
-    if value is None:
-        value = _server_default_emergency()
-    return emergency_numbers_from(value)
-
-
-def _server_default_emergency():
-    """The server's own default, so the dialplan and authorize agree out of the box."""
+def _emergency(source) -> tuple[str, ...]:
+    """The server's setting (same name, same places), so the dialplan and authorize agree."""
+    from fastagi.dialplan.generate import GenerateError
+    value = source.get("emergency_numbers", DEFAULT_NUMBERS, aliases=("emergency_prefixes",))
     try:
-        from fastagi.services import ServeConfig
-        return tuple(ServeConfig.emergency_prefixes)
-    except Exception:  # the server module is optional for this command
-        return None
+        return parse_numbers(value)
+    except ValueError as exc:
+        raise GenerateError(str(exc)) from exc
 
 
 def _render(args, source) -> str:

@@ -26,11 +26,13 @@ from twisted.internet.task import LoopingCall
 from twisted.python.failure import Failure
 
 from fastagi.jobs.ami_control import AmiControl
-from fastagi.db import galera, migrate, retry
+from fastagi.db import galera, migrate
 from fastagi.db.engine import make_engine
 from fastagi.jobs.registry import periodic_jobs
 from fastagi.services import DbRunner, ServeConfig, Services
-from fastagi.settings import SettingsError, SettingsSource, database_url, source_from_args
+from fastagi.emergency import parse_numbers
+from fastagi.settings import (Option, SettingsError, SettingsSource, add_options,
+                              database_url, dataclass_defaults, load_options, source_from_args)
 
 log = logging.getLogger(__name__)
 
@@ -39,73 +41,64 @@ class StartupError(RuntimeError):
     """The server must not start; the message is one line."""
 
 
-def _prefixes(text: str) -> tuple[str, ...]:
-    prefixes = tuple(p.strip() for p in text.split(",") if p.strip())
-    if not all(p.isdigit() for p in prefixes):
-        raise ValueError(f"emergency prefixes must be digits: {text!r}")
-    return prefixes
-
-
-# setting name -> (converter, help)
-OPTIONS: dict[str, tuple[Callable[[str], Any], str]] = {
-    "listen": (str, "Twisted server endpoint (default tcp:4573:interface=127.0.0.1)"),
-    "session_timeout": (float, "seconds to wait for Asterisk's environment block or a "
-                               "reply, and for a handler's answer (default 20)"),
-    "interactive_timeout": (float, "seconds a script that waits for the caller's keys "
-                                   "(agent_login) may run in all (default 180)"),
-    "db_timeout": (float, "seconds a database call may take before the answer is "
-                          "REJECT/unavailable (default 5; below --session-timeout)"),
-    "max_call_seconds": (int, "longest call ever authorized, seconds (default 10800)"),
-    "dial_template": (str, "dial target for an allowed call (default PJSIP/{number}@carrier)"),
-    "emergency_prefixes": (_prefixes, "comma list of emergency numbers, matched as whole "
-                                      "dialled numbers: always allowed, never billed "
-                                      "(default 911,112,999)"),
-    "stale_grace_seconds": (int, "grace after a call's maximum duration before an "
-                                 "unsettled call is released (default 300)"),
-    "stale_sweep_seconds": (int, "how often the stale-call sweep runs (default 60)"),
-    "shutdown_grace_seconds": (float, "on SIGTERM, seconds sessions in flight may take "
-                                      "to finish (default 10)"),
-    "db_pool_size": (int, "database connections = database threads (default 10)"),
-    "server_name": (str, "this server's name in call records (default: host name)"),
-    "ami": (str, "Asterisk Manager Interface HOST:PORT: end live calls of suspended "
-                 "clients, reconcile live calls with Asterisk (default: off). The user is "
-                 "--ami-user, the secret ICTCONTACT_AMI_SECRET or the config file key "
-                 "ami-secret (never an option)"),
-    "ami_user": (str, "AMI user (default ictcontact, as in asterisk-conf/manager.conf)"),
-    "ami_asterisk": (str, "the address Asterisk's FastAGI connections come from, when it "
-                          "differs from the address AMI reaches (default: the AMI peer)"),
-    "ami_timeout": (float, "seconds an AMI action may take (default 5)"),
-    "enforce_poll_seconds": (float, "how often the suspension log is read (default 1)"),
-    "enforce_catch_up_seconds": (float, "how often every call that must end is looked for "
-                                        "(default 60; also at every AMI login)"),
-    "reconcile_seconds": (float, "how often live calls are compared with Asterisk's "
-                                 "channels (default 30; also at every AMI login)"),
-    "credit_slice_seconds": (int, "with --ami: reserve credit in slices of this many "
-                                  "seconds and extend live calls while credit lasts, so "
-                                  "concurrent calls share the balance (default 0: off)"),
-    "metrics": (str, "Twisted endpoint for the Prometheus /metrics page, e.g. tcp:9464 "
-                     "(default: off)"),
+# setting name -> how it is read and its help; defaults are ServeConfig's field defaults
+OPTIONS: dict[str, Option] = {
+    "listen": Option(str, "Twisted server endpoint"),
+    "session_timeout": Option(float, "seconds to wait for Asterisk's environment block or a "
+                                     "reply, and for a handler's answer"),
+    "interactive_timeout": Option(float, "seconds a script that waits for the caller's keys "
+                                         "(agent_login) may run in all"),
+    "db_timeout": Option(float, "seconds a database call may take before the answer is "
+                                "REJECT/unavailable (below --session-timeout)"),
+    "max_call_seconds": Option(int, "longest call ever authorized, seconds"),
+    "dial_template": Option(str, "dial target for an allowed call"),
+    "emergency_numbers": Option(parse_numbers, "comma list of emergency numbers, matched as "
+                                               "whole dialled numbers: always allowed, never "
+                                               "billed",
+                                aliases=("emergency_prefixes",)),
+    "stale_grace_seconds": Option(int, "grace after a call's maximum duration before an "
+                                       "unsettled call is released"),
+    "stale_sweep_seconds": Option(int, "how often the stale-call sweep runs"),
+    "shutdown_grace_seconds": Option(float, "on SIGTERM, seconds sessions in flight may take "
+                                            "to finish"),
+    "db_pool_size": Option(int, "database connections = database threads"),
+    "server_name": Option(str, "this server's name in call records", shown="the host name"),
+    "ami": Option(str, "Asterisk Manager Interface HOST:PORT: end live calls of suspended "
+                       "clients, reconcile live calls with Asterisk. The user is --ami-user, "
+                       "the secret ICTCONTACT_AMI_SECRET or the config file key ami-secret "
+                       "(never an option)", shown="off"),
+    "ami_user": Option(str, "AMI user (as in asterisk-conf/manager.conf)"),
+    "ami_asterisk": Option(str, "the address Asterisk's FastAGI connections come from, when "
+                                "it differs from the address AMI reaches",
+                           shown="the AMI peer"),
+    "ami_timeout": Option(float, "seconds an AMI action may take"),
+    "enforce_poll_seconds": Option(float, "how often the suspension log is read"),
+    "enforce_catch_up_seconds": Option(float, "how often every call that must end is looked "
+                                              "for (also at every AMI login)"),
+    "reconcile_seconds": Option(float, "how often live calls are compared with Asterisk's "
+                                       "channels (also at every AMI login)"),
+    "credit_slice_seconds": Option(int, "with --ami: reserve credit in slices of this many "
+                                        "seconds and extend live calls while credit lasts, so "
+                                        "concurrent calls share the balance",
+                                   shown="0: off"),
+    "metrics": Option(str, "Twisted endpoint for the Prometheus /metrics page, e.g. tcp:9464",
+                      shown="off"),
 }
 SECRET_SETTINGS = ("ami_secret",)  # environment or config file only, never the command line
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", help="SQLAlchemy URL (env ICTCONTACT_DB)")
-    for name, (convert, help_text) in OPTIONS.items():
-        option = "--" + name.replace("_", "-")
-        metavar = "SECONDS" if "seconds" in name or "timeout" in name else None
-        parser.add_argument(option, type=convert, metavar=metavar,
-                            help=f"{help_text} (env ICTCONTACT_{name.upper()})")
+    add_options(parser, OPTIONS, dataclass_defaults(ServeConfig))
 
 
 def load_config(source: SettingsSource) -> ServeConfig:
     """The ServeConfig from CLI, environment, config file and defaults.
     Raises SettingsError naming the bad setting."""
-    defaults = ServeConfig()
-    values = {name: source.get(name, getattr(defaults, name), convert)
-              for name, (convert, _) in OPTIONS.items()}
+    defaults = dataclass_defaults(ServeConfig)
+    values = load_options(source, OPTIONS, defaults)
     for name in SECRET_SETTINGS:
-        values[name] = source.get(name, getattr(defaults, name))
+        values[name] = source.get(name, defaults[name])
     try:
         return ServeConfig(**values)
     except ValueError as exc:
@@ -170,7 +163,7 @@ class ServerRun:
         self.services = Services(clock=reactor, db=self.db, config=config)
         metrics = self.services.metrics
         self.db.on_failure = metrics.db_failure
-        self._retry_observer = lambda kind: metrics.db_retries.inc()
+        self.db.on_retry = lambda kind: metrics.db_retries.inc()
         self.factory = AgiServerFactory(routes, self.services, interactive=interactive)
         self.ami: AmiControl | None = None
         if config.ami:
@@ -189,7 +182,6 @@ class ServerRun:
 
     def start(self) -> Deferred:
         self.db.start()
-        retry.retry_observers.append(self._retry_observer)
         listening = serverFromString(self.reactor, self.config.listen).listen(self.factory)
         return listening.addCallbacks(self._listening, self._cannot_listen)
 
@@ -253,8 +245,6 @@ class ServerRun:
             await self.ami.stop()
         if self.metrics_port is not None:
             await self.metrics_port.stopListening()
-        if self._retry_observer in retry.retry_observers:
-            retry.retry_observers.remove(self._retry_observer)
         self.db.stop()
         log.info("stopped after %d session(s) (%d aborted at shutdown)",
                  self.factory.sessions_done, aborted)

@@ -16,7 +16,9 @@ from __future__ import annotations
 import logging
 import random
 import time
-from typing import Callable, TypeVar
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Callable, Iterator, TypeVar
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -26,12 +28,26 @@ T = TypeVar("T")
 RETRYABLE_ERRNOS = {1213, 1205}  # ER_LOCK_DEADLOCK (and Galera certification), ER_LOCK_WAIT_TIMEOUT
 MAX_PAUSE_S = 0.16
 
-# Called (from the worker thread) with "reconnect" or "lock" at every retry: the metrics.
-retry_observers: list[Callable[[str], None]] = []
+Observer = Callable[[str], None]   # called with "reconnect" or "lock" at every retry
+
+# Who hears of the retries of the work running in this context: set by whoever runs the
+# work (DbRunner, for each call on its threads: the metrics), for that work only.
+_observer: ContextVar[Observer | None] = ContextVar("retry_observer", default=None)
+
+
+@contextmanager
+def observed_by(observer: Observer | None) -> Iterator[None]:
+    """Within this block (this thread or task), every retry is reported to `observer`."""
+    token = _observer.set(observer)
+    try:
+        yield
+    finally:
+        _observer.reset(token)
 
 
 def _retried(kind: str) -> None:
-    for observer in list(retry_observers):
+    observer = _observer.get()
+    if observer is not None:
         observer(kind)
 
 

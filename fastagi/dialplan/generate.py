@@ -26,6 +26,7 @@ import re
 from sqlalchemy.engine import Engine
 
 from fastagi.dialplan import names
+from fastagi.emergency import DEFAULT_NUMBERS, parse_numbers
 from fastagi.store.dialplan import Client, load_clients
 
 log = logging.getLogger(__name__)
@@ -33,23 +34,10 @@ log = logging.getLogger(__name__)
 CODE_RE = re.compile(r"^[a-z0-9_-]{1,32}$")
 DIGITS_RE = re.compile(r"^[0-9]{2,20}$")
 QUEUE_NAME_RE = re.compile(r"^[a-z0-9_]{1,32}$")
-DEFAULT_EMERGENCY_NUMBERS = ("911", "112", "999")
 
 
 class GenerateError(ValueError):
     """The database holds something that must not reach the dialplan."""
-
-
-def emergency_numbers_from(value: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
-    """Parse '911,112,999' (or a sequence); digits only, at least one."""
-    if value is None:
-        return DEFAULT_EMERGENCY_NUMBERS
-    items = value.split(",") if isinstance(value, str) else list(value)
-    numbers = tuple(dict.fromkeys(n.strip() for n in items if n.strip()))
-    bad = [n for n in numbers if not re.fullmatch(r"[0-9]{2,10}", n)]
-    if bad or not numbers:
-        raise GenerateError(f"emergency numbers must be 2-10 digits each, not {value!r}")
-    return numbers
 
 
 def _comment_safe(value: str) -> str:
@@ -79,9 +67,12 @@ def _check_client(client: Client) -> None:
                                 f"belong to it")
 
 
-def render(clients: list[Client], emergency: tuple[str, ...] = DEFAULT_EMERGENCY_NUMBERS) -> str:
+def render(clients: list[Client], emergency: tuple[str, ...] = DEFAULT_NUMBERS) -> str:
     """The generated file's text; the same input always gives the same bytes."""
-    emergency = emergency_numbers_from(emergency)
+    try:
+        emergency = parse_numbers(emergency)
+    except ValueError as exc:
+        raise GenerateError(str(exc)) from exc
     clients = sorted(clients, key=lambda c: c.code)
     seen_dids: dict[str, str] = {}
     for client in clients:
@@ -135,5 +126,5 @@ def render(clients: list[Client], emergency: tuple[str, ...] = DEFAULT_EMERGENCY
     return "\n".join(out) + "\n"
 
 
-def generate(engine: Engine, emergency: tuple[str, ...] = DEFAULT_EMERGENCY_NUMBERS) -> str:
+def generate(engine: Engine, emergency: tuple[str, ...] = DEFAULT_NUMBERS) -> str:
     return render(load_clients(engine), emergency)

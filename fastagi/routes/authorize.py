@@ -59,7 +59,7 @@ def abandon_check(channel: Channel, services: Services) -> calls.AbandonCheck:
 
 
 async def handle(channel: Channel, services: Services) -> None:
-    request = parse_authorize(channel.args, services.config.emergency_prefixes)
+    request = parse_authorize(channel.args, services.config.emergency_numbers)
     channel.note(client=request.client_code, number=request.number,
                  direction=request.direction)
     context = calls.CallContext(uniqueid=storable(channel.env.uniqueid),

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -28,8 +27,10 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection, Engine
 
 from fastagi.campaigns import pacing
+from fastagi.campaigns.channel_ids import attempt_uniqueid
 from fastagi.campaigns.queue_status import QueueSnapshot
 from fastagi.db.retry import with_retry
+from fastagi.emergency import is_emergency
 
 log = logging.getLogger(__name__)
 
@@ -252,7 +253,7 @@ def _verdict(contact, window: pacing.Window, campaign_zone: ZoneInfo, now: datet
     """None: dial it now; else (status, reason, next_attempt_at) to set it aside."""
     if contact.dnc:
         return ("do-not-call", "on a do-not-call list", None)
-    if contact.phone.lstrip("+") in emergency:
+    if is_emergency(contact.phone, emergency):
         return ("invalid", "an emergency number: never dialled by a campaign", None)
     zone = campaign_zone
     if contact.time_zone:
@@ -279,7 +280,7 @@ def _set_aside(conn: Connection, contact_id: int, status: str | None, reason: st
 
 def _start_attempt(conn: Connection, client, row, contact, now: datetime,
                    limits: DialerLimits, queue_name: str | None) -> DialOrder:
-    uniqueid = f"ictc-{secrets.token_hex(12)}"
+    uniqueid = attempt_uniqueid()
     attempt_id = int(conn.execute(text(
         "INSERT INTO campaign_attempts (client_id, campaign_id, contact_id, attempt_no, phone, "
         "dialer, uniqueid, started_at) VALUES (:client, :campaign, :contact, :no, :phone, "

@@ -3,9 +3,13 @@ are counted."""
 
 from __future__ import annotations
 
+import pytest_twisted
+from sqlalchemy.exc import OperationalError
+
 from fastagi import channel_vars as v, reasons
 from fastagi.db import retry
 from fastagi.metrics import Metrics
+from fastagi.services import DbRunner
 
 
 def value(metrics: Metrics, name: str, **labels) -> float:
@@ -33,8 +37,7 @@ def test_labels_are_bounded():
 def test_retries_and_database_failures_are_counted():
     metrics = Metrics()
     observer = lambda kind: metrics.db_retries.inc()  # noqa: E731 (as serve installs it)
-    retry.retry_observers.append(observer)
-    try:
+    with retry.observed_by(observer):
         attempts = []
 
         def work():
@@ -44,10 +47,37 @@ def test_retries_and_database_failures_are_counted():
                 raise OperationalError("UPDATE", {}, Exception(1213, "Deadlock found"))
             return "done"
         assert retry.with_retry(work, pause_s=0) == "done"
-    finally:
-        retry.retry_observers.remove(observer)
     assert value(metrics, "ictcontact_db_retries_total") == 1
     metrics.db_failure("timeout")
     metrics.db_failure("weird")
     assert value(metrics, "ictcontact_db_errors_total", kind="timeout") == 1
     assert value(metrics, "ictcontact_db_errors_total", kind="other") == 1
+
+
+def _deadlocks_once():
+    attempts = []
+
+    def work(_engine=None):
+        def once():
+            attempts.append(1)
+            if len(attempts) == 1:
+                raise OperationalError("UPDATE", {}, Exception(1213, "Deadlock found"))
+            return "done"
+        return retry.with_retry(once, pause_s=0)
+    return work
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_database_runner_reports_the_retries_of_its_own_work_only():
+    from twisted.internet import reactor
+    heard: list[str] = []
+    runner = DbRunner(engine=None, reactor=reactor, clock=reactor, size=1, timeout=5)
+    runner.on_retry = heard.append
+    runner.start()
+    try:
+        assert await runner.run(_deadlocks_once()) == "done"
+    finally:
+        runner.pool.stop()
+    assert heard == ["lock"]
+    assert _deadlocks_once()() == "done"      # work run elsewhere reports to nobody
+    assert heard == ["lock"]

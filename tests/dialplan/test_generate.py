@@ -159,5 +159,5 @@ def test_a_client_name_cannot_inject_dialplan():
 
 
 def test_emergency_numbers_agree_with_the_server():
-    from fastagi.dialplan.generate import DEFAULT_EMERGENCY_NUMBERS
-    assert set(DEFAULT_EMERGENCY_NUMBERS) == set(ServeConfig().emergency_prefixes)
+    from fastagi.emergency import DEFAULT_NUMBERS as DEFAULT_EMERGENCY_NUMBERS
+    assert set(DEFAULT_EMERGENCY_NUMBERS) == set(ServeConfig().emergency_numbers)
