@@ -32,6 +32,15 @@ RETRYABLE = frozenset({UNKNOWN_AGENT, WRONG_PIN, NO_INPUT})
 
 
 @dataclass(frozen=True)
+class Request:
+    """Where a login/logout comes from: the client code (a literal of the operator's
+    dialplan) and the calling PJSIP endpoint (CHANNEL(endpoint))."""
+
+    client_code: str
+    endpoint: str
+
+
+@dataclass(frozen=True)
 class Policy:
     """agent_login_policy: wrong PINs that lock, for how long, tries per phone call."""
 

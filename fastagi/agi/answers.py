@@ -1,18 +1,20 @@
-"""How agent_login and agent_logout end a session: the sounds the caller hears, then
-ICT_RESULT / ICT_REASON for the dialplan (and the session's log line)."""
+"""How a script that talks to the caller ends its session: the sounds the caller hears,
+then ICT_RESULT / ICT_REASON for the dialplan (and the session's log line). The script
+chooses the sounds (agent_login and agent_logout: fastagi.agents.prompts)."""
 
 from __future__ import annotations
 
+from typing import Iterable
+
 from fastagi import channel_vars as v
-from fastagi.agents import prompts
 from fastagi.agi.channel import Channel
 
 
-async def refuse(channel: Channel, reason: str, logged_as: str | None = None) -> None:
-    """Play the refusal's sounds, then answer REJECT with the reason as logged."""
-    for sound in prompts.refusal_sounds(reason):
+async def refuse(channel: Channel, sounds: Iterable[str], reason: str) -> None:
+    """Play `sounds`, then answer REJECT with `reason`."""
+    for sound in sounds:
         await play(channel, sound)
-    await answer(channel, v.REJECT, logged_as or reason)
+    await answer(channel, v.REJECT, reason)
 
 
 async def play(channel: Channel, sound: str) -> None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 
+from fastagi.agents.rules import Request
 from fastagi.agi.errors import BadRequest
 from fastagi.arguments.calls import CLIENT_CODE
-from fastagi.store.agents import Request
 
 ENDPOINT = re.compile(r"[a-z0-9_-]{1,32}-[0-9]{2,20}")
 

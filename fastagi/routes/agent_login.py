@@ -28,7 +28,7 @@ async def handle(channel: Channel, services: Services) -> None:
     channel.note(client=request.client_code, endpoint=request.endpoint)
     check = await services.db.run(agents.check_place, request, utc_now(services.clock))
     if check.refusal:
-        await refuse(channel, check.refusal)
+        await refuse(channel, prompts.refusal_sounds(check.refusal), check.refusal)
         return
     prompt, reason = prompts.AGENT_USER, rules.NO_INPUT
     for _ in range(check.policy.tries_per_call):
@@ -56,10 +56,10 @@ async def handle(channel: Channel, services: Services) -> None:
             return
         if outcome.now_locked:
             channel.note(locked="yes")
-            await refuse(channel, rules.LOCKED, logged_as=reason)
+            await refuse(channel, prompts.refusal_sounds(rules.LOCKED), reason)
             return
         if reason not in rules.RETRYABLE:
-            await refuse(channel, reason)
+            await refuse(channel, prompts.refusal_sounds(reason), reason)
             return
         prompt = prompts.AGENT_INCORRECT
-    await refuse(channel, reason)
+    await refuse(channel, prompts.refusal_sounds(reason), reason)

@@ -21,7 +21,7 @@ async def handle(channel: Channel, services: Services) -> None:
     channel.note(client=request.client_code, endpoint=request.endpoint)
     outcome = await services.db.run(agents.logout, request, utc_now(services.clock))
     if outcome.session_id is None:
-        await refuse(channel, outcome.reason)
+        await refuse(channel, prompts.refusal_sounds(outcome.reason), outcome.reason)
         return
     channel.note(session=outcome.session_id)
     await play(channel, prompts.AGENT_LOGGED_OFF)

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from fastagi.agents import rules
-from fastagi.agents.rules import AgentRow, Place, Policy
+from fastagi.agents.rules import AgentRow, Place, Policy, Request
 from fastagi.db.retry import NotCommitted, with_retry
 
 _PLACE = text(
@@ -59,15 +59,6 @@ _LOG = text(
     " :session_id, :login_number, :endpoint, :now)")
 
 LOGIN, LOGOUT, REFUSED = "login", "logout", "refused"
-
-
-@dataclass(frozen=True)
-class Request:
-    """Where a login/logout comes from: the client code (a literal of the operator's
-    dialplan) and the calling PJSIP endpoint (CHANNEL(endpoint))."""
-
-    client_code: str
-    endpoint: str
 
 
 @dataclass(frozen=True)

@@ -133,3 +133,20 @@ def test_pure_rules_touch_no_wire_store_or_database(rule_module):
                      if i.startswith(("fastagi.agi", "fastagi.ami", "fastagi.store",
                                       "fastagi.db", "fastagi.routes", "fastagi.jobs")))
     assert touched == []
+
+
+@pytest.mark.parametrize("wire", ["fastagi.agi", "fastagi.ami"])
+def test_the_wire_knows_nothing_above_it(wire):
+    above = ("fastagi.store", "fastagi.db", "fastagi.routes", "fastagi.jobs", "fastagi.billing",
+             "fastagi.agents", "fastagi.campaigns", "fastagi.dialplan", "fastagi.commands",
+             "fastagi.arguments", "fastagi.testing")
+    touched = sorted(f"{name} -> {i}" for name, imports in GRAPH.items()
+                     if name.startswith(wire + ".") for i in imports if i.startswith(above))
+    assert touched == []
+
+
+def test_argument_parsers_touch_no_store_or_database():
+    touched = sorted(f"{name} -> {i}" for name, imports in GRAPH.items()
+                     if name.startswith("fastagi.arguments.") for i in imports
+                     if i.startswith(("fastagi.store", "fastagi.db", "fastagi.services")))
+    assert touched == []
