@@ -29,6 +29,7 @@ from fastagi.agi.errors import AgiError, ProtocolViolation, ReplyTimeout, Sessio
 from fastagi.agi.quoting import ENCODING, ERRORS, MAX_LINE_BYTES
 from fastagi.agi.replies import (PROVISIONAL, AgiReply, MalformedReply, closes_block,
                                  is_hangup_event, opens_block, parse_reply)
+from fastagi.wire import Waiters, describe_close, fail_each, peer_of
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class AgiServerProtocol(LineOnlyReceiver):
         self._env_lines: list[str] | None = []   # None once the block is complete
         self._block: list[str] = []               # lines of a 520- block being read
         self._timer: IDelayedCall | None = None
-        self._closed_waiters: list[Deferred] = []
+        self._closed: Waiters[None] = Waiters()
         self.connected_at: float | None = None
         self.environment: AgiEnvironment | None = None
         self.hung_up = False
@@ -69,34 +70,21 @@ class AgiServerProtocol(LineOnlyReceiver):
     # --- connection events ---------------------------------------------------------
     def connectionMade(self) -> None:
         self.connected_at = self._clock.seconds()
-        peer = self.transport.getPeer()
-        self.peer = f"{getattr(peer, 'host', peer)}:{getattr(peer, 'port', '')}".rstrip(":")
-        self.peer_host = str(getattr(peer, "host", ""))
+        self.peer, self.peer_host = peer_of(self.transport)
         self._arm("the environment block")
 
     def connectionLost(self, reason: Failure = None) -> None:
         self.is_closed = True
         self._disarm()
         if self.failure is None:
-            self.failure = SessionClosed(f"connection closed: {_describe(reason)}")
+            self.failure = SessionClosed(f"connection closed: {describe_close(reason)}")
         self._fail_pending(self.failure)
-        waiters, self._closed_waiters = self._closed_waiters, []
-        for waiter in waiters:
-            waiter.callback(None)
+        self._closed.fire(None)
 
     def when_closed(self) -> Deferred[None]:
         """A Deferred that fires with None once the connection is gone (cancelling it
         just stops waiting)."""
-        if self.is_closed:
-            return succeed(None)
-
-        def forget(waiter: Deferred[None]) -> None:
-            if waiter in self._closed_waiters:
-                self._closed_waiters.remove(waiter)
-
-        waiter: Deferred[None] = Deferred(forget)
-        self._closed_waiters.append(waiter)
-        return waiter
+        return succeed(None) if self.is_closed else self._closed.wait()
 
     def close(self) -> None:
         """Close the connection after what has been written (the session is over)."""
@@ -233,15 +221,8 @@ class AgiServerProtocol(LineOnlyReceiver):
 
     def _fail_pending(self, error: AgiError) -> None:
         pending, self._pending = self._pending, deque()
-        for _, deferred, _ in pending:
-            if not deferred.called:
-                deferred.errback(Failure(error))
+        fail_each((deferred for _, deferred, _ in pending), error)
 
     def _runner_failed(self, failure: Failure) -> None:
         log.error("%s: session runner failed: %s", self.peer, failure.getTraceback())
 
-
-def _describe(reason: Failure | None) -> str:
-    if reason is None:
-        return "closed"
-    return reason.getErrorMessage() or reason.type.__name__

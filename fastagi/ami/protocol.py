@@ -38,6 +38,7 @@ from twisted.python.failure import Failure
 from fastagi.ami.errors import (ActionFailed, ActionTimeout, AmiError, ConnectionLost,
                                 LoginFailed, ProtocolViolation)
 from fastagi.ami.message import ENCODING, ERRORS, AmiMessage, Fields, format_action, parse_header
+from fastagi.wire import Waiters, describe_close, fail_each, peer_of
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +99,8 @@ class AmiProtocol(LineOnlyReceiver):
         self._lines: list[tuple[str, str]] = []
         self._line_count = 0
         self._greeting_timer: IDelayedCall | None = None
-        self._greeting_waiters: list[Deferred] = []
-        self._closed_waiters: list[Deferred] = []
+        self._greeted: Waiters[str] = Waiters()
+        self._closed: Waiters[None] = Waiters()
         self.version: str | None = None
         self.failure: AmiError | None = None
         self.is_closed = False
@@ -108,8 +109,7 @@ class AmiProtocol(LineOnlyReceiver):
 
     # --- connection events ---------------------------------------------------------
     def connectionMade(self) -> None:
-        peer = self.transport.getPeer()
-        self.peer = f"{getattr(peer, 'host', peer)}:{getattr(peer, 'port', '')}".rstrip(":")
+        self.peer, _ = peer_of(self.transport)
         self._greeting_timer = self._clock.callLater(
             self.timeout, self._break,
             ActionTimeout(f"no AMI greeting within {self.timeout:g} s"))
@@ -118,11 +118,9 @@ class AmiProtocol(LineOnlyReceiver):
         self.is_closed = True
         self._cancel_greeting_timer()
         if self.failure is None:
-            self.failure = ConnectionLost(f"AMI connection closed: {_describe(reason)}")
+            self.failure = ConnectionLost(f"AMI connection closed: {describe_close(reason)}")
         self._fail_all(self.failure)
-        waiters, self._closed_waiters = self._closed_waiters, []
-        for waiter in waiters:
-            waiter.callback(None)
+        self._closed.fire(None)
 
     def when_greeted(self) -> Deferred[str]:
         """Fires with the greeting's version, or errbacks with the AmiError that broke
@@ -131,17 +129,11 @@ class AmiProtocol(LineOnlyReceiver):
             return succeed(self.version)
         if self.failure is not None:
             return fail(self.failure)
-        waiter: Deferred[str] = Deferred()
-        self._greeting_waiters.append(waiter)
-        return waiter
+        return self._greeted.wait()
 
     def when_closed(self) -> Deferred[None]:
         """Fires with None once the connection is gone."""
-        if self.is_closed:
-            return succeed(None)
-        waiter: Deferred[None] = Deferred()
-        self._closed_waiters.append(waiter)
-        return waiter
+        return succeed(None) if self.is_closed else self._closed.wait()
 
     def close(self) -> None:
         if self.transport is not None and not self.is_closed:
@@ -228,9 +220,7 @@ class AmiProtocol(LineOnlyReceiver):
             return
         self._cancel_greeting_timer()
         self.version = line[len(GREETING_PREFIX):].strip()
-        waiters, self._greeting_waiters = self._greeting_waiters, []
-        for waiter in waiters:
-            waiter.callback(self.version)
+        self._greeted.fire(self.version)
 
     def _message(self, message: AmiMessage) -> None:
         action_id = message.action_id
@@ -329,11 +319,8 @@ class AmiProtocol(LineOnlyReceiver):
         pending, self._pending = self._pending, {}
         for entry in pending.values():
             _cancel_timer(entry)
-            if not entry.deferred.called:
-                entry.deferred.errback(Failure(error))
-        waiters, self._greeting_waiters = self._greeting_waiters, []
-        for waiter in waiters:
-            waiter.errback(Failure(error))
+        fail_each((entry.deferred for entry in pending.values()), error)
+        self._greeted.fail(error)
 
     def _cancel_greeting_timer(self) -> None:
         if self._greeting_timer is not None and self._greeting_timer.active():
@@ -346,8 +333,3 @@ def _cancel_timer(entry: _Pending) -> None:
         entry.timer.cancel()
     entry.timer = None
 
-
-def _describe(reason: Failure | None) -> str:
-    if reason is None:
-        return "closed"
-    return reason.getErrorMessage() or reason.type.__name__
