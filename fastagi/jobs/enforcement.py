@@ -36,18 +36,18 @@ from fastagi.ami.client import AmiClient
 from fastagi.ami.errors import ActionFailed
 from fastagi.metrics import Metrics
 from fastagi.services import DbRun
-from fastagi.store import live_calls
+from fastagi.store import call_watch
 
 log = logging.getLogger(__name__)
 
 CAUSE_FOR_WHY = {
-    live_calls.SUSPENDED: reasons.cause_for(reasons.SUSPENDED),   # 52
-    live_calls.NO_CREDIT: reasons.cause_for(reasons.NO_CREDIT),   # 21
+    call_watch.SUSPENDED: reasons.cause_for(reasons.SUSPENDED),   # 52
+    call_watch.NO_CREDIT: reasons.cause_for(reasons.NO_CREDIT),   # 21
 }
 # Hangup actions in flight at once: Asterisk runs one session's actions one after another,
 # so each action's timeout must not also cover a long queue of others ahead of it.
 MAX_IN_FLIGHT = 50
-WHY_REASON = {live_calls.SUSPENDED: reasons.SUSPENDED, live_calls.NO_CREDIT: reasons.NO_CREDIT}
+WHY_REASON = {call_watch.SUSPENDED: reasons.SUSPENDED, call_watch.NO_CREDIT: reasons.NO_CREDIT}
 
 
 class Enforcer:
@@ -72,7 +72,7 @@ class Enforcer:
         """Act on new change-log rows; fires with the number of Hangup actions sent."""
         if not self._ami.connected or not self._asterisk():
             return 0
-        changes = await self._db.run(live_calls.recent_changes, self._window)
+        changes = await self._db.run(call_watch.recent_changes, self._window)
         now = self._clock.seconds()
         for change_id, seen in list(self._acted.items()):
             if now - seen > 2 * self._window:
@@ -92,7 +92,7 @@ class Enforcer:
 
     async def _end(self, client_ids: set[int] | None) -> int:
         asterisk = self._asterisk()
-        to_end = await self._db.run(live_calls.calls_to_end, asterisk, client_ids)
+        to_end = await self._db.run(call_watch.calls_to_end, asterisk, client_ids)
         if not to_end:
             return 0
         log.warning("ending %d live call(s) on Asterisk %s: %s", len(to_end), asterisk,
@@ -102,7 +102,7 @@ class Enforcer:
         self.last_batch_sent_at = self._clock.seconds()
         return len(to_end)
 
-    def _hangup(self, item: live_calls.CallToEnd) -> Deferred:
+    def _hangup(self, item: call_watch.CallToEnd) -> Deferred:
         target = item.call.uniqueid or item.call.channel
         reason = WHY_REASON[item.why]
         if not target:

@@ -28,7 +28,7 @@ from fastagi.ami.client import AmiClient
 from fastagi.metrics import Metrics
 from fastagi.clock import utc_now
 from fastagi.services import DbRun
-from fastagi.store import live_calls
+from fastagi.store import call_watch
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class Reconciler:
         self.passes = 0
         ami.on_connected(lambda _: self.run())
 
-    async def run(self) -> live_calls.GoneOutcome | None:
+    async def run(self) -> call_watch.GoneOutcome | None:
         """One pass; fires with what it closed (None when skipped: AMI down, or a pass
         already running)."""
         asterisk = self._asterisk()
@@ -69,10 +69,10 @@ class Reconciler:
         self._metrics.reconciliation_runs.labels("ok").inc()
         return outcome
 
-    async def _pass(self, asterisk: str) -> live_calls.GoneOutcome:
+    async def _pass(self, asterisk: str) -> call_watch.GoneOutcome:
         suspects = await self._missing(asterisk, None)
         if not suspects:
-            return live_calls.GoneOutcome((), (), ())
+            return call_watch.GoneOutcome((), (), ())
         self._waiting = task.deferLater(self._clock, self._confirm, lambda: None)
         try:
             await self._waiting
@@ -80,8 +80,8 @@ class Reconciler:
             self._waiting = None
         gone = await self._missing(asterisk, [c.id for c in suspects])
         if not gone:
-            return live_calls.GoneOutcome((), (), ())
-        outcome = await self._db.run(live_calls.close_gone, gone, asterisk,
+            return call_watch.GoneOutcome((), (), ())
+        outcome = await self._db.run(call_watch.close_gone, gone, asterisk,
                                      utc_now(self._clock))
         self._metrics.reconciliation_fixes.labels("settled").inc(len(outcome.settled))
         self._metrics.reconciliation_fixes.labels("closed").inc(len(outcome.closed))
@@ -93,13 +93,13 @@ class Reconciler:
         return outcome
 
     async def _missing(self, asterisk: str,
-                       only: Sequence[int] | None) -> list[live_calls.LiveCall]:
+                       only: Sequence[int] | None) -> list[call_watch.LiveCall]:
         """Live calls (all on `asterisk`, or the `only` ids still live) whose channel
         Asterisk does not have. The database is read before Asterisk is asked."""
         if only is None:
-            known = await self._db.run(live_calls.live_calls_on, asterisk)
+            known = await self._db.run(call_watch.live_calls_on, asterisk)
         else:
-            known = await self._db.run(live_calls.still_live, only)
+            known = await self._db.run(call_watch.still_live, only)
         if not known:
             return []
         # a busy box lists thousands of channels: allow the list more than one action

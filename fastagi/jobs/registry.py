@@ -18,7 +18,7 @@ from fastagi.clock import utc_now
 from fastagi.jobs.ami_control import AmiControl
 from fastagi.jobs.stale_sweep import sweep_stale_calls
 from fastagi.services import Services
-from fastagi.store import live_calls
+from fastagi.store import call_watch
 
 Job = Callable[[], Any]
 
@@ -49,12 +49,12 @@ def periodic_jobs(services: Services, ami: AmiControl | None = None) -> list[tup
 
 async def prune_client_changes(services: Services) -> int:
     """Drop client_changes rows older than a day (enforcement reads the last minute)."""
-    return await services.db.run(live_calls.prune_changes,
+    return await services.db.run(call_watch.prune_changes,
                                  utc_now(services.clock) - CHANGE_LOG_KEEP)
 
 
 async def sample_live_calls(services: Services) -> int:
     """Set the live-calls gauge from the database; fires with the count."""
-    count = await services.db.run(live_calls.count_live)
+    count = await services.db.run(call_watch.count_live)
     services.metrics.live_calls.set(count)
     return count

@@ -5,7 +5,7 @@ that, and sets `TIMEOUT(absolute)` on the channel to it (the dialplan's `L()` ge
 longest call allowed, --max-call-seconds). Every `check_seconds` this job finds the live
 calls on its Asterisk whose limit ends within `lead_seconds`, extends each by up to one
 slice in the database (reserved first, under the call's and the client's row lock, from
-the credit available then: `live_calls.extend_call`), and only then moves the channel's
+the credit available then: `call_watch.extend_call`), and only then moves the channel's
 hang-up time with AMI `Setvar TIMEOUT(absolute)` to the new limit (seconds from now,
 rounded down). func_timeout.c sets the channel's whentohangup; a bridged channel waits in
 ast_waitfor_nandfds, which hangs it up when that time comes, and its hangup handler
@@ -30,7 +30,7 @@ from fastagi import channel_vars
 from fastagi.ami.client import AmiClient
 from fastagi.clock import utc_now
 from fastagi.services import DbRun
-from fastagi.store import live_calls
+from fastagi.store import call_watch
 
 log = logging.getLogger(__name__)
 
@@ -48,17 +48,17 @@ class SliceExtender:
         self.grace_seconds = grace_seconds
         self.lead_seconds = min(lead_seconds, slice_seconds / 2)
 
-    async def run(self) -> list[live_calls.Extended]:
+    async def run(self) -> list[call_watch.Extended]:
         """One pass; fires with the extensions whose Setvar Asterisk accepted."""
         asterisk = self._asterisk()
         if not self._ami.connected or not asterisk:
             return []   # the TIMEOUT(absolute) of each call's last slice stands
         due_before = utc_now(self._clock) + timedelta(seconds=self.lead_seconds)
-        due = await self._db.run(live_calls.calls_due, asterisk, due_before,
+        due = await self._db.run(call_watch.calls_due, asterisk, due_before,
                                  self.cap_seconds)
         done = []
         for item in due:
-            extended = await self._db.run(live_calls.extend_call, item.call.id,
+            extended = await self._db.run(call_watch.extend_call, item.call.id,
                                           self.slice_seconds, self.cap_seconds, due_before,
                                           self.grace_seconds)
             if extended is None:
