@@ -17,6 +17,7 @@ from twisted.internet.interfaces import IReactorThreads, IReactorTime
 from twisted.python.failure import Failure
 
 from fastagi.agi.errors import Unavailable
+from fastagi.ami.client import DEFAULT_USER as DEFAULT_AMI_USER
 from fastagi.db import retry
 from fastagi.emergency import DEFAULT_NUMBERS as DEFAULT_EMERGENCY_NUMBERS
 from fastagi.metrics import Metrics
@@ -43,7 +44,7 @@ class ServeConfig:
     server_name: str = field(default_factory=socket.gethostname)
     # AMI (fastagi/jobs/ami_control.py): empty `ami` = no AMI, enforcement and reconciliation off
     ami: str = ""
-    ami_user: str = "ictcontact"
+    ami_user: str = DEFAULT_AMI_USER
     ami_secret: str = field(default="", repr=False)
     ami_asterisk: str = ""
     ami_timeout: float = 5.0

@@ -38,6 +38,8 @@ from fastagi.ami.protocol import AmiProtocol, AmiResult
 
 log = logging.getLogger(__name__)
 
+DEFAULT_USER = "ictcontact"   # the server's and the dialer's user in asterisk-conf/manager.conf
+
 
 def id_prefix(name: str) -> str:
     """A per-process ActionID prefix: safe characters of `name`, the pid, a random tag."""

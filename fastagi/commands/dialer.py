@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.task import LoopingCall
 
-from fastagi.ami.client import AmiClient, client_from_settings
+from fastagi.ami.client import DEFAULT_USER as DEFAULT_AMI_USER, AmiClient, client_from_settings
 from fastagi.campaigns.dialer import Dialer, DialerConfig
 from fastagi.campaigns.originate import AmiOriginator
 from fastagi.campaigns.queue_status import AmiQueueWatch
@@ -53,7 +53,7 @@ class DialerProcess:
     own are DialerConfig's field defaults."""
 
     ami: str = ""                   # required
-    ami_user: str = "ictcontact"
+    ami_user: str = DEFAULT_AMI_USER
     name: str = ""                  # empty: the host name
     ring_seconds: float = 30.0
     db_pool_size: int = 4
