@@ -1,12 +1,10 @@
-"""The one registry of periodic work `ictcontact serve` runs while it serves: the
-stale-call sweep, the change-log prune, the live-calls gauge and, with AMI, enforcement,
-reconciliation and slice extension.
+"""Periodic jobs `ictcontact serve` runs while it serves (e.g. the stale-call sweep).
 
-`periodic_jobs(services, ami)` returns (job, interval_seconds) pairs; serve starts each as
-a LoopingCall on the reactor once it runs (first run immediately) and stops them on
+`periodic_jobs(services)` returns (job, interval_seconds) pairs; serve starts each as a
+LoopingCall on the reactor once it runs (first run immediately) and stops them on
 shutdown. A job is called with no arguments and may return a Deferred or a coroutine; it
 is not started again until that has finished; its failures are logged and do not stop it.
-Add jobs to the list below, nowhere else.
+Add jobs to the list below: the one registry (with AMI, `ami` adds its jobs here too).
 """
 
 from __future__ import annotations
@@ -30,14 +28,13 @@ SLICE_CHECK_SECONDS = 5.0   # how often calls near the end of their slice are ex
 
 
 def periodic_jobs(services: Services, ami: AmiControl | None = None) -> list[tuple[Job, float]]:
-    """Every periodic job of one server; `ami` adds the jobs that act through AMI."""
-    config = services.config
     jobs: list[tuple[Job, float]] = [
-        (lambda: sweep_stale_calls(services), config.stale_sweep_seconds),
-        (lambda: prune_client_changes(services), CHANGE_LOG_PRUNE_SECONDS),
+        (lambda: sweep_stale_calls(services), services.config.stale_sweep_seconds),
     ]
-    if config.metrics:
+    jobs.append((lambda: prune_client_changes(services), CHANGE_LOG_PRUNE_SECONDS))
+    if services.config.metrics:
         jobs.append((lambda: sample_live_calls(services), LIVE_CALLS_SAMPLE_SECONDS))
+    config = services.config
     if ami is not None:
         jobs += [(ami.enforcer.poll, config.enforce_poll_seconds),
                  (ami.enforcer.catch_up, config.enforce_catch_up_seconds),
