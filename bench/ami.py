@@ -126,8 +126,8 @@ async def reconcile_trials(reactor, engine, count: int, gone: int, trials: int) 
     from twisted.internet.endpoints import TCP4ClientEndpoint
 
     from fastagi.ami.client import AmiClient
-    from fastagi.metrics import Metrics
     from fastagi.jobs.reconciliation import Reconciler
+    from fastagi.metrics import Metrics
     from fastagi.services import DbRunner
 
     execute(engine, "UPDATE calls SET state = 'stale', settled_at = UTC_TIMESTAMP() "
@@ -167,8 +167,8 @@ async def reconcile_closing(reactor, engine, count: int, gone: int, trials: int)
     from twisted.internet.endpoints import TCP4ClientEndpoint
 
     from fastagi.ami.client import AmiClient
-    from fastagi.metrics import Metrics
     from fastagi.jobs.reconciliation import Reconciler
+    from fastagi.metrics import Metrics
     from fastagi.services import DbRunner
 
     results = []

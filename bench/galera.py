@@ -45,9 +45,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from fastagi import channel_vars as v  # noqa: E402
-from fastagi.testing.fake_asterisk import run_session  # noqa: E402
 from fastagi.db import migrate  # noqa: E402
 from fastagi.db.engine import make_engine  # noqa: E402
+from fastagi.testing.fake_asterisk import run_session  # noqa: E402
 from tests.faults.galera_cluster import GaleraCluster, missing_packages  # noqa: E402
 from tests.serve_process import environ  # noqa: E402
 

@@ -128,7 +128,6 @@ class DbRunner:
 
         return deferred.addErrback(timed_out)
 
-
     def _observed(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         with retry.observed_by(self.on_retry):   # on the worker thread, for this call only
             return fn(self.engine, *args, **kwargs)

@@ -19,13 +19,13 @@ from twisted.internet.task import LoopingCall
 from twisted.python.failure import Failure
 
 from fastagi.ami.errors import ActionFailed, NotConnected
-from fastagi.store import dialer as store
+from fastagi.campaigns.originate import Originate, OriginateOutcome
 from fastagi.campaigns.pacing import NOT_SENT
 from fastagi.campaigns.queue_status import QueueSnapshot, QueueWatch
-from fastagi.campaigns.originate import Originate, OriginateOutcome
 from fastagi.clock import utc_now
 from fastagi.emergency import DEFAULT_NUMBERS as DEFAULT_EMERGENCY_NUMBERS
 from fastagi.services import DbRun
+from fastagi.store import dialer as store
 
 log = logging.getLogger(__name__)
 

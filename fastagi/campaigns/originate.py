@@ -18,8 +18,8 @@ from fastagi.ami import actions
 from fastagi.ami.actions import OriginateResult
 from fastagi.ami.client import AmiClient
 from fastagi.campaigns.channel_ids import first_half_id
-from fastagi.store.dialer import DialOrder
 from fastagi.dialplan import names
+from fastagi.store.dialer import DialOrder
 
 LOCAL_CHANNEL = f"Local/s@{names.CAMPAIGN}/n"   # /n: never optimised away (keeps ;2's handler)
 

@@ -11,10 +11,10 @@ import time
 from collections import Counter
 from typing import TextIO
 
-from fastagi.store import contacts_import
 from fastagi.campaigns.contact_rows import BadLine, ContactRow, HeaderError, check_lines, chunks
 from fastagi.db.engine import describe_failure, make_engine
 from fastagi.settings import database_url, source_from_args
+from fastagi.store import contacts_import
 
 CHUNK = 5000
 

@@ -29,8 +29,8 @@ from fastagi.campaigns.originate import AmiOriginator
 from fastagi.campaigns.queue_status import AmiQueueWatch
 from fastagi.db import migrate
 from fastagi.db.engine import make_engine
-from fastagi.services import DbRunner
 from fastagi.emergency import parse_numbers
+from fastagi.services import DbRunner
 from fastagi.settings import (Option, SettingsError, SettingsSource, add_options,
                               database_url, dataclass_defaults, load_options, source_from_args)
 

@@ -5,8 +5,8 @@ created (`migrate.upgrade`); one behind or ahead of this code, a Galera node wit
 settings the product needs (fastagi.db.galera), or one that cannot be reached, is refused
 with a one-line reason and a non-zero exit. On SIGTERM/SIGINT the
 server stops listening, lets sessions in flight finish for up to --shutdown-grace-seconds,
-aborts the rest, and exits 0. Periodic jobs (fastagi.jobs.registry.periodic_jobs) run while it
-serves. Only this entry point imports the global reactor.
+aborts the rest, and exits 0. Periodic jobs (fastagi.jobs.registry.periodic_jobs) run
+while it serves. Only this entry point imports the global reactor.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from twisted.internet.interfaces import IListeningPort
 from twisted.internet.task import LoopingCall
 from twisted.python.failure import Failure
 
-from fastagi.jobs.ami_control import AmiControl
 from fastagi.db import galera, migrate
 from fastagi.db.engine import make_engine
+from fastagi.emergency import parse_numbers
+from fastagi.jobs.ami_control import AmiControl
 from fastagi.jobs.registry import periodic_jobs
 from fastagi.services import DbRunner, ServeConfig, Services
-from fastagi.emergency import parse_numbers
 from fastagi.settings import (Option, SettingsError, SettingsSource, add_options,
                               database_url, dataclass_defaults, load_options, source_from_args)
 

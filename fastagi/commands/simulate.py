@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from fastagi.testing.fake_asterisk import Faults, SessionResult, run_session
 from fastagi.settings import source_from_args
+from fastagi.testing.fake_asterisk import Faults, SessionResult, run_session
 
 DEFAULT_CONNECT = "127.0.0.1:4573"
 

@@ -17,10 +17,10 @@ from typing import Any
 from twisted.internet.defer import Deferred
 
 from fastagi.ami.client import AmiClient, client_from_settings
-from fastagi.jobs.slice_extender import SliceExtender
 from fastagi.jobs.enforcement import Enforcer
-from fastagi.metrics import Metrics
 from fastagi.jobs.reconciliation import Reconciler
+from fastagi.jobs.slice_extender import SliceExtender
+from fastagi.metrics import Metrics
 from fastagi.services import DbRun, ServeConfig
 
 log = logging.getLogger(__name__)

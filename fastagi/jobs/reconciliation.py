@@ -25,8 +25,8 @@ from twisted.internet import task
 from twisted.internet.interfaces import IReactorTime
 
 from fastagi.ami.client import AmiClient
-from fastagi.metrics import Metrics
 from fastagi.clock import utc_now
+from fastagi.metrics import Metrics
 from fastagi.services import DbRun
 from fastagi.store import call_watch
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from fastagi import channel_vars as v
 from fastagi.agents import prompts, rules
-from fastagi.agi.channel import Channel
 from fastagi.agi.answers import answer, play, refuse
+from fastagi.agi.channel import Channel
 from fastagi.arguments.agents import parse_agent_request
 from fastagi.clock import utc_now
 from fastagi.services import Services

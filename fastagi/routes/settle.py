@@ -9,8 +9,8 @@ from __future__ import annotations
 from fastagi import channel_vars as v
 from fastagi.agi.channel import Channel
 from fastagi.agi.errors import BadRequest
-from fastagi.billing.money import format_money
 from fastagi.arguments.calls import parse_settle
+from fastagi.billing.money import format_money
 from fastagi.clock import utc_now
 from fastagi.services import Services
 from fastagi.store import calls

@@ -41,8 +41,8 @@ from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.task import deferLater
 
 from fastagi import channel_vars as v
-from fastagi.testing.fake_asterisk import run_session
 from fastagi.testing.fake_ami import FakeAmi, FakeAmiSession
+from fastagi.testing.fake_asterisk import run_session
 
 log = logging.getLogger(__name__)
 
