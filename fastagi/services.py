@@ -17,7 +17,7 @@ from twisted.internet.interfaces import IReactorThreads, IReactorTime
 from twisted.python.failure import Failure
 
 from fastagi.agi.errors import Unavailable
-from fastagi.ami.client import DEFAULT_USER as DEFAULT_AMI_USER
+from fastagi.ami import DEFAULT_USER as DEFAULT_AMI_USER
 from fastagi.db import retry
 from fastagi.emergency import DEFAULT_NUMBERS as DEFAULT_EMERGENCY_NUMBERS
 from fastagi.metrics import Metrics

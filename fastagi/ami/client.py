@@ -31,14 +31,13 @@ from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
 from twisted.internet.protocol import Factory
 from twisted.python.failure import Failure
 
-from fastagi.ami import actions
+from fastagi.ami import DEFAULT_PORT, actions
 from fastagi.ami.errors import NotConnected
 from fastagi.ami.message import AmiMessage, Fields
 from fastagi.ami.protocol import AmiProtocol, AmiResult
 
 log = logging.getLogger(__name__)
 
-DEFAULT_USER = "ictcontact"   # the server's and the dialer's user in asterisk-conf/manager.conf
 
 
 def id_prefix(name: str) -> str:
@@ -231,7 +230,7 @@ class AmiClient:
 
 def client_from_settings(reactor, address: str, username: str, secret: str,
                          **options: object) -> AmiClient:
-    """An AmiClient for `HOST:PORT` (port default 5038) on `reactor`."""
+    """An AmiClient for `HOST:PORT` (port default DEFAULT_PORT) on `reactor`."""
     from twisted.internet.endpoints import HostnameEndpoint
 
     host, port = parse_address(address)
@@ -240,10 +239,10 @@ def client_from_settings(reactor, address: str, username: str, secret: str,
 
 
 def parse_address(address: str) -> tuple[str, int]:
-    """`HOST[:PORT]` -> (host, port); port defaults to 5038. Raises ValueError."""
+    """`HOST[:PORT]` -> (host, port); port defaults to DEFAULT_PORT. Raises ValueError."""
     host, sep, port_text = address.rpartition(":")
     if not sep:
-        host, port_text = address, "5038"
+        host, port_text = address, str(DEFAULT_PORT)
     if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise ValueError(f"AMI address must be HOST:PORT, not {address!r}")
     return host.strip("[]"), int(port_text)

@@ -23,7 +23,8 @@ from sqlalchemy.engine import make_url
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.task import LoopingCall
 
-from fastagi.ami.client import DEFAULT_USER as DEFAULT_AMI_USER, AmiClient, client_from_settings
+from fastagi.ami import DEFAULT_USER as DEFAULT_AMI_USER
+from fastagi.ami.client import AmiClient, client_from_settings
 from fastagi.campaigns.dialer import Dialer, DialerConfig
 from fastagi.campaigns.originate import AmiOriginator
 from fastagi.campaigns.queue_status import AmiQueueWatch

@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from fastagi.ami import DEFAULT_PORT
 from fastagi.db.engine import describe_failure
 from fastagi.emergency import DEFAULT_NUMBERS, parse_numbers
 from fastagi.settings import database_url, show_default, source_from_args
@@ -42,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="reload even if Asterisk already runs this text")
     syn.add_argument("--asterisk-bin", help="asterisk binary for --reload rx")
     syn.add_argument("--ami-host", help="AMI host for --reload ami (default 127.0.0.1)")
-    syn.add_argument("--ami-port", type=int, help="AMI port (default 5038)")
+    syn.add_argument("--ami-port", type=int, help=f"AMI port (default {DEFAULT_PORT})")
     syn.add_argument("--reload-ami-user",
                      help=f"AMI user for --reload ami (default {SYNC_AMI_USER}: the "
                           "manager.conf user with write=system, not the server's)")
@@ -83,7 +84,7 @@ def _reloader(source):
     if method == "ami":
         target = reload_mod.AmiTarget(
             host=source.get("ami_host", "127.0.0.1"),
-            port=source.get("ami_port", 5038, int),
+            port=source.get("ami_port", DEFAULT_PORT, int),
             username=source.get("reload_ami_user", SYNC_AMI_USER),
             secret=source.get("reload_ami_secret", ""))
         return lambda: reload_mod.reload_ami(target)

@@ -9,6 +9,8 @@ import logging
 import subprocess
 from dataclasses import dataclass
 
+from fastagi.ami import DEFAULT_PORT
+
 log = logging.getLogger(__name__)
 
 RX_COMMAND = "dialplan reload"
@@ -37,7 +39,7 @@ def reload_rx(asterisk_bin: str = "asterisk", timeout_s: float = 30.0,
 @dataclass(frozen=True)
 class AmiTarget:
     host: str = "127.0.0.1"
-    port: int = 5038
+    port: int = DEFAULT_PORT
     username: str = "ictcontact-sync"
     secret: str = ""
 
