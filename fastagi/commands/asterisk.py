@@ -54,7 +54,7 @@ def _check(conn: odbc.AsteriskConnection) -> int:
 
 
 def _grants(args: argparse.Namespace, conn: odbc.AsteriskConnection) -> int:
-    from fastagi.asterisk.grants import grant_statements, shown
+    from fastagi.store.asterisk_access import grant_statements, shown
     host = args.host or conn.account_host
     if not host:
         print(f"ictcontact asterisk grants: the DSN's server {conn.server} is not this "
@@ -73,11 +73,10 @@ def _apply(admin_url: str, statements) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     from fastagi.db.engine import describe_failure, make_engine, server_url
+    from fastagi.store.asterisk_access import apply_grants
     engine = make_engine(server_url(admin_url), pool_size=1)
     try:
-        with engine.begin() as db:
-            for sql, params in statements:
-                db.exec_driver_sql(sql, params)
+        apply_grants(engine, statements)
     except SQLAlchemyError as exc:
         print(f"ictcontact asterisk grants: {describe_failure(exc)}", file=sys.stderr)
         return 1

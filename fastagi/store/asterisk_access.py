@@ -1,12 +1,16 @@
-"""What `ictcontact asterisk check` asks the database, logged in as Asterisk's own account
-(over PyMySQL, exactly as the DSN connects): who the server matched, whether an object
-reads, and which privileges the account holds. The rules are in fastagi.asterisk.access_check."""
+"""Asterisk's own database account in SQL: the statements `ictcontact asterisk grants`
+writes (and applies as the operator), and what `ictcontact asterisk check` asks logged in
+as Asterisk's account (over PyMySQL, exactly as the DSN connects): who the server matched,
+whether an object reads, and which privileges the account holds. What the account needs
+is fastagi.asterisk.grants; the check's rules are in fastagi.asterisk.access_check."""
 
 from __future__ import annotations
 
 import pymysql
 
-from fastagi.asterisk.grants import quote_identifier
+from sqlalchemy.engine import Engine
+
+from fastagi.asterisk.grants import ASTERISK_NEEDS
 from fastagi.asterisk.odbc import AsteriskConnection
 
 
@@ -44,3 +48,40 @@ def privileges(cursor, database: str) -> set[tuple[str, str]]:
     cursor.execute("SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES")
     held |= {(row[0], "*") for row in cursor.fetchall()}
     return held
+
+
+def grant_statements(database: str, username: str, host: str,
+                     password: str) -> list[tuple[str, tuple]]:
+    """(SQL, parameters) creating the account if missing and granting exactly what it needs.
+
+    Account names and the password go as bound string literals; identifiers (the database
+    and object names) are backquoted with any backquote doubled.
+    """
+    account = "%s@%s"
+    statements: list[tuple[str, tuple]] = [
+        # ALTER too: an account that already exists gets the password res_odbc.conf has.
+        (f"CREATE USER IF NOT EXISTS {account} IDENTIFIED BY %s", (username, host, password)),
+        (f"ALTER USER {account} IDENTIFIED BY %s", (username, host, password)),
+    ]
+    for name, privileges in ASTERISK_NEEDS.items():
+        statements.append((f"GRANT {', '.join(privileges)} ON {quote_identifier(database)}."
+                           f"{quote_identifier(name)} TO {account}", (username, host)))
+    return statements
+
+
+def quote_identifier(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def shown(sql: str, params: tuple, password: str) -> str:
+    """The statement as a reader sees it, with the password masked."""
+    def literal(value: str) -> str:
+        return "'********'" if value == password else "'" + value.replace("'", "''") + "'"
+    return sql % tuple(literal(p) for p in params) + ";"
+
+
+def apply_grants(engine: Engine, statements: list[tuple[str, tuple]]) -> None:
+    """Run `statements` (from grant_statements) in one transaction, as the operator."""
+    with engine.begin() as db:
+        for sql, params in statements:
+            db.exec_driver_sql(sql, params)

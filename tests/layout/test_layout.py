@@ -100,7 +100,7 @@ def _sql_modules() -> set[str]:
                     and any(alias.name == "text" for alias in node.names)):
                 found.add(name)
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                    and node.func.attr == "execute"):
+                    and node.func.attr in ("execute", "exec_driver_sql", "executemany")):
                 found.add(name)
     return found
 
