@@ -6,7 +6,7 @@
 `clone`: replaying the template's snapshot (tests/support/database.py), timed alone.
 `drop`: DROP DATABASE of a clone (the fixture's teardown).
 `take`: what a test waits for its database with the clone supply of tests/conftest.py
-(clones made ahead on a worker thread), when each test holds it `--test-seconds`.
+(clones made ahead by `--workers` threads), when each test holds it `--test-seconds`.
 Databases are `ict_test_<pid>_*` on ICT_TEST_SERVER (default root@127.0.0.1:3306), all
 dropped at the end. Wall-clock figures: run it on a quiet machine, or compare runs made
 under the same load.
@@ -43,6 +43,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--test-seconds", type=float, default=0.3)
+    parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     template = template_database_name()
     drop_database(template)
@@ -65,7 +66,7 @@ def main() -> None:
         connection.close()
         report("clone", cloned)
         report("drop", dropped)
-        supply = CloneSupply(snapshot)
+        supply = CloneSupply(snapshot, workers=args.workers)
         waited = []
         try:
             for _ in range(args.rounds):

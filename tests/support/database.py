@@ -70,20 +70,24 @@ def quote(identifier: str) -> str:
 
 
 class CloneSupply:
-    """Clones of a snapshot made AHEAD of the tests by one worker thread, which also drops
-    the databases tests are done with. Creating a table or trigger waits mostly on the
+    """Clones of a snapshot made AHEAD of the tests by worker threads, which also drop the
+    databases tests are done with. Creating a table or trigger waits mostly on the
     disk (each DDL is made durable), so the next test's database is built while the current
     test runs; a test only waits when tests finish faster than clones are made."""
 
-    def __init__(self, snapshot: SchemaSnapshot, ahead: int = 2, timeout_s: float = 300):
+    def __init__(self, snapshot: SchemaSnapshot, ahead: int = 2, workers: int = 2,
+                 timeout_s: float = 300):
         self.snapshot = snapshot
         self.timeout_s = timeout_s
         self._ready: queue.Queue = queue.Queue()   # a database name, or the error raised
         self._jobs: queue.Queue = queue.Queue()    # ("clone", None) | ("drop", name) | None
-        self._made: set[str] = set()               # not dropped yet (the worker's own)
-        self._thread = threading.Thread(target=self._work, name="test-database-clones",
-                                        daemon=True)
-        self._thread.start()
+        self._made: set[str] = set()               # made and not dropped yet
+        # Two workers: while one waits for the disk, the other's statements run.
+        self._threads = [threading.Thread(target=self._work, daemon=True,
+                                          name=f"test-database-clones-{n}")
+                         for n in range(workers)]
+        for thread in self._threads:
+            thread.start()
         for _ in range(ahead):
             self._jobs.put(("clone", None))
 
@@ -105,8 +109,10 @@ class CloneSupply:
 
     def close(self) -> None:
         """Drop the clones made ahead and every database given back; stop the worker."""
-        self._jobs.put(None)
-        self._thread.join()
+        for thread in self._threads:
+            self._jobs.put(None)
+        for thread in self._threads:
+            thread.join()
         for name in sorted(self._made):
             drop_database(name)
 

@@ -22,7 +22,7 @@ async def pause(seconds: float) -> None:
     await deferLater(reactor, seconds, lambda: None)
 
 
-async def wait_until(predicate: Callable[[], Any], timeout: float = 30,
+async def wait_until(predicate: Callable[[], Any], timeout: float = 60,
                      what: str | None = None, step: float = 0.05) -> Any:
     """Poll `predicate` (it may return an awaitable, e.g. a query on a thread) on the
     reactor until it returns something true; return that. AssertionError after `timeout`
@@ -39,7 +39,7 @@ async def wait_until(predicate: Callable[[], Any], timeout: float = 30,
         await pause(step)
 
 
-def wait_until_blocking(predicate: Callable[[], Any], timeout: float = 30,
+def wait_until_blocking(predicate: Callable[[], Any], timeout: float = 60,
                         what: str | None = None, step: float = 0.05) -> Any:
     """`wait_until` for a test that does not run the reactor (it blocks this thread)."""
     deadline = time.monotonic() + timeout
