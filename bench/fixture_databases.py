@@ -1,6 +1,7 @@
 """Benchmark: what a test's fresh database costs, migrated (before) or cloned (now).
 
     .venv/bin/python bench/fixture_databases.py [--rounds 5] [--test-seconds 0.3]
+                                                [--workers 2] [--no-migrate]
 
 `migrate`: CREATE DATABASE + all schema files (what the `db_url` fixture did per test).
 `clone`: replaying the template's snapshot (tests/support/database.py), timed alone.
@@ -24,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fastagi.db import migrate  # noqa: E402
 from tests.support.database import (CloneSupply, SchemaSnapshot, connect_server,  # noqa: E402
-                                    drop_database, fresh_database_name,
+                                    drop_database, fresh_database_name, migrate_template,
                                     template_database_name, url_for)
 
 
@@ -44,17 +45,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--test-seconds", type=float, default=0.3)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--no-migrate", action="store_true", help="skip the `migrate` rounds")
     args = parser.parse_args()
     template = template_database_name()
     drop_database(template)
     try:
         migrated = []
-        for _ in range(args.rounds):
+        for _ in range(0 if args.no_migrate else args.rounds):
             name = fresh_database_name()
-            migrated.append(timed(lambda: migrate.upgrade(url_for(name))))
-            drop_database(name)
-        report("migrate", migrated)
-        migrate.upgrade(url_for(template))
+            try:
+                migrated.append(timed(lambda: migrate.upgrade(url_for(name))))
+            finally:
+                drop_database(name)
+        if migrated:
+            report("migrate", migrated)
+        migrate_template(template)
         connection = connect_server()
         cloned, dropped = [], []
         with connection.cursor() as cursor:

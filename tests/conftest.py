@@ -23,19 +23,18 @@ from __future__ import annotations
 
 import pytest
 
-from fastagi.db import migrate
 from fastagi.db.engine import make_engine
 from tests.support.database import (CloneSupply, SchemaSnapshot, connect_server, drop_database,
-                                    fresh_database_name, template_database_name, url_for)
+                                    fresh_database_name, migrate_template,
+                                    template_database_name, url_for)
 
 
 @pytest.fixture(scope="session")
 def template_clones():
     """This process's migrated template and the worker that clones it (session-long)."""
     template = template_database_name()
-    drop_database(template)  # left by a crashed run of a process with the same pid
     try:
-        migrate.upgrade(url_for(template))
+        migrate_template(template)
         connection = connect_server()
         try:
             with connection.cursor() as cursor:

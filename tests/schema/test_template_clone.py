@@ -5,11 +5,14 @@ clone could fall short is then made on purpose, and the comparison must see it."
 
 from __future__ import annotations
 
+import pymysql
 import pytest
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from fastagi.db import migrate
-from tests.support.database import connect_server, quote, template_database_name
+from tests.support.database import (connect_server, lost_connection, quote,
+                                    template_database_name)
 from tests.support.fingerprint import differences, fingerprint
 
 
@@ -93,3 +96,23 @@ def test_the_comparison_sees_each_way_a_clone_could_fall_short(shortfall, db_url
         if section == "grants":
             cursor.execute(f"REVOKE SELECT ON {quote(database)}.* FROM CURRENT_USER")
     assert any(line.startswith(section + ":") for line in found), found
+
+
+def raised_from(orig: Exception) -> Exception:
+    """A SchemaError raised from SQLAlchemy's error for `orig`, as migrate raises it."""
+    wrapped = (OperationalError if isinstance(orig, pymysql.err.OperationalError)
+               else ProgrammingError)("CREATE TABLE t", {}, orig)
+    try:
+        try:
+            raise wrapped
+        except Exception as exc:
+            raise migrate.SchemaError("002_clients.sql failed") from exc
+    except migrate.SchemaError as error:
+        return error
+
+
+def test_only_a_lost_connection_makes_the_template_or_a_clone_again():
+    assert lost_connection(raised_from(pymysql.err.OperationalError(2013, "Lost connection")))
+    assert lost_connection(raised_from(pymysql.err.OperationalError(2006, "gone away")))
+    assert not lost_connection(raised_from(pymysql.err.ProgrammingError(1064, "syntax")))
+    assert not lost_connection(raised_from(pymysql.err.OperationalError(1205, "lock wait")))

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 import pymysql
 from sqlalchemy.engine import make_url
 
+from fastagi.db import migrate
+
 SERVER_URL = os.environ.get("ICT_TEST_SERVER", "mysql+pymysql://root@127.0.0.1:3306")
 _counter = itertools.count()
 
@@ -69,6 +71,36 @@ def quote(identifier: str) -> str:
     return "`" + identifier.replace("`", "``") + "`"
 
 
+# The server is shared: another run may stall or kill a session of ours. Making the
+# template or a clone again after a lost connection keeps that from failing the tests
+# (the template's failure would fail all of them); any other error is the test's.
+RETRIES = 2
+LOST_CONNECTION = {2006, 2013}  # server has gone away; lost connection during query
+
+
+def lost_connection(exc: BaseException | None) -> bool:
+    """Whether `exc`, or an error it was raised from or while handling, lost the
+    connection to the server."""
+    while exc is not None:
+        if isinstance(exc, pymysql.err.OperationalError) and exc.args \
+                and exc.args[0] in LOST_CONNECTION:
+            return True
+        exc = exc.__cause__ or exc.__context__ or getattr(exc, "orig", None)
+    return False
+
+
+def migrate_template(name: str) -> None:
+    """`name` dropped and migrated from schema/ (again after a lost connection)."""
+    for attempt in range(RETRIES + 1):
+        drop_database(name)
+        try:
+            migrate.upgrade(url_for(name))
+            return
+        except Exception as exc:
+            if attempt == RETRIES or not lost_connection(exc):
+                raise
+
+
 class CloneSupply:
     """Clones of a snapshot made AHEAD of the tests by worker threads, which also drop the
     databases tests are done with. Creating a table or trigger waits mostly on the
@@ -80,7 +112,7 @@ class CloneSupply:
         self.snapshot = snapshot
         self.timeout_s = timeout_s
         self._ready: queue.Queue = queue.Queue()   # a database name, or the error raised
-        self._jobs: queue.Queue = queue.Queue()    # ("clone", None) | ("drop", name) | None
+        self._jobs: queue.Queue = queue.Queue()    # ("clone", retries) | ("drop", name) | None
         self._made: set[str] = set()               # made and not dropped yet
         # Two workers: while one waits for the disk, the other's statements run.
         self._threads = [threading.Thread(target=self._work, daemon=True,
@@ -89,11 +121,11 @@ class CloneSupply:
         for thread in self._threads:
             thread.start()
         for _ in range(ahead):
-            self._jobs.put(("clone", None))
+            self._jobs.put(("clone", RETRIES))
 
     def take(self) -> str:
         """The name of a new clone no one else has seen (orders its replacement first)."""
-        self._jobs.put(("clone", None))
+        self._jobs.put(("clone", RETRIES))
         try:
             made = self._ready.get(timeout=self.timeout_s)
         except queue.Empty:
@@ -119,7 +151,7 @@ class CloneSupply:
     def _work(self) -> None:
         connection = None
         while (job := self._jobs.get()) is not None:
-            kind, name = job
+            kind, argument = job
             try:
                 if connection is None:
                     connection = connect_server()
@@ -130,13 +162,15 @@ class CloneSupply:
                         self.snapshot.clone_into(cursor, name)
                         self._ready.put(name)
                     else:
-                        cursor.execute(f"DROP DATABASE IF EXISTS {quote(name)}")
-                        self._made.discard(name)
+                        cursor.execute(f"DROP DATABASE IF EXISTS {quote(argument)}")
+                        self._made.discard(argument)
             except Exception as exc:  # handed to the waiting test; drops are retried by close
                 if connection is not None:
                     connection.close()
                 connection = None
-                if kind == "clone":
+                if kind == "clone" and argument and lost_connection(exc):
+                    self._jobs.put(("clone", argument - 1))  # the half-made one: by close
+                elif kind == "clone":
                     self._ready.put(exc)
         if connection is not None:
             connection.close()
