@@ -114,6 +114,7 @@ class CloneSupply:
         self._ready: queue.Queue = queue.Queue()   # a database name, or the error raised
         self._jobs: queue.Queue = queue.Queue()    # ("clone", retries) | ("drop", name) | None
         self._made: set[str] = set()               # made and not dropped yet
+        self._closing = False
         # Two workers: while one waits for the disk, the other's statements run.
         self._threads = [threading.Thread(target=self._work, daemon=True,
                                           name=f"test-database-clones-{n}")
@@ -140,7 +141,8 @@ class CloneSupply:
         self._jobs.put(("drop", name))
 
     def close(self) -> None:
-        """Drop the clones made ahead and every database given back; stop the worker."""
+        """Drop the clones made ahead and every database given back; stop the workers."""
+        self._closing = True  # clones still ordered are not made
         for thread in self._threads:
             self._jobs.put(None)
         for thread in self._threads:
@@ -152,6 +154,8 @@ class CloneSupply:
         connection = None
         while (job := self._jobs.get()) is not None:
             kind, argument = job
+            if kind == "clone" and self._closing:
+                continue
             try:
                 if connection is None:
                     connection = connect_server()
