@@ -10,9 +10,9 @@ import pytest_twisted
 
 from fastagi import channel_vars as v
 from fastagi.testing.fake_asterisk import KEYS_HANGUP, KEYS_TIMEOUT, split_args
-from tests.agents.world import (PIN, PIN_502, build_tenant, execute, log_rows, members,
-                                open_sessions, rows)
+from tests.agents.world import PIN, PIN_502, build_tenant, log_rows, members, open_sessions
 from tests.callcontrol.agi_server import agi_server
+from tests.support.sql import execute, rows
 
 ACME_PIN, BETA_PIN = PIN["acme"], PIN["beta"]
 ASK_NUMBER, ASK_PIN, INCORRECT = ("GET DATA", "agent-user"), ("GET DATA", "agent-pass"), \

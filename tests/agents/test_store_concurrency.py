@@ -9,7 +9,8 @@ from datetime import datetime, timezone
 
 from fastagi.db.engine import make_engine
 from fastagi.store import agents
-from tests.agents.world import PIN, PIN_502, build_tenant, execute, open_sessions, rows
+from tests.agents.world import PIN, PIN_502, build_tenant, open_sessions
+from tests.support.sql import execute, rows
 
 THREADS = 8
 

@@ -9,6 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from tests import builders
+from tests.support.sql import rows
 
 PIN = {"acme": "1234", "beta": "9999"}   # agent 501's PIN in each client
 PIN_502 = "4321"
@@ -46,16 +47,6 @@ def build_tenant(engine: Engine, code: str) -> Tenant:
                               " VALUES (:c, :q, :a)"),
                          {"c": client.id, "q": queue_id, "a": agent_id})
     return Tenant(code, client.id, agents, extensions, queue_id)
-
-
-def rows(engine: Engine, sql: str, **params) -> list[tuple]:
-    with engine.connect() as conn:
-        return [tuple(row) for row in conn.execute(text(sql), params)]
-
-
-def execute(engine: Engine, sql: str, **params) -> None:
-    with engine.begin() as conn:
-        conn.execute(text(sql), params)
 
 
 def open_sessions(engine: Engine) -> list[tuple]:

@@ -4,17 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.address import IPv4Address
-from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock
-from twisted.internet.testing import StringTransport
-from twisted.python.failure import Failure
 
 from fastagi import channel_vars, reasons
 from fastagi.testing.fake_asterisk import environment_pairs
-from fastagi.agi.protocol import AgiServerProtocol
 from fastagi.agi.quoting import command_line
-from fastagi.agi.server import AgiServerFactory
 from fastagi.services import ServeConfig, Services
 
 SESSION_TIMEOUT = 20.0
@@ -51,17 +45,3 @@ def make_services(clock: Clock | None = None, db: Any = None, **config: Any) -> 
     config.setdefault("session_timeout", SESSION_TIMEOUT)
     return Services(clock=clock or Clock(), db=db or NoDatabase(),
                     config=ServeConfig(**config))
-
-
-def connect(factory: AgiServerFactory) -> tuple[AgiServerProtocol, StringTransport]:
-    """A server protocol on a StringTransport, as if Asterisk had just connected."""
-    transport = StringTransport(peerAddress=IPv4Address("TCP", "192.0.2.10", 40001))
-    protocol = factory.buildProtocol(transport.getPeer())
-    protocol.makeConnection(transport)
-    return protocol, transport
-
-
-def finish(protocol: AgiServerProtocol, transport: StringTransport) -> None:
-    """Deliver connectionLost once the server asked to close (StringTransport does not)."""
-    if transport.disconnecting and not protocol.is_closed:
-        protocol.connectionLost(Failure(ConnectionDone()))

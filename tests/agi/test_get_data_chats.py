@@ -1,5 +1,5 @@
 """GET DATA and STREAM FILE as StringTransport chats with an injected clock, and the
-interactive scripts' longer budget. Steps as in test_protocol_chats."""
+interactive scripts' longer budget. Steps as in tests/support/chats.py."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from twisted.internet.defer import Deferred
 from fastagi import channel_vars as v, reasons
 from fastagi.agi.channel import REPLY_MARGIN_S, Digits
 from fastagi.agi.server import AgiServerFactory
-from .helpers import SESSION_TIMEOUT, connect, env_block, finish, make_services, reject_answer, set_var
+from tests.support.chats import play as play_chat
+from .helpers import SESSION_TIMEOUT, env_block, make_services, reject_answer, set_var
 
 OK = b"200 result=1\n"
 GET = b'GET DATA "agent-user" "5000" "4"\n'
@@ -72,24 +73,7 @@ CHATS = {
 def play(chat, recorder):
     services = make_services(interactive_timeout=INTERACTIVE_TIMEOUT)
     factory = AgiServerFactory(recorder.routes(), services, interactive={"slow_interactive", "ask"})
-    protocol, transport = connect(factory)
-    for step in chat:
-        kind = step[0]
-        if kind == "in":
-            protocol.dataReceived(step[1])
-        elif kind == "out":
-            assert transport.value() == step[1]
-            transport.clear()
-        elif kind == "wait":
-            services.clock.advance(step[1])
-        elif kind == "open":
-            assert not transport.disconnecting
-        elif kind == "closed":
-            assert transport.disconnecting
-    assert transport.value() == b""
-    finish(protocol, transport)
-    assert services.clock.getDelayedCalls() == []
-    assert factory.live == set()
+    play_chat(chat, factory, services.clock)
 
 
 @pytest.mark.parametrize("chat, digits", CHATS.values(), ids=list(CHATS))

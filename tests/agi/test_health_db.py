@@ -90,8 +90,10 @@ async def test_runner_timeout_is_unavailable_and_does_not_block_the_reactor(engi
     try:
         started = time.monotonic()
         with pytest.raises(Unavailable, match="no answer within 0.2 s"):
-            await runner.run(lambda eng: release.wait(5))
-        assert time.monotonic() - started < 1
+            await runner.run(lambda eng: release.wait(60))
+        # Answered without waiting for the work (60 s); the bound is generous for a
+        # loaded machine, the 0.2 s is checked by the message above.
+        assert time.monotonic() - started < 30
     finally:
         release.set()
         runner.pool.stop()

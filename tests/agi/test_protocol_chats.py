@@ -20,8 +20,8 @@ from fastagi.agi.errors import BadRequest, Unavailable
 from fastagi.agi.protocol import AgiServerProtocol
 from fastagi.agi.quoting import command_line
 from fastagi.agi.server import AgiServerFactory
-from .helpers import (SESSION_TIMEOUT, connect, env_block, finish, make_services,
-                               reject_answer, set_var)
+from tests.support.chats import connect, finish, play as play_chat
+from .helpers import SESSION_TIMEOUT, env_block, make_services, reject_answer, set_var
 
 ALLOW = [("out", set_var(v.RESULT, v.ALLOW)), ("in", b"200 result=1\n")]
 OK = b"200 result=1\n"
@@ -183,25 +183,7 @@ def play(chat, recorder=None):
     recorder = recorder or Recorder()
     services = make_services()
     factory = AgiServerFactory(recorder.routes(), services)
-    protocol, transport = connect(factory)
-    for step in chat:
-        kind = step[0]
-        if kind == "in":
-            protocol.dataReceived(step[1])
-        elif kind == "out":
-            assert transport.value() == step[1]
-            transport.clear()
-        elif kind == "wait":
-            services.clock.advance(step[1])
-        elif kind == "open":
-            assert not transport.disconnecting
-        elif kind == "closed":
-            assert transport.disconnecting
-    assert transport.value() == b""
-    finish(protocol, transport)
-    assert services.clock.getDelayedCalls() == []
-    assert factory.live == set()
-    return protocol, factory
+    return play_chat(chat, factory, services.clock), factory
 
 
 @pytest.mark.parametrize("chat", CHATS.values(), ids=list(CHATS))

@@ -22,10 +22,10 @@ from fastagi.billing.slices import extension
 from fastagi.jobs.slice_extender import SliceExtender
 from fastagi.services import DbRunner
 from fastagi.store import calls
-from tests.ami.test_client_tcp import shipped_write_classes
+from tests.ami.helpers import shipped_write_classes
 from tests.callcontrol.agi_server import agi_server
-from tests.callcontrol.tenants import (add_client, add_rate, default_plan_id, ledger_gap,
-                                       scalar)
+from tests.callcontrol.tenants import add_client, add_rate, default_plan_id, ledger_gap
+from tests.support.sql import scalar
 
 D = Decimal
 T0 = datetime(2026, 12, 3, 10, 0, 0)

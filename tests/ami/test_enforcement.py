@@ -21,9 +21,10 @@ from fastagi.jobs.reconciliation import Reconciler
 from fastagi.clock import utc_now
 from fastagi.services import DbRunner
 from fastagi.store import calls
-from tests.ami.test_client_tcp import eventually, shipped_write_classes, sleep
-from tests.callcontrol.tenants import (add_client, add_rate, default_plan_id, execute,
-                                       ledger_gap, scalar)
+from tests.ami.helpers import shipped_write_classes
+from tests.callcontrol.tenants import add_client, add_rate, default_plan_id, ledger_gap
+from tests.support.sql import execute, scalar
+from tests.support.waiting import wait_until
 
 HERE = "127.0.0.1"          # the Asterisk the fake AMI plays (its AMI peer address)
 ELSEWHERE = "192.0.2.77"    # another Asterisk sharing the database
@@ -113,7 +114,7 @@ async def test_suspension_ends_exactly_that_clients_calls_and_bills_each_once(wo
     world.fake.channels.pop(world.uniqueid(settled_first))
     world.ami.start()
     await world.ami.when_connected()
-    await eventually(lambda: world.reconciler.passes >= 1)   # at login: nothing to fix
+    await wait_until(lambda: world.reconciler.passes >= 1)   # at login: nothing to fix
     assert await world.enforcer.poll() == 0
 
     execute(world.engine, "UPDATE clients SET status = 'suspended' WHERE code = 'acme'")
@@ -178,7 +179,7 @@ async def test_ami_down_pauses_enforcement_and_login_catches_up(world):
     add_client(world.engine, "beta", balance="10")
     world.call("beta")
     world.port = world.fake.listen(reactor, port=number)    # AMI back
-    await eventually(lambda: len(world.fake.actions_named("Hangup")) == 2)
+    await wait_until(lambda: len(world.fake.actions_named("Hangup")) == 2)
     assert sorted(hangups_of(world.fake)) == sorted((world.uniqueid(c), "52") for c in calls_)
 
 
@@ -212,7 +213,7 @@ async def test_reconciliation_never_touches_a_channel_that_exists(world):
     world.fake.add_channel(chan.channel, "renamed.1")
     world.ami.start()
     await world.ami.when_connected()
-    await eventually(lambda: world.reconciler.passes >= 1)
+    await wait_until(lambda: world.reconciler.passes >= 1)
     assert [world.state(c) for c in kept + [by_name_only]] == ["live"] * 4
     assert world.state(gone) == "stale"
     note = scalar(world.engine, "SELECT review_note FROM calls WHERE id = :id", id=gone)
@@ -231,9 +232,10 @@ async def test_a_settle_during_the_confirmation_wins(world):
     world.reconciler._confirm = 0.5
     world.ami.start()
     await world.ami.when_connected()
-    await sleep(0.2)                              # the login pass is confirming
+    await wait_until(lambda: getattr(world.reconciler, "_waiting", None) is not None,
+                     what="the login pass waiting to confirm the call is gone")
     calls.settle(world.engine, call_id, 10, "ANSWER", utc_now(reactor))
-    await eventually(lambda: world.reconciler.passes >= 1)
+    await wait_until(lambda: world.reconciler.passes >= 1)
     assert scalar(world.engine, "SELECT review_note FROM calls WHERE id = :id",
                   id=call_id) is None
     assert scalar(world.engine, "SELECT cost FROM calls WHERE id = :id", id=call_id) == D("0.6")
@@ -253,7 +255,7 @@ async def test_hostile_ami_never_blocks_and_enforcement_resumes(world):
     assert sample(world.metrics, "ictcontact_enforcement_hangups_total",
                   reason="suspended", result="failed") == 1
     world.fake.silent.clear()
-    await eventually(lambda: world.fake.find(world.uniqueid(call_id)) is None)  # catch-up
+    await wait_until(lambda: world.fake.find(world.uniqueid(call_id)) is None)  # catch-up
     assert world.ami.connections >= 2
 
 

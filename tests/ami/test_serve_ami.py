@@ -14,9 +14,11 @@ from twisted.internet import reactor, threads
 from fastagi import channel_vars as v
 from fastagi.testing.fake_asterisk import run_session
 from fastagi.testing.fake_ami import FakeAmi
-from tests.ami.test_client_tcp import eventually, shipped_write_classes
-from tests.callcontrol.tenants import add_client, add_rate, default_plan_id, execute, scalar
+from tests.ami.helpers import shipped_write_classes
+from tests.callcontrol.tenants import add_client, add_rate, default_plan_id
 from tests.serve_process import Server, environ, serve_command
+from tests.support.sql import execute, scalar
+from tests.support.waiting import wait_until
 
 METRIC_NAMES = (
     "ictcontact_agi_sessions_total", "ictcontact_authorize_decisions_total",
@@ -46,7 +48,7 @@ async def test_suspension_hangs_up_a_live_call_of_a_served_session(db_url, engin
         found = await threads.deferToThread(server.wait_for,
                                             r"metrics on 127\.0\.0\.1:(\d+)/metrics")
         metrics_port = int(found.group(1))
-        await eventually(lambda: bool(fake.actions_named("Login")), timeout=10)
+        await wait_until(lambda: bool(fake.actions_named("Login")), timeout=10)
         assert fake.actions_named("Login")[0]["Events"] == "off"   # serve parses no events
         uniqueid, channel = "1733000000.42", "PJSIP/acme-100-0000002a"
         fake.add_channel(channel, uniqueid, accountcode="acme")
@@ -58,7 +60,7 @@ async def test_suspension_hangs_up_a_live_call_of_a_served_session(db_url, engin
         assert scalar(engine, "SELECT asterisk FROM calls WHERE id = :id",
                       id=call_id) == "127.0.0.1"
         execute(engine, "UPDATE clients SET status = 'suspended' WHERE code = 'acme'")
-        await eventually(lambda: bool(fake.actions_named("Hangup")), timeout=5)
+        await wait_until(lambda: bool(fake.actions_named("Hangup")), timeout=5)
         assert [(a["Channel"], a["Cause"]) for a in fake.actions_named("Hangup")] == [
             (uniqueid, "52")]
         page = await threads.deferToThread(scrape, metrics_port)
@@ -110,12 +112,12 @@ async def test_hostile_ami_never_delays_call_control(db_url, engine):
                     "--ami-timeout", "30", "--reconcile-seconds", "0.2",
                     env={"ICTCONTACT_AMI_SECRET": "s3cret"})
     try:
-        await eventually(lambda: bool(fake.actions_named("Login")), timeout=10)
+        await wait_until(lambda: bool(fake.actions_named("Login")), timeout=10)
         held = await run_session(reactor, "127.0.0.1", server.port, "authorize",
                                  ("acme", "442071234567"),
                                  env={"agi_uniqueid": "1733000002.1"})
         assert held.variables[v.RESULT] == v.ALLOW   # a live call: reconciliation asks AMI
-        await eventually(lambda: bool(fake.actions_named("CoreShowChannels")), timeout=10)
+        await wait_until(lambda: bool(fake.actions_named("CoreShowChannels")), timeout=10)
         fake.push(b"\x00\xff garbage\r\nno colon\r\n" * 100)
         for n in range(5):
             started = reactor.seconds()
@@ -126,9 +128,11 @@ async def test_hostile_ami_never_delays_call_control(db_url, engine):
             settled = await run_session(reactor, "127.0.0.1", server.port, "settle",
                                         (result.variables[v.CALL_ID], "30", "ANSWER"))
             assert settled.variables[v.COST] == "0.6000"
-            assert reactor.seconds() - started < 1.0
+            # Not held up by the hostile AMI: a session waiting on it would take its 30 s
+            # timeout; 10 s leaves a loaded machine room.
+            assert reactor.seconds() - started < 10
         fake.push(b"Event: Flood\r\n" + b"X: y\r\n" * 5000)   # over the bound: dropped
-        await eventually(lambda: len(fake.actions_named("Login")) >= 2, timeout=10)
+        await wait_until(lambda: len(fake.actions_named("Login")) >= 2, timeout=10)
         result = await run_session(reactor, "127.0.0.1", server.port, "authorize",
                                    ("acme", "442071234567"))
         assert result.variables[v.RESULT] == v.ALLOW

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from tests import builders
@@ -42,16 +41,6 @@ def add_client(engine: Engine, code: str, balance: str = "0", channel_limit: int
 def pay(engine: Engine, client_id: int, amount: str, reference: str) -> None:
     with engine.begin() as conn:
         builders.top_up(conn, client_id, Decimal(amount), reference)
-
-
-def execute(engine: Engine, sql: str, **params) -> None:
-    with engine.begin() as conn:
-        conn.execute(text(sql), params)
-
-
-def scalar(engine: Engine, sql: str, **params):
-    with engine.connect() as conn:
-        return conn.execute(text(sql), params).scalar()
 
 
 def ledger_gap(engine: Engine, client_id: int) -> Decimal:

@@ -13,7 +13,8 @@ from twisted.internet import reactor, task
 from fastagi import channel_vars as v, reasons
 from fastagi.db.engine import make_engine
 from tests.callcontrol.agi_server import agi_server, reject_vars
-from tests.callcontrol.tenants import add_client, add_rate, default_plan_id, scalar
+from tests.callcontrol.tenants import add_client, add_rate, default_plan_id
+from tests.support.sql import scalar
 
 D = Decimal
 

@@ -12,8 +12,9 @@ from fastagi import reasons
 from fastagi.billing.admission import CallRequest
 from fastagi.db.engine import make_engine
 from fastagi.store import calls
-from tests.callcontrol.tenants import (add_client, add_plan, add_rate, default_plan_id, execute,
-                                       ledger_gap, pay, scalar)
+from tests.callcontrol.tenants import (add_client, add_plan, add_rate, default_plan_id,
+                                       ledger_gap, pay)
+from tests.support.sql import execute, scalar
 
 NOW = datetime(2026, 11, 25, 12, 0, 0)
 LIMITS = calls.Limits(max_call_seconds=3600, dial_template="PJSIP/{number}@carrier",

@@ -20,7 +20,8 @@ from fastagi.db import galera, retry
 from fastagi.db.retry import with_retry
 from fastagi.store import calls
 from tests.callcontrol.agi_server import agi_server
-from tests.callcontrol.tenants import add_client, add_rate, default_plan_id, execute, scalar
+from tests.callcontrol.tenants import add_client, add_rate, default_plan_id
+from tests.support.sql import execute, scalar
 
 NOW = datetime(2026, 11, 25, 12, 0, 0)
 LIMITS = calls.Limits(max_call_seconds=3600)
@@ -54,18 +55,19 @@ def test_backoff_doubles_with_jitter_and_is_capped():
         assert len(set(pauses)) > 1  # jittered
 
 
-def test_certification_failures_are_retried_then_given_up_within_a_bound():
-    failures = []
+def test_certification_failures_are_retried_then_given_up_within_a_bound(monkeypatch):
+    failures, pauses = [], []
 
     def work():
         failures.append(1)
         raise OperationalError("COMMIT", {}, pymysql.err.OperationalError(
             *CERTIFICATION_FAILURE))
-    started = time.monotonic()
+    monkeypatch.setattr(time, "sleep", pauses.append)  # the pauses it chose, not the clock
     with pytest.raises(OperationalError):
         with_retry(work)
-    assert len(failures) == 8
-    assert time.monotonic() - started < 1.0
+    assert len(failures) == 8 and len(pauses) == 7  # no pause after the last attempt
+    # backoff ceilings 0.01, 0.02, 0.04, 0.08, then 0.16 x3: at most 0.63 s in all
+    assert sum(pauses) <= 0.63 and all(p <= retry.MAX_PAUSE_S for p in pauses)
 
 
 @pytest_twisted.ensureDeferred

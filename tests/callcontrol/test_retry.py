@@ -12,7 +12,8 @@ from fastagi.billing.admission import CallRequest
 from fastagi.db.engine import make_engine
 from fastagi.db.retry import NotCommitted, with_retry
 from fastagi.store import calls
-from tests.callcontrol.tenants import add_client, add_rate, default_plan_id, scalar
+from tests.callcontrol.tenants import add_client, add_rate, default_plan_id
+from tests.support.sql import scalar
 
 NOW = datetime(2026, 11, 25, 12, 0, 0)
 

@@ -12,8 +12,9 @@ from twisted.internet.defer import gatherResults
 
 from fastagi import channel_vars as v, reasons
 from fastagi.testing.fake_asterisk import run_session
-from tests.callcontrol.tenants import add_client, add_rate, default_plan_id, ledger_gap, scalar
+from tests.callcontrol.tenants import add_client, add_rate, default_plan_id, ledger_gap
 from tests.serve_process import Server
+from tests.support.sql import scalar
 
 
 @pytest.fixture

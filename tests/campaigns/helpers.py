@@ -8,6 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from tests import builders
+from tests.support.sql import rows
 
 
 def add_campaign(engine: Engine, client_id: int, name: str = "promo", *,
@@ -47,6 +48,35 @@ def add_contacts(engine: Engine, client_id: int, campaign_id: int, phones: list[
     return ids
 
 
-def rows(engine: Engine, sql: str, **params) -> list:
-    with engine.connect() as conn:
-        return list(conn.execute(text(sql), params))
+ALWAYS_OPEN = dict(window_days="mon,tue,wed,thu,fri,sat,sun", window_start="00:00:00",
+                   window_end="23:59:59")
+
+
+def numbers(first: int, count: int) -> list[str]:
+    return [f"4420{n:08d}" for n in range(first, first + count)]
+
+
+def contact_states(engine, campaign: int) -> dict[str, int]:
+    return {status: n for status, n in rows(
+        engine, "SELECT status, COUNT(*) FROM contacts WHERE campaign_id = :g GROUP BY status",
+        g=campaign)}
+
+
+def campaign_status(engine, campaign: int) -> str:
+    return rows(engine, "SELECT status FROM campaigns WHERE id = :g", g=campaign)[0][0]
+
+
+def fast_campaign(engine, client: int, contacts: int, first: int = 0, **columns) -> int:
+    columns.setdefault("calls_per_second", 20)
+    columns.setdefault("keep_free_channels", 0)
+    campaign = add_campaign(engine, client, columns.pop("name", "fast"), **ALWAYS_OPEN, **columns)
+    add_contacts(engine, client, campaign, numbers(first, contacts))
+    return campaign
+
+
+def assert_every_call_closed(engine, pbx) -> None:
+    """No call left live, no attempt left open, no call the server could not serve."""
+    assert rows(engine, "SELECT COUNT(*) FROM calls WHERE state = 'live'")[0][0] == 0
+    assert rows(engine, "SELECT COUNT(*) FROM campaign_attempts WHERE outcome IS NULL")[0][0] == 0
+    assert [c.result for c in pbx.calls if c.result in ("FAILED", "REJECT:unavailable")] == []
+    assert len(pbx.settles) == sum(1 for c in pbx.calls if c.result == "ALLOW")

@@ -11,7 +11,6 @@ from typing import AsyncIterator, Callable
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ClientEndpoint
-from twisted.internet.task import deferLater
 
 from fastagi.ami.client import AmiClient
 from fastagi.campaigns.dialer import Dialer, DialerConfig
@@ -48,16 +47,6 @@ class Rig:
         self.dialers.append(dialer)
         dialer.start()
         return dialer
-
-
-async def wait_for(condition: Callable[[], bool], timeout: float = 30, step: float = 0.05,
-                   what: str = "condition") -> None:
-    waited = 0.0
-    while not condition():
-        if waited > timeout:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await deferLater(reactor, step, lambda: None)
-        waited += step
 
 
 @asynccontextmanager

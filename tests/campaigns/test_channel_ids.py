@@ -11,7 +11,7 @@ from twisted.internet import reactor
 from fastagi.store.dialer import DialOrder
 from fastagi.testing.fake_pbx import FakePbx
 from fastagi.campaigns.originate import first_half_id, originate_fields
-from tests.campaigns.rig import wait_for
+from tests.support.waiting import wait_until
 
 ORDER = DialOrder(attempt_id=7, uniqueid="ictc-0123456789abcdef01234567", campaign_id=1,
                   contact_id=1, client_code="acme", phone="442071234567", caller_id=None,
@@ -47,7 +47,7 @@ async def test_the_fake_pbx_refuses_ids_asterisk_refuses():
         assert result.final.get("Response") == "Failure"
         assert pbx.id_conflicts == [ORDER.uniqueid]
         assert pbx.live_ids == set()                     # nothing left allocated
-        await wait_for(lambda: pbx.open_calls == 0, what="the call closed")
+        await wait_until(lambda: pbx.open_calls == 0, what="the call closed")
     finally:
         await ami.stop()
         await port.stopListening()

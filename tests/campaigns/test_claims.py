@@ -11,8 +11,8 @@ from sqlalchemy import text
 
 from fastagi.store import dialer as store
 from fastagi.db.engine import make_engine
-from tests.callcontrol.tenants import execute
-from tests.campaigns.helpers import add_campaign, add_client_with_rate, add_contacts, rows
+from tests.campaigns.helpers import add_campaign, add_client_with_rate, add_contacts
+from tests.support.sql import execute, rows
 
 THURSDAY_7 = datetime(2026, 12, 3, 7, 0)      # 07:00 UTC = 07:00 London, 02:00 New York
 LIMITS = store.DialerLimits(dialer="d1", claim_seconds=30, batch=50,

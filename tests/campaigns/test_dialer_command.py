@@ -12,12 +12,12 @@ import pytest_twisted
 from twisted.internet import threads
 
 from fastagi.testing.fake_pbx import Outcome
-from tests.callcontrol.tenants import execute
-from tests.campaigns.helpers import add_client_with_rate, rows
-from tests.campaigns.rig import campaign_rig, wait_for
-from tests.campaigns.test_dialer import (assert_every_call_closed, campaign_status,
-                                         contact_states, fast_campaign)
+from tests.campaigns.helpers import (add_client_with_rate, assert_every_call_closed,
+                                     campaign_status, contact_states, fast_campaign)
+from tests.campaigns.rig import campaign_rig
 from tests.serve_process import DialerProcess, dialer_command, environ
+from tests.support.sql import execute, rows
+from tests.support.waiting import wait_until
 
 FAST = ("--status-seconds", "1", "--claim-seconds", "3")
 
@@ -34,12 +34,12 @@ async def test_a_dialer_killed_mid_campaign_leaves_its_calls_to_another(db_url, 
         try:
             await threads.deferToThread(first.wait_for, r"AMI logged in")
             execute(engine, "UPDATE campaigns SET status = 'running' WHERE id = :g", g=campaign)
-            await wait_for(lambda: len(rig.pbx.calls) >= 12, what="12 calls by proc-1")
+            await wait_until(lambda: len(rig.pbx.calls) >= 12, what="12 calls by proc-1")
             first.process.send_signal(signal.SIGKILL)
             killed_with = len(rig.pbx.calls)
             second = DialerProcess(db_url, port, "proc-2", *FAST)
-            await wait_for(lambda: campaign_status(engine, campaign) == "finished", timeout=60,
-                           what="the campaign finished by proc-2")
+            await wait_until(lambda: campaign_status(engine, campaign) == "finished", timeout=60,
+                             what="the campaign finished by proc-2")
             second.process.send_signal(signal.SIGTERM)
             code, log = await threads.deferToThread(second.finish)
         finally:

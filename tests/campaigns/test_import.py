@@ -9,8 +9,8 @@ import pytest
 
 from fastagi import cli
 from fastagi.campaigns.contact_rows import BadLine, ContactRow, check_lines, normalize_phone
-from tests.callcontrol.tenants import execute
-from tests.campaigns.helpers import add_campaign, add_client_with_rate, rows
+from tests.campaigns.helpers import add_campaign, add_client_with_rate
+from tests.support.sql import execute, rows
 
 CSV = """phone,first_name,last_name,time_zone
 +44 20 7123 4501,Ann,One,Europe/London

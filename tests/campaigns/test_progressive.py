@@ -4,7 +4,6 @@ than that, and sends each answered contact to the queue."""
 
 from __future__ import annotations
 
-import time
 
 import pytest_twisted
 from sqlalchemy import text
@@ -12,11 +11,12 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from fastagi import channel_vars as v
 from fastagi.testing.fake_pbx import FakeQueue, Outcome
-from tests.callcontrol.tenants import execute
-from tests.campaigns.helpers import add_client_with_rate, add_contacts, rows
-from tests.campaigns.rig import campaign_rig, wait_for
-from tests.campaigns.test_dialer import (ALWAYS_OPEN, assert_every_call_closed, campaign_status,
-                                         contact_states, numbers)
+from tests.campaigns.helpers import (ALWAYS_OPEN, add_client_with_rate, add_contacts,
+                                     assert_every_call_closed, campaign_status, contact_states,
+                                     numbers)
+from tests.campaigns.rig import campaign_rig
+from tests.support.sql import execute, rows
+from tests.support.waiting import pause, wait_until
 
 
 def add_queue(engine, client: int, name: str = "sales") -> int:
@@ -47,8 +47,7 @@ def acme_progressive(engine, contacts: int, **columns) -> tuple[int, int, int]:
 async def start_and_see_no_call(engine, rig, campaign: int, seconds: float) -> None:
     rig.add_dialer("d1")
     execute(engine, "UPDATE campaigns SET status = 'running' WHERE id = :g", g=campaign)
-    started = time.monotonic()
-    await wait_for(lambda: time.monotonic() - started > seconds, what=f"{seconds} s")
+    await pause(seconds)  # time is the behaviour: no call for `seconds`
     assert rig.pbx.calls == []
 
 
@@ -62,8 +61,8 @@ async def test_progressive_dials_only_for_free_agents_and_every_answer_finds_one
         rig.pbx.queues["acme-sales"] = FakeQueue(agents=3)
         rig.add_dialer("d1")
         execute(engine, "UPDATE campaigns SET status = 'running' WHERE id = :g", g=campaign)
-        await wait_for(lambda: campaign_status(engine, campaign) == "finished", timeout=60,
-                       what="the progressive campaign finished")
+        await wait_until(lambda: campaign_status(engine, campaign) == "finished", timeout=60,
+                         what="the progressive campaign finished")
         pbx = rig.pbx
     assert contact_states(engine, campaign) == {"answered": 40}
     assert pbx.no_agent == []                       # no answered contact left without an agent
@@ -91,8 +90,8 @@ async def test_no_free_agent_means_no_call_until_one_is_free(engine):
         asked = rig.pbx.queue_status_asked
         assert asked >= 2                            # it kept asking
         rig.pbx.queues["acme-sales"].busy = 1        # one agent free again
-        await wait_for(lambda: campaign_status(engine, campaign) == "finished",
-                       what="finished with one agent")
+        await wait_until(lambda: campaign_status(engine, campaign) == "finished",
+                         what="finished with one agent")
         assert rig.pbx.most_in_flight["acme"] == 1
         assert rig.pbx.no_agent == []
     assert contact_states(engine, campaign) == {"answered": 6}
@@ -105,7 +104,7 @@ async def test_callers_waiting_in_the_queue_come_before_campaign_calls(engine):
         rig.pbx.queues["acme-sales"] = FakeQueue(agents=2, waiting=2)  # two inbound callers
         await start_and_see_no_call(engine, rig, campaign, 1.0)
         rig.pbx.queues["acme-sales"].waiting = 0
-        await wait_for(lambda: campaign_status(engine, campaign) == "finished", what="finished")
+        await wait_until(lambda: campaign_status(engine, campaign) == "finished", what="finished")
     assert contact_states(engine, campaign) == {"answered": 4}
 
 
@@ -119,7 +118,7 @@ async def test_a_disabled_queue_stops_the_campaign_with_a_reason(engine):
         rig.pbx.queues["acme-sales"] = FakeQueue(agents=2)
         rig.add_dialer("d1")
         execute(engine, "UPDATE campaigns SET status = 'running' WHERE id = :g", g=campaign)
-        await wait_for(lambda: rows(engine, "SELECT dialer_note FROM campaigns WHERE id = :g",
+        await wait_until(lambda: rows(engine, "SELECT dialer_note FROM campaigns WHERE id = :g",
                                     g=campaign)[0][0] is not None, what="a dialer note")
         assert rig.pbx.calls == []
     assert rows(engine, "SELECT dialer_note FROM campaigns WHERE id = :g", g=campaign)[0][0] == \

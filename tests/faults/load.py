@@ -1,5 +1,5 @@
 """Load pieces shared by the fault tests: one recorded FastAGI session (`Attempt`), the
-calls a test holds (`Call`), and a reactor-friendly sleep.
+calls a test holds (`Call`). Pauses come from tests/support/waiting.py.
 
 Everything here runs on the global reactor inside a pytest-twisted test and talks to a
 real server over loopback TCP with the fake Asterisk (`run_session`).
@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from twisted.internet import reactor
-from twisted.internet.task import deferLater
 
 from fastagi import channel_vars as v
 from fastagi.testing.fake_asterisk import run_session
@@ -73,7 +72,3 @@ class Call:
 
     def expected_cost(self, rate_per_second: Decimal) -> str:
         return f"{rate_per_second * self.seconds:.4f}"
-
-
-async def sleep(seconds: float) -> None:
-    await deferLater(reactor, seconds, lambda: None)

@@ -9,7 +9,8 @@ import logging
 
 from fastagi import channel_vars as v, reasons
 from fastagi.agi.server import AgiServerFactory
-from tests.agi.helpers import connect, env_block, finish, make_services
+from tests.agi.helpers import env_block, make_services
+from tests.support.chats import connect, finish
 
 
 def deep_in_the_handler():

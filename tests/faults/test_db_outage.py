@@ -30,11 +30,13 @@ from twisted.internet.threads import deferToThread
 
 from fastagi import channel_vars as v, reasons
 from fastagi.db.engine import make_engine
-from tests.callcontrol.tenants import add_client, add_rate, default_plan_id, ledger_gap, scalar
+from tests.callcontrol.tenants import add_client, add_rate, default_plan_id, ledger_gap
 from tests.serve_process import Server
+from tests.support.sql import scalar
+from tests.support.waiting import pause as sleep
 
 from .conftest import scaled
-from .load import Attempt, Call, attempt, sleep
+from .load import Attempt, Call, attempt
 
 DB_TIMEOUT = 1.0
 SESSION_TIMEOUT = 3.0

@@ -43,7 +43,7 @@ from fastagi.billing.rating import FREE, Rate
 from fastagi.routes import ROUTES
 from fastagi.services import ServeConfig, Services
 from fastagi.store import calls
-from tests.agi.helpers import connect, finish
+from tests.support.chats import connect, finish
 
 from .conftest import FULL, scaled
 

@@ -40,9 +40,10 @@ from fastagi.db import migrate
 from fastagi.db.engine import make_engine
 from tests.callcontrol.tenants import add_client, add_rate, default_plan_id, ledger_gap
 from tests.serve_process import Server, environ, serve_command
+from tests.support.waiting import pause as sleep
 
 from .conftest import scaled
-from .load import Attempt, attempt, sleep
+from .load import Attempt, attempt
 
 NUMBER = "15550100"
 RATE_PER_MIN = "0.60"                # 0.01/s with 1/1 increments, no connection fee

@@ -26,10 +26,10 @@ from fastagi.agi.quoting import ENCODING, ERRORS, command_line
 from fastagi.agi.server import AgiServerFactory
 from tests.agi.helpers import make_services
 from tests.callcontrol.agi_server import agi_server
-from tests.callcontrol.tenants import (add_client, add_plan, add_rate, default_plan_id,
-                                       ledger_gap, scalar)
+from tests.callcontrol.tenants import add_client, add_plan, add_rate, default_plan_id, ledger_gap
 
 from .conftest import scaled
+from tests.support.sql import scalar
 
 EIGHT_KB = "Z" * 8000
 INVALID_UTF8 = b"\xff\xfe\xc3(".decode(ENCODING, ERRORS)   # arrives as surrogate escapes

@@ -30,11 +30,13 @@ from twisted.internet.defer import ensureDeferred, gatherResults
 from twisted.internet.threads import deferToThread
 
 from fastagi import channel_vars as v, reasons
-from tests.callcontrol.tenants import add_client, add_rate, default_plan_id, ledger_gap, scalar
+from tests.callcontrol.tenants import add_client, add_rate, default_plan_id, ledger_gap
 from tests.serve_process import Server
+from tests.support.sql import scalar
+from tests.support.waiting import pause as sleep
 
 from .conftest import scaled
-from .load import Attempt, Call, attempt, sleep
+from .load import Attempt, Call, attempt
 
 LIMITS = {"acme": 2, "globex": 3, "initech": 4}
 OPENING = Decimal("100")

@@ -15,16 +15,16 @@ from decimal import Decimal
 import pytest
 import pytest_twisted
 from sqlalchemy import text
-from twisted.internet import reactor
 from twisted.internet.defer import ensureDeferred, gatherResults
 from twisted.internet.threads import deferToThread
 
 from fastagi import channel_vars as v, reasons
 from fastagi.store import calls
 from tests.callcontrol.agi_server import agi_server
-from tests.callcontrol.tenants import add_client, add_rate, default_plan_id, ledger_gap, scalar
+from tests.callcontrol.tenants import add_client, add_rate, default_plan_id, ledger_gap
 
-from .load import sleep
+from tests.support.sql import scalar
+from tests.support.waiting import wait_until
 
 D = Decimal
 OPENING = D("50")
@@ -135,16 +135,11 @@ async def test_settle_racing_the_stale_sweep_still_bills_once(engine, acme):
 
 async def wait_for_settle_update(engine, timeout: float = 10) -> None:
     """Until the settle's UPDATE runs in the database (then it waits on the row lock)."""
-    deadline = reactor.seconds() + timeout
-    while reactor.seconds() < deadline:
-        waiting = await deferToThread(
-            scalar, engine, "SELECT COUNT(*) FROM information_schema.processlist"
-                            " WHERE db = DATABASE() AND info LIKE 'UPDATE calls SET state"
-                            " = ''settled''%'")
-        if waiting:
-            return
-        await sleep(0.02)
-    raise AssertionError("the settle's UPDATE never reached the database")
+    await wait_until(lambda: deferToThread(
+        scalar, engine, "SELECT COUNT(*) FROM information_schema.processlist"
+                        " WHERE db = DATABASE() AND info LIKE 'UPDATE calls SET state"
+                        " = ''settled''%'"),
+        timeout, what="the settle's UPDATE reaching the database", step=0.02)
 
 
 EIGHT_KB = "7" * 8000

@@ -11,7 +11,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from fastagi.agents.rules import pin_matches
-from tests.agents.world import build_tenant, execute, members, open_sessions, rows
+from tests.agents.world import build_tenant, members, open_sessions
+from tests.support.sql import execute, rows
 
 
 @pytest.fixture

@@ -11,14 +11,11 @@ from sqlalchemy.exc import DBAPIError
 
 from tests.builders import (balance, default_plan_id, ledger_balance, make_campaign,
                             make_client, make_plan, top_up)
+from tests.support.sql import scalar
 
 
 def one(conn, sql: str, **params):
     return conn.execute(text(sql), params).one()
-
-
-def scalar(conn, sql: str, **params):
-    return conn.execute(text(sql), params).scalar_one()
 
 
 def payments_of(conn, client_id: int) -> list[tuple]:

@@ -3,6 +3,8 @@ goes only to the server's authentication, and the old SHA-512 hash is retired.""
 
 from __future__ import annotations
 
+import re
+
 import pymysql
 import pytest
 from sqlalchemy import exc as sa_exc
@@ -40,9 +42,17 @@ def server_accounts(engine, prefix: str) -> list[tuple]:
             {"p": prefix.replace("_", "\\_") + "%"})]
 
 
+# Databases of test and benchmark runs (`ict_test_<pid>_<n>`, `ict_bench_..._<pid>`...):
+# other runs on the server, and this run's clone worker, create and drop theirs meanwhile.
+OTHER_RUNS = re.compile(r"^ict_[a-z_]+_[0-9]+")
+
+
 def databases(engine) -> set[str]:
+    """The server's databases, less other test runs' (this test's own are kept)."""
+    ours = engine.url.database
     with engine.connect() as conn:
-        return {r[0] for r in conn.execute(text("SHOW DATABASES"))}
+        return {name for (name,) in conn.execute(text("SHOW DATABASES"))
+                if name == ours or name.startswith(ours + "_") or not OTHER_RUNS.match(name)}
 
 
 HOSTILE_ACCOUNTS = [

@@ -4,13 +4,13 @@ already connected see nothing at once and are then disconnected."""
 
 from __future__ import annotations
 
-import time
 
 import pymysql
 import pytest
 from sqlalchemy import text
 
 from tests.tenant.helpers import PASSWORD, connect, error_code, execute, query
+from tests.support.waiting import wait_until_blocking
 
 LOCK_BOUND_S = 5.0
 ACCOUNT_LOCKED = 4151
@@ -25,14 +25,9 @@ def can_connect(world, letter: str, role: str) -> bool:
     return True
 
 
-def seconds_until(predicate, bound: float = LOCK_BOUND_S) -> float:
-    """Poll `predicate` until true; return how long it took (fails past `bound`)."""
-    start = time.monotonic()
-    while not predicate():
-        if time.monotonic() - start > bound:
-            raise AssertionError(f"not within {bound} s")
-        time.sleep(0.05)
-    return time.monotonic() - start
+def seconds_until(predicate) -> None:
+    """Until `predicate` holds; fails past LOCK_BOUND_S (the bound is the behaviour)."""
+    wait_until_blocking(predicate, LOCK_BOUND_S)
 
 
 def is_disconnected(conn) -> bool:
