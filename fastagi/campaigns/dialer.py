@@ -45,6 +45,8 @@ class DialerConfig:
     requeue_seconds: float = 30.0       # a contact refused for the client's limits waits
     queue_poll_seconds: float = 0.5     # progressive: how old a queue's agent count may be
     emergency_numbers: tuple[str, ...] = ("911", "112", "999")
+    credit_slice_seconds: int = 300     # as serve's: what authorize reserves per call
+    max_call_seconds: int = 10800       # as serve's
 
     def __post_init__(self) -> None:
         if not self.name or len(self.name) > 64:
@@ -53,6 +55,9 @@ class DialerConfig:
                      "orphan_seconds", "batch", "queue_poll_seconds"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)!r}")
+        if self.credit_slice_seconds < 0 or self.max_call_seconds <= 0:
+            raise ValueError("credit_slice_seconds must not be negative and max_call_seconds "
+                             "must be positive (set them as for serve)")
         if self.claim_seconds <= self.housekeeping_seconds * 4:
             raise ValueError("claim_seconds must be well above housekeeping_seconds "
                              "(claims are renewed by housekeeping)")
@@ -61,7 +66,9 @@ class DialerConfig:
     def limits(self) -> store.DialerLimits:
         return store.DialerLimits(dialer=self.name, claim_seconds=self.claim_seconds,
                                   batch=self.batch, emergency_numbers=self.emergency_numbers,
-                                  requeue_seconds=self.requeue_seconds)
+                                  requeue_seconds=self.requeue_seconds,
+                                  credit_slice_seconds=self.credit_slice_seconds,
+                                  max_call_seconds=self.max_call_seconds)
 
 
 @dataclass

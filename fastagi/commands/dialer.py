@@ -45,6 +45,16 @@ def _positive(convert: Callable[[str], Any]) -> Callable[[str], Any]:
     return check
 
 
+def _not_negative(convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    def check(text: str) -> Any:
+        value = convert(text)
+        if value < 0:
+            raise ValueError(f"must not be negative, not {text!r}")
+        return value
+    check.__name__ = f"non-negative {convert.__name__}"
+    return check
+
+
 # setting name -> (converter, default, help)
 OPTIONS: dict[str, tuple[Callable[[str], Any], Any, str]] = {
     "ami": (str, None, "Asterisk Manager Interface HOST:PORT to originate on (required). "
@@ -70,6 +80,13 @@ OPTIONS: dict[str, tuple[Callable[[str], Any], Any, str]] = {
                                                   "(QueueStatus; default 0.5)"),
     "emergency_prefixes": (_prefixes, ("911", "112", "999"),
                            "numbers a campaign never dials (default 911,112,999)"),
+    "credit_slice_seconds": (_not_negative(int), 300,
+                             "what `serve` reserves per call, as serve is run (the same "
+                             "config file key and variable): a campaign claims no more "
+                             "calls than its client's available credit admits (default "
+                             "300; 0 when serve runs with --credit-slice-seconds 0)"),
+    "max_call_seconds": (_positive(int), 10800, "as serve's --max-call-seconds "
+                                                "(default 10800)"),
     "db_pool_size": (_positive(int), 4, "database connections = threads (default 4)"),
     "db_timeout": (_positive(float), 10.0, "seconds a database call may take (default 10)"),
     "status_seconds": (_positive(float), 60.0, "how often a summary line is logged "
@@ -106,7 +123,9 @@ def dialer_config(values: dict[str, Any]) -> DialerConfig:
                             claim_seconds=values["claim_seconds"], batch=values["batch"],
                             requeue_seconds=values["requeue_seconds"],
                             queue_poll_seconds=values["queue_poll_seconds"],
-                            emergency_numbers=tuple(values["emergency_prefixes"]))
+                            emergency_numbers=tuple(values["emergency_prefixes"]),
+                            credit_slice_seconds=values["credit_slice_seconds"],
+                            max_call_seconds=values["max_call_seconds"])
     except ValueError as exc:
         raise SettingsError(str(exc)) from exc
 

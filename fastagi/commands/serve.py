@@ -82,7 +82,8 @@ OPTIONS: dict[str, tuple[Callable[[str], Any], str]] = {
                                  "channels (default 30; also at every AMI login)"),
     "credit_slice_seconds": (int, "with --ami: reserve credit in slices of this many "
                                   "seconds and extend live calls while credit lasts, so "
-                                  "concurrent calls share the balance (default 0: off)"),
+                                  "concurrent calls share the balance (default 300 with "
+                                  "--ami; 0: off, each call reserves its whole maximum)"),
     "metrics": (str, "Twisted endpoint for the Prometheus /metrics page, e.g. tcp:9464 "
                      "(default: off)"),
 }
@@ -102,7 +103,8 @@ def load_config(source: SettingsSource) -> ServeConfig:
     """The ServeConfig from CLI, environment, config file and defaults.
     Raises SettingsError naming the bad setting."""
     defaults = ServeConfig()
-    values = {name: source.get(name, getattr(defaults, name), convert)
+    values = {name: source.get(name, None if name == "credit_slice_seconds"   # on with AMI
+                               else getattr(defaults, name), convert)
               for name, (convert, _) in OPTIONS.items()}
     for name in SECRET_SETTINGS:
         values[name] = source.get(name, getattr(defaults, name))
