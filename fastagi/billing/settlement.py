@@ -10,8 +10,8 @@ from fastagi.billing.rating import MS_PER_SECOND, Rate, call_cost
 
 ANSWER = "ANSWER"
 # Dial's L() ends a call at its limit, but ANSWEREDTIME_MS is measured when the bridge has
-# come down, a few milliseconds later. Talk time up to this much above the limit is that
-# jitter (billed at the limit, not flagged); more is flagged for review.
+# come down, a few milliseconds later. Talk time less than this much above the limit is
+# that jitter (billed at the limit, not flagged); a whole second or more is flagged.
 LIMIT_JITTER_MS = 1000
 
 
@@ -36,7 +36,7 @@ def charge_for(rate: Rate, max_seconds: int, answered_ms: int | None, dial_statu
     talked = answered_ms or 0
     limit_ms = max_seconds * MS_PER_SECOND
     capped = talked > limit_ms
-    flagged = talked > limit_ms + LIMIT_JITTER_MS
+    flagged = talked >= limit_ms + LIMIT_JITTER_MS
     talked = min(talked, limit_ms)
     answered = dial_status == ANSWER or talked > 0
     if emergency:

@@ -48,9 +48,9 @@ MINUTE_THEN_SECONDS = Rate("61", D("0.60"), D("0"), 60, 1)
     (PER_SECOND, 3600, 2960, "CANCEL", 3, "0.0300", False, False),
     # L() ended it at 600 s; measured a few ms later: billed 600 s, not flagged
     (PER_MINUTE, 600, 600004, "ANSWER", 600, "1.0000", True, False),
-    (PER_MINUTE, 600, 601000, "ANSWER", 600, "1.0000", True, False),
-    # more than a second above the limit: billed the limit, flagged for review
-    (PER_MINUTE, 600, 601001, "ANSWER", 600, "1.0000", True, True),
+    (PER_MINUTE, 600, 600999, "ANSWER", 600, "1.0000", True, False),
+    # a second or more above the limit: billed the limit, flagged for review
+    (PER_MINUTE, 600, 601000, "ANSWER", 600, "1.0000", True, True),
     (PER_MINUTE, 600, 9999000, "ANSWER", 600, "1.0000", True, True),
 ])
 def test_charge_for(rate, max_seconds, answered_ms, status, billed, cost, capped, flagged):

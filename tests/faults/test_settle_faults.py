@@ -192,7 +192,8 @@ async def test_nonsense_settles_get_bad_request_and_change_nothing(engine, acme)
 @pytest.mark.parametrize("seconds, status, cost, flagged", [
     ("ms=2678400000", "ANSWER", "1.0000", True),  # 31 days: billed at the 100 s limit
     ("ms=100000", "ANSWER", "1.0000", False),    # exactly the limit
-    ("ms=100900", "ANSWER", "1.0000", False),    # L() jitter above the limit: not flagged
+    ("ms=100999", "ANSWER", "1.0000", False),    # L() jitter above the limit: not flagged
+    ("ms=101000", "ANSWER", "1.0000", True),     # a second above it: flagged
     ("ms=0", "ANSWER", "0.0100", False),         # answered under 1 ms: the initial increment
     ("ms=1", "ANSWER", "0.0100", False),         # a started second is a second
     ("ms=4568", "ANSWER", "0.0500", False),      # 4.568 s -> 5 s
