@@ -135,6 +135,9 @@ _RATE_OF = text(
     " FROM rates WHERE rate_plan_id = :plan AND prefix IN ("
     + ", ".join(f"LEFT(:digits, {n})" for n in range(1, 33)) + ")"
     " ORDER BY LENGTH(prefix) DESC LIMIT 1")
+_PLAN_DEAREST = text(
+    "SELECT MAX(rate_per_min) AS rate, MAX(connection_fee) AS fee,"
+    " MAX(initial_increment) AS initial FROM rates WHERE rate_plan_id = :plan")
 # Attempts of the client that authorize has not seen yet: each will reserve credit.
 _NOT_YET_ADMITTED = text(
     "SELECT phone FROM campaign_attempts WHERE client_id = :client AND outcome IS NULL"
@@ -244,7 +247,15 @@ def _claim(engine: Engine, campaign_id: int, now: datetime, limits: DialerLimits
             candidates += conn.execute(text(sql), {"campaign": campaign_id, "status": status,
                                                    "now": now, "limit": wanted}).all()
         orders, skipped = [], 0
-        credit = _credit_after_pending(conn, client, client.credit - reserved, limits)
+        cap = limits.reservation_cap_seconds
+        credit = client.credit - reserved
+        # Enough credit for every call in flight and every candidate at the plan's dearest
+        # rate: no call can be refused no-credit, so no rate need be looked up.
+        pending = int(client_in_flight) - int(in_flight_live)
+        check_credit = credit < (pending + len(candidates)) * _most_one_call_reserves(
+            conn, client, cap)
+        if check_credit:
+            credit = _credit_after_pending(conn, client, credit, limits)
         out_of_credit = False
         for contact in candidates:
             verdict = _verdict(contact, window, zone, now, limits.emergency_numbers)
@@ -252,12 +263,12 @@ def _claim(engine: Engine, campaign_id: int, now: datetime, limits: DialerLimits
                 _set_aside(conn, contact.id, *verdict)
                 skipped += 1
                 continue
-            taken = credit_admits(_rate_of(conn, client, contact.phone), credit,
-                                  limits.reservation_cap_seconds)
-            if taken is None:
-                out_of_credit = True   # this contact and the rest wait: nothing lost
-                break
-            credit -= taken
+            if check_credit:
+                taken = credit_admits(_rate_of(conn, client, contact.phone), credit, cap)
+                if taken is None:
+                    out_of_credit = True   # this contact and the rest wait: nothing lost
+                    break
+                credit -= taken
             orders.append(_start_attempt(conn, client, row, contact, now, limits,
                                          queue.asterisk_name if queue is not None else None))
         if orders:
@@ -281,6 +292,17 @@ def credit_admits(rate: Rate | None, available: Decimal, cap_seconds: int) -> De
     if longest == 0:
         return None
     return round_money(exact_cost(rate, longest, answered=True))
+
+
+def _most_one_call_reserves(conn: Connection, client, cap_seconds: int) -> Decimal:
+    """An upper bound of what authorize reserves for any one call of the client: the
+    plan's dearest fee and rate for the longest reservation (the cap, or a longer initial
+    increment)."""
+    most = conn.execute(_PLAN_DEAREST, {"plan": client.rate_plan_id}).one()
+    if most.rate is None:
+        return ZERO   # no rates at all: every call is refused no-rate
+    seconds = max(cap_seconds, int(most.initial))
+    return round_money(most.fee + most.rate * seconds / 60)
 
 
 def _rate_of(conn: Connection, client, phone: str) -> Rate | None:

@@ -374,3 +374,10 @@ def test_a_number_without_a_rate_takes_no_credit(engine):
 ])
 def test_credit_admits_is_what_authorize_reserves(rate, available, cap, taken):
     assert store.credit_admits(rate, available, cap) == taken
+
+
+def test_ample_credit_claims_everything_due(engine):
+    client, campaign = modest(engine, "1000")     # 50 slices of $3 fit easily
+    limits = store.DialerLimits("d1", 30, 50, (), credit_slice_seconds=300)
+    result = claim(engine, campaign, THURSDAY_7 + timedelta(hours=3), limits)
+    assert len(result.orders) == 50 and result.limited_by != "no credit"
