@@ -5,9 +5,9 @@ Claiming (`claim`) locks every campaign row of the client, so every dialer proce
 the same calls in flight and the same calls-per-second clock: caps hold across dialers
 and across the client's campaigns. It also claims no more contacts than the client's
 available credit can admit (`credit_admits`): each call would be refused `no-credit`
-otherwise, its contact held back for `requeue_seconds`. Contacts are taken with FOR UPDATE SKIP LOCKED and marked `dialing` with
-an attempt row in the same transaction: a contact is dialled once per attempt, never by
-two dialers at once.
+otherwise, its contact held back for `requeue_seconds`. Contacts are taken with FOR
+UPDATE SKIP LOCKED and marked `dialing` with an attempt row in the same transaction: a
+contact is dialled once per attempt, never by two dialers at once.
 
 An attempt's outcome is written by the transaction that authorizes or settles its call
 (triggers on `calls`, schema/061), matched by the uniqueid the dialer gave the channel.
