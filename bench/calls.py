@@ -13,7 +13,7 @@ What it does (about 3 minutes with the defaults):
 2. For each server count in --servers: starts that many `ictcontact serve` processes,
    then ONE asynchronous fake Asterisk (this process) keeps --concurrency calls in flight:
    authorize (a random client, a number drawn across the deck) -> if allowed, hold the
-   channel for a random talk time -> settle with a random ANSWEREDTIME (<= ICT_MAX_MS) and
+   channel for a random talk time -> settle with a random ANSWEREDTIME_MS (<= ICT_MAX_MS) and
    a DIALSTATUS mix. Sessions alternate between the servers.
 3. Runs the same load against bench/baseline_server.py (same exchange, one atomic UPDATE,
    no rating) with the largest server count, and prints the ratio.
@@ -534,7 +534,8 @@ class Generator:
             await deferLater(self.reactor, rng.uniform(*self.talk), lambda: None)
             max_seconds = int(answer[v.MAX_MS]) // 1000
             status = rng.choices(self.statuses, self.weights)[0]
-            answered = str(rng.randint(1, min(max_seconds, 1800))) if status == "ANSWER" else ""
+            answered = (f"ms={rng.randint(1, min(max_seconds, 1800) * 1000)}"
+                        if status == "ANSWER" else "ms=")   # as the handler sends ANSWEREDTIME_MS
             self.held[client] -= 1  # the settle is sent now: from here the server may free it
             try:
                 result, elapsed = await self.session(

@@ -26,6 +26,13 @@ from fastagi.workers import WorkerPool
 T = TypeVar("T")
 
 
+# Credit slices are on by default with AMI: a call reserves what 5 minutes cost, not its
+# whole maximum duration, so concurrent calls (a campaign's above all) share a modest
+# balance instead of the first call holding it (docs/contract.md, Credit in slices).
+DEFAULT_CREDIT_SLICE_SECONDS = 300
+DEFAULT_MAX_CALL_SECONDS = 10800  # 3 h: longest call ever authorized
+
+
 @dataclass(frozen=True)
 class ServeConfig:
     """Settings of one server process (times in seconds)."""
@@ -34,7 +41,7 @@ class ServeConfig:
     session_timeout: float = 20.0
     interactive_timeout: float = 180.0
     db_timeout: float = 5.0
-    max_call_seconds: int = 10800
+    max_call_seconds: int = DEFAULT_MAX_CALL_SECONDS
     dial_template: str = "PJSIP/{number}@carrier"
     emergency_numbers: tuple[str, ...] = DEFAULT_EMERGENCY_NUMBERS
     stale_grace_seconds: int = 300
@@ -51,7 +58,9 @@ class ServeConfig:
     enforce_poll_seconds: float = 1.0
     enforce_catch_up_seconds: float = 60.0
     reconcile_seconds: float = 30.0
-    credit_slice_seconds: int = 0          # 0: off; else reserve credit slice by slice (AMI)
+    # Reserve credit slice by slice (AMI needed): None = DEFAULT_CREDIT_SLICE_SECONDS with
+    # AMI, off without; 0 = off (each call reserves its whole maximum duration).
+    credit_slice_seconds: int | None = None
     metrics: str = ""
 
     @property
@@ -76,6 +85,9 @@ class ServeConfig:
                              f"be shorter than session_timeout ({self.session_timeout:g} s)")
         if "{number}" not in self.dial_template:
             raise ValueError("dial_template must contain {number}")
+        if self.credit_slice_seconds is None:
+            object.__setattr__(self, "credit_slice_seconds",
+                               DEFAULT_CREDIT_SLICE_SECONDS if self.ami else 0)
         if self.credit_slice_seconds < 0:
             raise ValueError("credit_slice_seconds must not be negative")
         if self.credit_slice_seconds and not self.ami:

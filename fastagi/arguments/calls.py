@@ -6,7 +6,6 @@ dialplan gets REJECT/bad-request and the log says what was wrong.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 
@@ -17,7 +16,12 @@ from fastagi.emergency import is_emergency
 CLIENT_CODE = re.compile(r"[a-z0-9_-]{1,32}")
 NUMBER = re.compile(r"\+?[0-9]{1,32}")
 CALL_ID = re.compile(r"[0-9]{1,18}")
-SECONDS = re.compile(r"[0-9]{1,9}(\.[0-9]{1,6})?")
+# settle's talk time: `ms=<whole milliseconds>` (ANSWEREDTIME_MS, the shipped dialplan), or
+# the form of dialplans before it, bare whole seconds (ANSWEREDTIME, cut down by Asterisk).
+TALK_MS = re.compile(r"ms=([0-9]{0,10})")
+TALK_SECONDS = re.compile(r"[0-9]{1,10}")
+# No call talks a month: a larger figure is garbage, not talk time to bill.
+MAX_TALK_MS = 31 * 24 * 3600 * 1000
 DIAL_STATUS = re.compile(r"[A-Z]{0,16}")
 DIRECTIONS = ("out", "in")
 
@@ -46,25 +50,47 @@ def parse_authorize(args: tuple[str, ...], emergency_numbers: tuple[str, ...]) -
 @dataclass(frozen=True)
 class SettleRequest:
     call_id: int
-    answered_seconds: int | None
+    answered_ms: int | None       # None: not answered, or nothing reported
     dial_status: str
+    whole_seconds: bool = False   # the talk time came as bare seconds (an old dialplan)
 
 
 def parse_settle(args: tuple[str, ...]) -> SettleRequest:
-    """settle,<call id>,<answered seconds or empty>,<dial status or empty>"""
+    """settle,<call id>,ms=<answered ms or empty>,<dial status or empty>
+
+    The talk time is `ms=` and whole milliseconds (`${ANSWEREDTIME_MS}`; `ms=` alone when
+    Dial never bridged). Bare whole seconds (`${ANSWEREDTIME}`, what dialplans before
+    ANSWEREDTIME_MS sent) are still taken as seconds, so an Asterisk whose installed
+    dialplan is not yet updated keeps billing; nothing else is (no fractions, signs or
+    units: what Asterisk never writes is refused, never guessed at)."""
     if not 1 <= len(args) <= 3:
-        raise BadRequest(f"settle takes <call id>,<answered seconds>,<dial status>, "
+        raise BadRequest(f"settle takes <call id>,ms=<answered ms>,<dial status>, "
                          f"got {len(args)} arguments")
     padded = tuple(a.strip() for a in args) + ("",) * (3 - len(args))
-    call_id, seconds, status = padded
+    call_id, talk, status = padded
     if not CALL_ID.fullmatch(call_id) or int(call_id) == 0:
         raise BadRequest(f"call id {_show(call_id)} is not a positive integer")
-    answered = None
-    if seconds:
-        if not SECONDS.fullmatch(seconds):
-            raise BadRequest(f"answered seconds {_show(seconds)} is not a number of seconds")
-        answered = math.ceil(float(seconds))  # a started second is a second talked
+    answered_ms, whole_seconds = _talk_ms(talk)
     status = status.upper()
     if not DIAL_STATUS.fullmatch(status):
         raise BadRequest(f"dial status {_show(status)} is not a DIALSTATUS word")
-    return SettleRequest(int(call_id), answered, status)
+    return SettleRequest(int(call_id), answered_ms, status, whole_seconds)
+
+
+def _talk_ms(talk: str) -> tuple[int | None, bool]:
+    """(milliseconds or None, given as bare seconds?) of settle's talk time argument."""
+    if not talk:
+        return None, False
+    by_ms = TALK_MS.fullmatch(talk)
+    if by_ms:
+        if not by_ms.group(1):
+            return None, False
+        ms, whole_seconds = int(by_ms.group(1)), False
+    elif TALK_SECONDS.fullmatch(talk):
+        ms, whole_seconds = int(talk) * 1000, True
+    else:
+        raise BadRequest(f"talk time {_show(talk)} is not ms=<whole milliseconds> "
+                         f"(or whole seconds from an old dialplan)")
+    if ms > MAX_TALK_MS:
+        raise BadRequest(f"talk time {_show(talk)} is more than 31 days: not a real call")
+    return ms, whole_seconds

@@ -1,8 +1,10 @@
 """Rating: what a call costs under a rate, and how long available credit lets it talk.
 
-Pure functions on Decimal; no I/O. Billable time is the initial increment, then whole
-subsequent increments, rounded up (60/60, 30/6, 1/1, 60/1). The connection fee is charged
-only when the call was answered. Costs round half-up to 4 places.
+Pure functions on Decimal; no I/O. Talk time comes in milliseconds (Asterisk's
+ANSWEREDTIME_MS): billable time is the initial increment, then whole subsequent increments,
+rounded UP from the milliseconds (60/60, 30/6, 1/1, 60/1), so 4,568 ms on 1/1 bills 5 s.
+An answered call is billed at least its initial increment, even for 0 ms. The connection
+fee is charged only when the call was answered. Costs round half-up to 4 places.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from decimal import Decimal
 from fastagi.billing.money import ZERO, round_money
 
 SECONDS_PER_MINUTE = Decimal(60)
+MS_PER_SECOND = 1000
 HALF_TEN_THOUSANDTH = Decimal("0.00005")
 
 
@@ -36,14 +39,16 @@ class Rate:
 FREE = Rate(prefix="", rate_per_min=ZERO)
 
 
-def billable_seconds(answered_seconds: int, initial: int, subsequent: int) -> int:
-    """Seconds billed for a call that talked `answered_seconds` (0 -> 0)."""
-    if answered_seconds <= 0:
-        return 0
-    if answered_seconds <= initial:
+def billable_seconds(answered_ms: int, initial: int, subsequent: int) -> int:
+    """Seconds billed for an ANSWERED call that talked `answered_ms` milliseconds: the
+    initial increment (also for 0 ms: the call was answered), then as many subsequent
+    increments as cover the rest, each started increment counted whole."""
+    if answered_ms < 0:
+        raise ValueError(f"talk time cannot be negative: {answered_ms} ms")
+    extra_ms = answered_ms - initial * MS_PER_SECOND
+    if extra_ms <= 0:
         return initial
-    extra = answered_seconds - initial
-    steps = -(-extra // subsequent)  # ceiling division
+    steps = -(-extra_ms // (subsequent * MS_PER_SECOND))  # ceiling division
     return initial + steps * subsequent
 
 
@@ -53,15 +58,17 @@ def exact_cost(rate: Rate, billed_seconds: int, answered: bool) -> Decimal:
     return fee + rate.rate_per_min * Decimal(billed_seconds) / SECONDS_PER_MINUTE
 
 
-def call_cost(rate: Rate, answered_seconds: int | None, answered: bool) -> tuple[int, Decimal]:
-    """(billable seconds, cost rounded to 4 places) of a finished call.
+def call_cost(rate: Rate, answered_ms: int | None, answered: bool) -> tuple[int, Decimal]:
+    """(billable seconds, cost rounded to 4 places) of a finished call that talked
+    `answered_ms` milliseconds.
 
     Unanswered calls cost nothing. `answered` is whether the call was answered at all
-    (DIALSTATUS ANSWER or talk time above 0); it decides the connection fee.
+    (DIALSTATUS ANSWER or talk time above 0): an answered call pays the connection fee
+    and at least its initial increment.
     """
     if not answered:
         return 0, ZERO.quantize(Decimal("0.0001"))
-    billed = billable_seconds(answered_seconds or 0, rate.initial_increment,
+    billed = billable_seconds(answered_ms or 0, rate.initial_increment,
                               rate.subsequent_increment)
     return billed, round_money(exact_cost(rate, billed, answered=True))
 

@@ -6,31 +6,40 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from fastagi.billing.money import ZERO
-from fastagi.billing.rating import Rate, call_cost
+from fastagi.billing.rating import MS_PER_SECOND, Rate, call_cost
 
 ANSWER = "ANSWER"
+# Dial's L() ends a call at its limit, but ANSWEREDTIME_MS is measured when the bridge has
+# come down, a few milliseconds later. Talk time less than this much above the limit is
+# that jitter (billed at the limit, not flagged); a whole second or more is flagged.
+LIMIT_JITTER_MS = 1000
 
 
 @dataclass(frozen=True)
 class Charge:
-    answered_seconds: int | None   # as reported (None: never answered / not reported)
+    answered_ms: int | None        # as reported (None: never answered / not reported)
     billable_seconds: int
     cost: Decimal
     capped: bool                   # talk time reported above max_seconds was cut to it
+    flagged: bool = False          # ... by more than L() jitter: worth a person's look
 
 
-def charge_for(rate: Rate, max_seconds: int, answered_seconds: int | None, dial_status: str,
+def charge_for(rate: Rate, max_seconds: int, answered_ms: int | None, dial_status: str,
                emergency: bool) -> Charge:
-    """Charge for a call that talked `answered_seconds` (ANSWEREDTIME) and ended `dial_status`.
+    """Charge for a call that talked `answered_ms` milliseconds (ANSWEREDTIME_MS) and
+    ended `dial_status`.
 
     Talk time is capped at the authorized maximum: Dial's L() limit ends the call there,
-    so anything above is clock jitter and must not bill past the reservation.
+    so anything above is clock jitter and must not bill past the reservation. An answered
+    call (DIALSTATUS ANSWER, or any talk time) is billed at least its initial increment.
     """
-    talked = answered_seconds or 0
-    capped = talked > max_seconds
-    talked = min(talked, max_seconds)
+    talked = answered_ms or 0
+    limit_ms = max_seconds * MS_PER_SECOND
+    capped = talked > limit_ms
+    flagged = talked >= limit_ms + LIMIT_JITTER_MS
+    talked = min(talked, limit_ms)
     answered = dial_status == ANSWER or talked > 0
     if emergency:
-        return Charge(answered_seconds, 0, ZERO, capped)
+        return Charge(answered_ms, 0, ZERO, capped, flagged)
     billed, cost = call_cost(rate, talked, answered)
-    return Charge(answered_seconds, billed, cost, capped)
+    return Charge(answered_ms, billed, cost, capped, flagged)

@@ -24,7 +24,7 @@ from fastagi.campaigns.pacing import NOT_SENT
 from fastagi.campaigns.queue_status import QueueSnapshot, QueueWatch
 from fastagi.clock import utc_now
 from fastagi.emergency import DEFAULT_NUMBERS as DEFAULT_EMERGENCY_NUMBERS
-from fastagi.services import DbRun
+from fastagi.services import DEFAULT_CREDIT_SLICE_SECONDS, DEFAULT_MAX_CALL_SECONDS, DbRun
 from fastagi.store import dialer as store
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,8 @@ class DialerConfig:
     requeue_seconds: float = 30.0       # a contact refused for the client's limits waits
     queue_poll_seconds: float = 0.5     # progressive: how old a queue's agent count may be
     emergency_numbers: tuple[str, ...] = DEFAULT_EMERGENCY_NUMBERS
+    credit_slice_seconds: int = DEFAULT_CREDIT_SLICE_SECONDS  # as serve's: what authorize reserves
+    max_call_seconds: int = DEFAULT_MAX_CALL_SECONDS          # as serve's
 
     def __post_init__(self) -> None:
         if not self.name or len(self.name) > 64:
@@ -54,6 +56,9 @@ class DialerConfig:
                      "orphan_seconds", "batch", "queue_poll_seconds"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)!r}")
+        if self.credit_slice_seconds < 0 or self.max_call_seconds <= 0:
+            raise ValueError("credit_slice_seconds must not be negative and max_call_seconds "
+                             "must be positive (set them as for serve)")
         if self.claim_seconds <= self.housekeeping_seconds * 4:
             raise ValueError("claim_seconds must be well above housekeeping_seconds "
                              "(claims are renewed by housekeeping)")
@@ -62,7 +67,9 @@ class DialerConfig:
     def limits(self) -> store.DialerLimits:
         return store.DialerLimits(dialer=self.name, claim_seconds=self.claim_seconds,
                                   batch=self.batch, emergency_numbers=self.emergency_numbers,
-                                  requeue_seconds=self.requeue_seconds)
+                                  requeue_seconds=self.requeue_seconds,
+                                  credit_slice_seconds=self.credit_slice_seconds,
+                                  max_call_seconds=self.max_call_seconds)
 
 
 @dataclass

@@ -4,7 +4,10 @@ event with `Calls` waiting, one `QueueMember` per member, then `QueueStatusCompl
 
 A member is free when app_queue would ring it now: its device is idle (`Status` 1,
 AST_DEVICE_NOT_INUSE), it is not paused, not on a queue call (`InCall`) and not resting
-after one (wrapup: `LastCall` + the queue's or its own wrapup time). Callers already
+after one (wrapup: `LastCall` + the queue's or its own wrapup time, + 1 s: `LastCall` is
+the hang-up time cut down to whole seconds, so the call may have ended up to a second
+later and the agent is owed that much rest still; app_queue's own check in whole seconds
+could ring the agent that second early). Callers already
 waiting in the queue take free agents first, so they are subtracted. Anything else
 (ringing, in use, unavailable, unknown) is not free: the dialer dials too few rather than
 leave an answered contact without an agent.
@@ -26,6 +29,7 @@ from fastagi.ami.message import AmiMessage
 log = logging.getLogger(__name__)
 
 DEVICE_NOT_INUSE = 1   # include/asterisk/devicestate.h AST_DEVICE_NOT_INUSE
+LAST_CALL_RESOLUTION = 1   # seconds: app_queue keeps lastcall as a time_t
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,7 @@ def free_agents(events: list[AmiMessage], queue: str, wrapup_seconds: int,
         elif name == "QueueMember":
             rest = max(wrapup_seconds, _int(event, "Wrapuptime"))
             last_call = _int(event, "LastCall")
-            resting = last_call > 0 and now_epoch < last_call + rest
+            resting = last_call > 0 and now_epoch < last_call + LAST_CALL_RESOLUTION + rest
             if (_int(event, "Status") == DEVICE_NOT_INUSE and _int(event, "Paused") == 0
                     and _int(event, "InCall") == 0 and not resting):
                 idle += 1

@@ -48,6 +48,16 @@ def _positive(convert: Callable[[str], Any]) -> Callable[[str], Any]:
     return check
 
 
+def _not_negative(convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    def check(text: str) -> Any:
+        value = convert(text)
+        if value < 0:
+            raise ValueError(f"must not be negative, not {text!r}")
+        return value
+    check.__name__ = f"non-negative {convert.__name__}"
+    return check
+
+
 @dataclass(frozen=True)
 class DialerProcess:
     """Defaults of the settings around the dialer (AMI, database, logging); the dialer's
@@ -88,6 +98,12 @@ OPTIONS: dict[str, Option] = {
                                                    "(QueueStatus)"),
     "emergency_numbers": Option(parse_numbers, "numbers a campaign never dials",
                                 aliases=("emergency_prefixes",)),
+    "credit_slice_seconds": Option(_not_negative(int),
+                                   "what `serve` reserves per call, as serve is run (the same "
+                                   "config file key and variable): a campaign claims no more "
+                                   "calls than its client's available credit admits; 0 when "
+                                   "serve runs with --credit-slice-seconds 0"),
+    "max_call_seconds": Option(_positive(int), "as serve's --max-call-seconds"),
     "db_pool_size": Option(_positive(int), "database connections = threads"),
     "db_timeout": Option(_positive(float), "seconds a database call may take"),
     "status_seconds": Option(_positive(float), "how often a summary line is logged"),
@@ -118,7 +134,9 @@ def dialer_config(values: dict[str, Any]) -> DialerConfig:
                             claim_seconds=values["claim_seconds"], batch=values["batch"],
                             requeue_seconds=values["requeue_seconds"],
                             queue_poll_seconds=values["queue_poll_seconds"],
-                            emergency_numbers=tuple(values["emergency_numbers"]))
+                            emergency_numbers=tuple(values["emergency_numbers"]),
+                            credit_slice_seconds=values["credit_slice_seconds"],
+                            max_call_seconds=values["max_call_seconds"])
     except ValueError as exc:
         raise SettingsError(str(exc)) from exc
 

@@ -30,7 +30,7 @@ from fastagi.db.engine import make_engine
 from fastagi.emergency import parse_numbers
 from fastagi.jobs.ami_control import AmiControl
 from fastagi.jobs.registry import periodic_jobs
-from fastagi.services import DbRunner, ServeConfig, Services
+from fastagi.services import DEFAULT_CREDIT_SLICE_SECONDS, DbRunner, ServeConfig, Services
 from fastagi.settings import (Option, SettingsError, SettingsSource, add_options,
                               database_url, dataclass_defaults, load_options, source_from_args)
 
@@ -79,8 +79,9 @@ OPTIONS: dict[str, Option] = {
                                        "channels (also at every AMI login)"),
     "credit_slice_seconds": Option(int, "with --ami: reserve credit in slices of this many "
                                         "seconds and extend live calls while credit lasts, so "
-                                        "concurrent calls share the balance",
-                                   shown="0: off"),
+                                        "concurrent calls share the balance; 0: off, each call "
+                                        "reserves its whole maximum",
+                                   shown=f"{DEFAULT_CREDIT_SLICE_SECONDS} with --ami, else 0"),
     "metrics": Option(str, "Twisted endpoint for the Prometheus /metrics page, e.g. tcp:9464",
                       shown="off"),
 }

@@ -195,9 +195,19 @@ def _server_lock(conn):
         raise SchemaError("another upgrade holds the schema lock; try again")
     try:
         yield lambda: None
-    finally:
-        conn.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": LOCK_NAME})
-        conn.commit()
+    except BaseException:
+        # The upgrade failed, maybe because the connection was lost: a release on it would
+        # raise over the real error. A lost session has released its lock already.
+        try:
+            conn.rollback()
+            conn.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": LOCK_NAME})
+            conn.commit()
+        except Exception:
+            log.debug("schema lock not released (connection gone, and the lock with it)",
+                      exc_info=True)
+        raise
+    conn.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": LOCK_NAME})
+    conn.commit()
 
 
 ER_LOCK_DEADLOCK = 1213  # on Galera also: another node wrote the lock row first

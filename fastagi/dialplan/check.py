@@ -26,7 +26,7 @@ KNOWN_FUNCTIONS = {"CHANNEL", "FILTER", "IF", "LEN", "PJSIP_DIAL_CONTACTS", "TIM
 
 # Variables Asterisk itself sets (documented in app_dial, res_agi, app_stack, pbx).
 BUILTIN_VARIABLES = {"EXTEN", "CONTEXT", "PRIORITY", "AGISTATUS", "DIALSTATUS",
-                     "ANSWEREDTIME", "DIALEDTIME", "HANGUPCAUSE", "QUEUESTATUS",
+                     "ANSWEREDTIME", "ANSWEREDTIME_MS", "DIALEDTIME", "HANGUPCAUSE", "QUEUESTATUS",
                      *(f"ARG{i}" for i in range(1, 10))}
 
 VAR_TOKEN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(\(?)")

@@ -5,9 +5,15 @@ Safe to run every minute from cron or a systemd timer:
 - an unchanged database touches nothing and reloads nothing;
 - the file is replaced atomically (Asterisk never reads half a file), and a text that
   does not pass the strict parser is never installed;
+- a reload that fails puts the previously installed file back (atomically, before the
+  error is raised), so the file on disk is always the one Asterisk last confirmed: an
+  Asterisk that was down or restarting loads that one, not a text nobody saw load. (A
+  reload that timed out may still have loaded the new text: the next run finds the file
+  differs from the database, writes it and reloads again, so the two meet within one run.)
+  A first install, with nothing before it, keeps the new file;
 - the checksum of the last text Asterisk confirmed loading is kept next to the file, so a
-  failed reload (Asterisk down or restarting) is retried by the next run even though the
-  file itself is already up to date.
+  failed reload of an unchanged file (a file written by `generate`, or a crash between
+  the write and the reload) is retried by the next run.
 """
 
 from __future__ import annotations
@@ -90,7 +96,13 @@ def sync(path: str | Path, content: str, reload: Callable[[], object] | None,
         loaded = state.read_text().strip() if state.exists() else ""
         if loaded == checksum(content) and not force_reload:
             return SyncResult(changed=changed, reloaded=False, path=path)
-        reload()
+        try:
+            reload()
+        except BaseException:
+            if changed and old is not None:
+                write_atomically(path, old)
+                log.warning("reload failed: put the previous %s back", path)
+            raise
         write_atomically(state, checksum(content) + "\n")
         log.info("dialplan reloaded with %s", path)
         return SyncResult(changed=changed, reloaded=True, path=path)

@@ -50,8 +50,12 @@ class AmiControl:
         return self.config.ami_asterisk or self.client.peer_host
 
     def start(self) -> None:
-        log.info("AMI: connecting to %s as %s; enforcement and reconciliation on",
-                 self.config.ami, self.config.ami_user)
+        log.info("AMI: connecting to %s as %s; enforcement and reconciliation on; %s",
+                 self.config.ami, self.config.ami_user,
+                 f"credit reserved in slices of {self.config.credit_slice_seconds} s"
+                 if self.config.slicing else
+                 "credit slices off (--credit-slice-seconds 0): each call reserves its "
+                 "whole maximum duration")
         self.client.start()
 
     def stop(self) -> Deferred:

@@ -11,8 +11,8 @@ not at COMMIT) is still seen.
 
 What is ended is decided again at that moment from the call records (`calls_to_end`: the
 client is still suspended or still short; live, non-emergency calls on this Asterisk) and
-each call gets one `Hangup` by its uniqueid with the Q.850 cause of the reason (suspended:
-52 outgoing call barred; no-credit: 21 call rejected), up to 50 in flight at once. The hangup makes
+each call gets one `Hangup` by its uniqueid with the Q.850 cause of the reason (suspended
+and no-credit: 21 call rejected, SIP 403 to a call still ringing), up to 50 in flight at once. The hangup makes
 Asterisk run the call's hangup handler, whose `settle` bills the talk time up to the
 hang-up; if that settle never comes, reconciliation settles the call from its CDR.
 
@@ -41,7 +41,7 @@ from fastagi.store import call_watch
 log = logging.getLogger(__name__)
 
 CAUSE_FOR_WHY = {
-    call_watch.SUSPENDED: reasons.cause_for(reasons.SUSPENDED),   # 52
+    call_watch.SUSPENDED: reasons.cause_for(reasons.SUSPENDED),   # 21
     call_watch.NO_CREDIT: reasons.cause_for(reasons.NO_CREDIT),   # 21
 }
 # Hangup actions in flight at once: Asterisk runs one session's actions one after another,

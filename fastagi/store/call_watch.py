@@ -6,12 +6,13 @@ channel), never by anything a caller sent. Emergency calls are never ended.
 
 A call whose channel is gone from its Asterisk is settled through `calls.settle` (the
 same idempotent path as the dialplan's hangup handler) from the call's CDR when Asterisk
-wrote one (billsec and disposition), or else closed as stale for review, not billed; a
+wrote one (billsec, fractional: schema/140, and disposition), or else closed as stale for review, not billed; a
 settle arriving later still bills it once (`calls.settle` takes stale calls).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -168,9 +169,9 @@ def close_gone(engine: Engine, gone: Sequence[LiveCall], asterisk: str,
     for call in gone:
         cdr = _cdr_of(engine, call.uniqueid) if call.uniqueid else None
         if cdr is not None:
-            billsec, disposition = cdr
+            answered_ms, disposition = cdr
             status = DIAL_STATUS_OF_DISPOSITION.get(disposition.upper(), disposition[:16])
-            outcome = calls.settle(engine, call.id, billsec if status == "ANSWER" else None,
+            outcome = calls.settle(engine, call.id, answered_ms if status == "ANSWER" else None,
                                    status, now)
             (settled if outcome.changed else untouched).append(call.id)
             continue
@@ -255,9 +256,19 @@ def prune_changes(engine: Engine, before: datetime, batch: int = 1000) -> int:
 
 
 def _cdr_of(engine: Engine, uniqueid: str) -> tuple[int, str] | None:
+    """(talk time in ms, disposition) of the call's CDR, or None."""
     with engine.connect() as conn:
         row = conn.execute(_CDR_OF, {"uniqueid": uniqueid}).first()
-    return (int(row.billsec), row.disposition or "") if row is not None else None
+    if row is None:
+        return None
+    return billsec_ms(row.billsec), row.disposition or ""
+
+
+def billsec_ms(billsec: Decimal | int) -> int:
+    """A CDR's billsec in whole ms, rounded up: cdr_adaptive_odbc writes answer-to-end in
+    microseconds into a DECIMAL column (4.568123 s -> 4,569 ms); an INTEGER column (a
+    table older than schema/140) holds seconds already cut down by Asterisk."""
+    return math.ceil(Decimal(billsec) * 1000)
 
 
 def _live(row) -> LiveCall:

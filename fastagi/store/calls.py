@@ -68,6 +68,7 @@ _CALL_BY_ID = text(
     " FROM calls WHERE id = :call_id")
 _SETTLE = text(
     "UPDATE calls SET state = 'settled', settled_at = :now, answered_seconds = :answered,"
+    " answered_ms = :answered_ms,"
     " dial_status = :dial_status, billable_seconds = :billable, cost = :cost,"
     " review_note = :review_note"
     " WHERE id = :call_id AND state = :seen_state")
@@ -209,14 +210,15 @@ def _record(conn: Connection, request: CallRequest, client: ClientSnapshot | Non
     return int(result.lastrowid)
 
 
-def settle(engine: Engine, call_id: int, answered_seconds: int | None, dial_status: str,
+def settle(engine: Engine, call_id: int, answered_ms: int | None, dial_status: str,
            now: datetime) -> Settlement:
-    """Rate and close a call; a repeat changes nothing and reports the first cost."""
-    return with_retry(lambda: _settle_once(engine, call_id, answered_seconds, dial_status, now),
+    """Rate and close a call that talked `answered_ms` milliseconds (None: not answered or
+    not reported); a repeat changes nothing and reports the first cost."""
+    return with_retry(lambda: _settle_once(engine, call_id, answered_ms, dial_status, now),
                       attempts=SETTLE_ATTEMPTS, idempotent=True)
 
 
-def _settle_once(engine: Engine, call_id: int, answered_seconds: int | None, dial_status: str,
+def _settle_once(engine: Engine, call_id: int, answered_ms: int | None, dial_status: str,
                  now: datetime) -> Settlement:
     with engine.begin() as conn:
         # The UPDATE is conditional on the state read: if a concurrent settle or the stale
@@ -228,11 +230,11 @@ def _settle_once(engine: Engine, call_id: int, answered_seconds: int | None, dia
                 return Settlement(found=False, state="", cost=None, changed=False)
             if call.state in ("settled", "rejected"):
                 return Settlement(found=True, state=call.state, cost=call.cost, changed=False)
-            charge = _charge(call, answered_seconds, dial_status)
+            charge = _charge(call, answered_ms, dial_status)
             updated = conn.execute(_SETTLE, {
-                "now": now, "answered": answered_seconds,
+                "now": now, "answered": _started_seconds(answered_ms), "answered_ms": answered_ms,
                 "dial_status": dial_status[:16] or None, "billable": charge.billable_seconds,
-                "cost": charge.cost, "review_note": _review_note(call, charge, answered_seconds),
+                "cost": charge.cost, "review_note": _review_note(call, charge, answered_ms),
                 "call_id": call_id, "seen_state": call.state,
             }).rowcount
             if updated == 1:
@@ -241,19 +243,25 @@ def _settle_once(engine: Engine, call_id: int, answered_seconds: int | None, dia
         raise RuntimeError(f"call {call_id} kept changing state while being settled")
 
 
-def _charge(call, answered_seconds: int | None, dial_status: str) -> Charge:
+def _charge(call, answered_ms: int | None, dial_status: str) -> Charge:
     rate = Rate(call.prefix or "", call.rate_per_min, call.connection_fee,
                 call.initial_increment, call.subsequent_increment)
-    return charge_for(rate, call.max_seconds, answered_seconds, dial_status,
+    return charge_for(rate, call.max_seconds, answered_ms, dial_status,
                       bool(call.emergency))
 
 
-def _review_note(call, charge: Charge, answered_seconds: int | None) -> str | None:
+def _started_seconds(answered_ms: int | None) -> int | None:
+    """calls.answered_seconds: the seconds started (4,568 ms -> 5), for views and reports;
+    the exact figure is answered_ms."""
+    return None if answered_ms is None else -(-answered_ms // 1000)
+
+
+def _review_note(call, charge: Charge, answered_ms: int | None) -> str | None:
     notes = []
     if call.state == "stale":
         notes.append("settled after it was closed as stale")
-    if charge.capped:
-        notes.append(f"talk time {answered_seconds}s reported above the "
+    if charge.flagged:
+        notes.append(f"talk time {answered_ms} ms reported above the "
                      f"{call.max_seconds}s limit: billed {call.max_seconds}s")
     return "; ".join(notes) or None
 

@@ -3,9 +3,11 @@ DbRunner.run; all decisions come from fastagi.campaigns.pacing.
 
 Claiming (`claim`) locks every campaign row of the client, so every dialer process sees
 the same calls in flight and the same calls-per-second clock: caps hold across dialers
-and across the client's campaigns. Contacts are taken with FOR UPDATE SKIP LOCKED and marked `dialing` with
-an attempt row in the same transaction: a contact is dialled once per attempt, never by
-two dialers at once.
+and across the client's campaigns. It also claims no more contacts than the client's
+available credit can admit (`credit_admits`): each call would be refused `no-credit`
+otherwise, its contact held back for `requeue_seconds`. Contacts are taken with FOR
+UPDATE SKIP LOCKED and marked `dialing` with an attempt row in the same transaction: a
+contact is dialled once per attempt, never by two dialers at once.
 
 An attempt's outcome is written by the transaction that authorizes or settles its call
 (triggers on `calls`, schema/061), matched by the uniqueid the dialer gave the channel.
@@ -21,11 +23,14 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection, Engine
 
+from fastagi.billing.money import ZERO, round_money
+from fastagi.billing.rating import Rate, affordable_seconds, exact_cost
 from fastagi.campaigns import pacing
 from fastagi.campaigns.channel_ids import attempt_uniqueid
 from fastagi.campaigns.queue_status import QueueSnapshot
@@ -89,6 +94,18 @@ class DialerLimits:
     batch: int                        # most contacts claimed per campaign per transaction
     emergency_numbers: tuple[str, ...]
     requeue_seconds: float = pacing.REQUEUE_SECONDS  # after a refusal for the client's limits
+    # What authorize reserves for a call, as `serve` is run: at most one credit slice
+    # (serve --credit-slice-seconds, 300 by default with AMI; 0: slices off, a call
+    # reserves up to --max-call-seconds). Claims stop where the credit admits no more.
+    credit_slice_seconds: int = 300
+    max_call_seconds: int = 10800
+
+    @property
+    def reservation_cap_seconds(self) -> int:
+        """The longest talk time authorize reserves credit for at admission."""
+        if self.credit_slice_seconds > 0:
+            return min(self.credit_slice_seconds, self.max_call_seconds)
+        return self.max_call_seconds
 
 
 def running_campaigns(engine: Engine) -> list[RunningCampaign]:
@@ -117,8 +134,21 @@ _LOCK_CLIENT_CAMPAIGNS = text(
     "WHERE id IN :ids AND client_id = :client ORDER BY id FOR UPDATE"
 ).bindparams(bindparam("ids", expanding=True))
 _CLIENT = text(
-    "SELECT id, code, status, channel_limit, balance + credit_limit AS credit "
+    "SELECT id, code, status, channel_limit, balance + credit_limit AS credit, rate_plan_id "
     "FROM clients WHERE id = :client")
+# The rate authorize will find for a number (calls._USAGE_PLAN_AND_RATE: longest prefix).
+_RATE_OF = text(
+    "SELECT prefix, rate_per_min, connection_fee, initial_increment, subsequent_increment"
+    " FROM rates WHERE rate_plan_id = :plan AND prefix IN ("
+    + ", ".join(f"LEFT(:digits, {n})" for n in range(1, 33)) + ")"
+    " ORDER BY LENGTH(prefix) DESC LIMIT 1")
+_PLAN_DEAREST = text(
+    "SELECT MAX(rate_per_min) AS rate, MAX(connection_fee) AS fee,"
+    " MAX(initial_increment) AS initial FROM rates WHERE rate_plan_id = :plan")
+# Attempts of the client that authorize has not seen yet: each will reserve credit.
+_NOT_YET_ADMITTED = text(
+    "SELECT phone FROM campaign_attempts WHERE client_id = :client AND outcome IS NULL"
+    " AND call_id IS NULL ORDER BY id")
 _CAMPAIGN = text(
     "SELECT g.*, d.context AS d_context, d.exten AS d_exten, d.priority AS d_priority "
     "FROM campaigns g LEFT JOIN campaign_destinations d ON d.id = g.destination_id "
@@ -224,12 +254,28 @@ def _claim(engine: Engine, campaign_id: int, now: datetime, limits: DialerLimits
             candidates += conn.execute(text(sql), {"campaign": campaign_id, "status": status,
                                                    "now": now, "limit": wanted}).all()
         orders, skipped = [], 0
+        cap = limits.reservation_cap_seconds
+        credit = client.credit - reserved
+        # Enough credit for every call in flight and every candidate at the plan's dearest
+        # rate: no call can be refused no-credit, so no rate need be looked up.
+        pending = int(client_in_flight) - int(in_flight_live)
+        check_credit = credit < (pending + len(candidates)) * _most_one_call_reserves(
+            conn, client, cap)
+        if check_credit:
+            credit = _credit_after_pending(conn, client, credit, limits)
+        out_of_credit = False
         for contact in candidates:
             verdict = _verdict(contact, window, zone, now, limits.emergency_numbers)
             if verdict is not None:
                 _set_aside(conn, contact.id, *verdict)
                 skipped += 1
                 continue
+            if check_credit:
+                taken = credit_admits(_rate_of(conn, client, contact.phone), credit, cap)
+                if taken is None:
+                    out_of_credit = True   # this contact and the rest wait: nothing lost
+                    break
+                credit -= taken
             orders.append(_start_attempt(conn, client, row, contact, now, limits,
                                          queue.asterisk_name if queue is not None else None))
         if orders:
@@ -237,7 +283,53 @@ def _claim(engine: Engine, campaign_id: int, now: datetime, limits: DialerLimits
             conn.execute(text("UPDATE campaigns SET pacing_clock = :clock WHERE id = :id"),
                          {"clock": started.pacing_clock, "id": campaign_id})
         limited_by = decision.limited_by if len(candidates) >= decision.calls else "no contacts due"
+        if out_of_credit:
+            limited_by = "no credit"
         return ClaimResult(tuple(orders), limited_by, skipped)
+
+
+def credit_admits(rate: Rate | None, available: Decimal, cap_seconds: int) -> Decimal | None:
+    """The credit authorize would reserve for one more call at `rate` from `available`
+    (admission.decide: the longest affordable talk time up to `cap_seconds`), or None if
+    it would refuse the call `no-credit`. A number without a rate takes nothing (authorize
+    refuses it `no-rate`, which no credit changes)."""
+    if rate is None:
+        return ZERO
+    longest = affordable_seconds(rate, available, cap_seconds)
+    if longest == 0:
+        return None
+    return round_money(exact_cost(rate, longest, answered=True))
+
+
+def _most_one_call_reserves(conn: Connection, client, cap_seconds: int) -> Decimal:
+    """An upper bound of what authorize reserves for any one call of the client: the
+    plan's dearest fee and rate for the longest reservation (the cap, or a longer initial
+    increment)."""
+    most = conn.execute(_PLAN_DEAREST, {"plan": client.rate_plan_id}).one()
+    if most.rate is None:
+        return ZERO   # no rates at all: every call is refused no-rate
+    seconds = max(cap_seconds, int(most.initial))
+    return round_money(most.fee + most.rate * seconds / 60)
+
+
+def _rate_of(conn: Connection, client, phone: str) -> Rate | None:
+    found = conn.execute(_RATE_OF, {"plan": client.rate_plan_id,
+                                    "digits": phone.lstrip("+")}).first()
+    if found is None:
+        return None
+    return Rate(found.prefix, found.rate_per_min, found.connection_fee,
+                found.initial_increment, found.subsequent_increment)
+
+
+def _credit_after_pending(conn: Connection, client, available: Decimal,
+                          limits: DialerLimits) -> Decimal:
+    """What is left of `available` once the attempts already originated but not yet
+    authorized have taken what authorize will reserve for them."""
+    for phone in conn.execute(_NOT_YET_ADMITTED, {"client": client.id}).scalars():
+        taken = credit_admits(_rate_of(conn, client, phone), available,
+                              limits.reservation_cap_seconds)
+        available -= taken if taken is not None else ZERO
+    return available
 
 
 def _note(conn: Connection, row, problem: str | None) -> None:

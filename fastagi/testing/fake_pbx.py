@@ -8,7 +8,7 @@ queued`, then, like the ;2 half running [ict-campaign] -> [ict-outbound]:
 OtherChannelId as uniqueid; on REJECT (or no usable answer) the call ends (`Failure`,
 reason 1). On ALLOW the number's scripted `Outcome` decides: ANSWER sends
 `OriginateResponse` Success (reason 4), holds the call `hold_seconds`, then runs `settle`
-with the scripted talk time; BUSY/NOANSWER/CONGESTION send Failure (5/3/8) first and
+with the scripted talk time (as the handler does: `ms=<milliseconds>`); BUSY/NOANSWER/CONGESTION send Failure (5/3/8) first and
 settle after (the order that gives the dialer the least help).
 
 Progressive campaigns: `queues` holds FakeQueue agents; `QueueStatus` answers like
@@ -52,7 +52,7 @@ REASON_CODES = {"BUSY": 5, "NOANSWER": 3, "CONGESTION": 8, "CHANUNAVAIL": 0}
 @dataclass(frozen=True)
 class Outcome:
     dial_status: str = "ANSWER"     # ANSWER, BUSY, NOANSWER, CONGESTION, CHANUNAVAIL
-    talk_seconds: int = 30          # ANSWEREDTIME reported to settle when answered
+    talk_seconds: float = 30        # talk time reported to settle (as ms=) when answered
     ring_seconds: float = 0.0       # real seconds before the contact answers or fails
     hold_seconds: float = 0.0       # real seconds an answered call stays up
 
@@ -249,13 +249,13 @@ class FakePbx(FakeAmi):
                 await deferLater(self.reactor, outcome.hold_seconds, lambda: None)
             if queue is not None:
                 queue.busy -= 1
-            seconds = str(outcome.talk_seconds)
+            seconds = f"ms={round(outcome.talk_seconds * 1000)}"   # ANSWEREDTIME_MS
             hang_up()
         else:
             hang_up()
             self._respond_originate(session, headers, False,
                                     REASON_CODES.get(outcome.dial_status, 0))
-            seconds = ""
+            seconds = "ms="
         await run_session(self.reactor, "127.0.0.1", self.agi_port, "settle",
                           (record.call_id, seconds, outcome.dial_status), env=env, timeout=10)
         self.settles.append((record.call_id, seconds, outcome.dial_status))

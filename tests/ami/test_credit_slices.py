@@ -99,7 +99,7 @@ async def test_twenty_dollars_five_channels_five_calls_billed_exactly(engine, sl
         # each call talks up to its limit (the worst case) and is billed exactly
         talk = {ids[0]: 600, ids[1]: 480, ids[2]: 300, ids[3]: 300, ids[4]: 300}
         for call_id, seconds in talk.items():
-            settled = calls.settle(engine, call_id, seconds, "ANSWER",
+            settled = calls.settle(engine, call_id, seconds * 1000, "ANSWER",
                                    T0 + timedelta(seconds=seconds + 5))
             assert settled.cost == D("0.60") * seconds / 60
         balance = scalar(engine, "SELECT balance FROM clients WHERE id = :id",
@@ -143,3 +143,25 @@ async def test_authorize_sets_the_slice_as_the_channel_hangup_time(engine, slice
                   id=int(result.set_by_server[v.CALL_ID])) == D("3.0000")
     assert v.TIMEOUT_ABSOLUTE not in emergency.set_by_server   # never sliced
     assert emergency.set_by_server[v.RESULT] == v.ALLOW
+
+
+@pytest.mark.parametrize("cli, environ, slice_seconds", [
+    ({"ami": "127.0.0.1:5038"}, {}, 300),                           # on by default with AMI
+    ({"ami": "127.0.0.1:5038", "credit_slice_seconds": 0}, {}, 0),  # the documented way out
+    ({"ami": "127.0.0.1:5038"}, {"ICTCONTACT_CREDIT_SLICE_SECONDS": "0"}, 0),
+    ({"ami": "127.0.0.1:5038", "credit_slice_seconds": 120}, {}, 120),
+    ({}, {}, 0),                                                    # no AMI: cannot extend
+])
+def test_serve_slices_credit_by_default_with_ami(cli, environ, slice_seconds):
+    from fastagi.commands.serve import load_config
+    from fastagi.settings import SettingsSource
+    config = load_config(SettingsSource(cli, {"ICTCONTACT_AMI_SECRET": "s", **environ}))
+    assert (config.credit_slice_seconds, config.slicing) == (slice_seconds,
+                                                             slice_seconds > 0)
+
+
+def test_slices_asked_for_without_ami_are_refused():
+    from fastagi.commands.serve import load_config
+    from fastagi.settings import SettingsError, SettingsSource
+    with pytest.raises(SettingsError, match="needs ami"):
+        load_config(SettingsSource({"credit_slice_seconds": 300}, {}))

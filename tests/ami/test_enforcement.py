@@ -110,7 +110,7 @@ async def test_suspension_ends_exactly_that_clients_calls_and_bills_each_once(wo
     elsewhere = world.call("acme", asterisk=ELSEWHERE, on_box=False)
     others = [world.call("beta") for _ in range(2)]
     # the dialplan settles one call before anything happens
-    calls.settle(world.engine, settled_first, 30, "ANSWER", utc_now(reactor))
+    calls.settle(world.engine, settled_first, 30000, "ANSWER", utc_now(reactor))
     world.fake.channels.pop(world.uniqueid(settled_first))
     world.ami.start()
     await world.ami.when_connected()
@@ -120,7 +120,7 @@ async def test_suspension_ends_exactly_that_clients_calls_and_bills_each_once(wo
     execute(world.engine, "UPDATE clients SET status = 'suspended' WHERE code = 'acme'")
     assert await world.enforcer.poll() == 3
     assert sorted(hangups_of(world.fake)) == sorted(
-        (world.uniqueid(c), "52") for c in ended)
+        (world.uniqueid(c), "21") for c in ended)
     assert await world.enforcer.poll() == 0          # each change acted on once
     for call_id in [emergency, elsewhere, *others]:
         assert world.state(call_id) == "live"
@@ -129,22 +129,25 @@ async def test_suspension_ends_exactly_that_clients_calls_and_bills_each_once(wo
     assert world.fake.find(world.uniqueid(emergency)) is not None
 
     # hangup handlers: the first call settles at once; the second's settle is late (it
-    # comes after reconciliation); the third never comes but Asterisk wrote its CDR
+    # comes after reconciliation); the third never comes but Asterisk wrote its CDR, with
+    # billsec to the microsecond: 120.0004 s is 121 s started, a third minute
     first, late, lost = ended
-    calls.settle(world.engine, first, 61, "ANSWER", utc_now(reactor))
+    calls.settle(world.engine, first, 61000, "ANSWER", utc_now(reactor))
     execute(world.engine, "INSERT INTO cdr (calldate, uniqueid, billsec, disposition, "
-            "accountcode) VALUES (UTC_TIMESTAMP(), :u, 125, 'ANSWERED', 'acme')",
+            "accountcode) VALUES (UTC_TIMESTAMP(), :u, 120.000400, 'ANSWERED', 'acme')",
             u=world.uniqueid(lost))
     outcome = await world.reconciler.run()
     assert sorted(outcome.settled) == [lost] and outcome.closed == (late,)
-    late_settle = calls.settle(world.engine, late, 42, "ANSWER", utc_now(reactor))
+    late_settle = calls.settle(world.engine, late, 42000, "ANSWER", utc_now(reactor))
     assert late_settle.changed and late_settle.state == "settled"
-    again = calls.settle(world.engine, lost, 125, "ANSWER", utc_now(reactor))
+    again = calls.settle(world.engine, lost, 125000, "ANSWER", utc_now(reactor))
     assert not again.changed
     # every ended call billed once for its talk time ($0.60/min, 60 s increments)
     costs = {c: scalar(world.engine, "SELECT cost FROM calls WHERE id = :id", id=c)
              for c in (first, late, lost)}
     assert costs == {first: D("1.2000"), late: D("0.6000"), lost: D("1.8000")}
+    assert scalar(world.engine, "SELECT answered_ms FROM calls WHERE id = :id",
+                  id=lost) == 120001
     assert ledger_gap(world.engine, acme) == 0 and ledger_gap(world.engine, beta) == 0
     assert scalar(world.engine, "SELECT balance FROM clients WHERE id = :id", id=acme) == (
         D("100") - D("0.6000") - sum(costs.values()))
@@ -180,7 +183,7 @@ async def test_ami_down_pauses_enforcement_and_login_catches_up(world):
     world.call("beta")
     world.port = world.fake.listen(reactor, port=number)    # AMI back
     await wait_until(lambda: len(world.fake.actions_named("Hangup")) == 2)
-    assert sorted(hangups_of(world.fake)) == sorted((world.uniqueid(c), "52") for c in calls_)
+    assert sorted(hangups_of(world.fake)) == sorted((world.uniqueid(c), "21") for c in calls_)
 
 
 @pytest_twisted.ensureDeferred
@@ -234,7 +237,7 @@ async def test_a_settle_during_the_confirmation_wins(world):
     await world.ami.when_connected()
     await wait_until(lambda: getattr(world.reconciler, "_waiting", None) is not None,
                      what="the login pass waiting to confirm the call is gone")
-    calls.settle(world.engine, call_id, 10, "ANSWER", utc_now(reactor))
+    calls.settle(world.engine, call_id, 10000, "ANSWER", utc_now(reactor))
     await wait_until(lambda: world.reconciler.passes >= 1)
     assert scalar(world.engine, "SELECT review_note FROM calls WHERE id = :id",
                   id=call_id) is None
@@ -282,7 +285,7 @@ def test_settling_a_call_of_a_client_with_the_option_writes_the_log_when_short(r
                                      calls.CallContext(f"9.{n}", f"PJSIP/k-{n}", "t", HERE))
                      for n in range(2))
     assert first.admission.allowed and second.admission.allowed   # $6 + $4 reserved
-    settled = calls.settle(rated, first.call_id, 60, "ANSWER", now)
+    settled = calls.settle(rated, first.call_id, 60000, "ANSWER", now)
     assert settled.changed and settled.cost == D("0.6000")
     assert scalar(rated, "SELECT COUNT(*) FROM client_changes WHERE client_id = :id",
                   id=keen) == 0     # $9.40 still covers the $4 the other call holds

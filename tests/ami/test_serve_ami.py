@@ -62,7 +62,7 @@ async def test_suspension_hangs_up_a_live_call_of_a_served_session(db_url, engin
         execute(engine, "UPDATE clients SET status = 'suspended' WHERE code = 'acme'")
         await wait_until(lambda: bool(fake.actions_named("Hangup")), timeout=5)
         assert [(a["Channel"], a["Cause"]) for a in fake.actions_named("Hangup")] == [
-            (uniqueid, "52")]
+            (uniqueid, "21")]
         page = await threads.deferToThread(scrape, metrics_port)
         for name in METRIC_NAMES:
             assert f"# HELP {name} " in page, name

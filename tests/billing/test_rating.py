@@ -14,28 +14,49 @@ D = Decimal
 
 
 @pytest.mark.parametrize("answered, initial, subsequent, billed", [
-    (0, 60, 60, 0), (1, 60, 60, 60), (60, 60, 60, 60), (61, 60, 60, 120), (119, 60, 60, 120),
+    (1, 60, 60, 60), (60, 60, 60, 60), (61, 60, 60, 120), (119, 60, 60, 120),
     (1, 30, 6, 30), (30, 30, 6, 30), (31, 30, 6, 36), (36, 30, 6, 36), (37, 30, 6, 42),
     (1, 1, 1, 1), (59, 1, 1, 59), (61, 1, 1, 61),
     (1, 60, 1, 60), (60, 60, 1, 60), (61, 60, 1, 61), (95, 60, 1, 95),
 ])
 def test_billable_seconds_rounds_up_by_increment(answered, initial, subsequent, billed):
-    assert billable_seconds(answered, initial, subsequent) == billed
+    assert billable_seconds(answered * 1000, initial, subsequent) == billed
+
+
+@pytest.mark.parametrize("answered_ms, initial, subsequent, billed", [
+    (4568, 1, 1, 5),          # the real call that billed 4 s from ANSWEREDTIME
+    (2960, 1, 1, 3),          # every campaign call of the real trial
+    (60400, 60, 60, 120),     # 60.4 s on 60/60: two minutes, not one
+    (300, 1, 1, 1), (300, 60, 60, 60), (300, 30, 6, 30),   # 0.3 s: the initial increment
+    (0, 1, 1, 1), (0, 60, 60, 60),                          # answered under 1 ms
+    (1, 1, 1, 1), (999, 1, 1, 1), (1000, 1, 1, 1), (1001, 1, 1, 2),
+    (30000, 30, 6, 30), (30001, 30, 6, 36), (36000, 30, 6, 36), (36001, 30, 6, 42),
+    (60000, 60, 1, 60), (60001, 60, 1, 61), (94999, 60, 1, 95), (95000, 60, 1, 95),
+])
+def test_billable_seconds_rounds_milliseconds_up(answered_ms, initial, subsequent, billed):
+    assert billable_seconds(answered_ms, initial, subsequent) == billed
+
+
+def test_negative_talk_time_is_refused():
+    with pytest.raises(ValueError):
+        billable_seconds(-1, 1, 1)
 
 
 def test_cost_of_answered_call_includes_fee_and_rounds_half_up():
     rate = Rate("44", D("0.0123"), D("0.0100"), 30, 6)
     # 31 s -> 36 s billed: 0.0100 + 0.0123 * 36 / 60 = 0.01738 -> 0.0174
-    assert call_cost(rate, 31, answered=True) == (36, D("0.0174"))
+    assert call_cost(rate, 31000, answered=True) == (36, D("0.0174"))
+    # 30.001 s is 31 s started: the same
+    assert call_cost(rate, 30001, answered=True) == (36, D("0.0174"))
 
 
 def test_half_up_at_the_fifth_place():
     rate = Rate("1", D("0.00009"), D("0"), 60, 60)  # 0.00009 per 60 s: 0.00009 -> 0.0001
-    assert call_cost(rate, 60, answered=True) == (60, D("0.0001"))
+    assert call_cost(rate, 60000, answered=True) == (60, D("0.0001"))
     rate = Rate("1", D("0.00005"), D("0"), 60, 60)
-    assert call_cost(rate, 60, answered=True) == (60, D("0.0001"))
+    assert call_cost(rate, 60000, answered=True) == (60, D("0.0001"))
     rate = Rate("1", D("0.000049"), D("0"), 60, 60)
-    assert call_cost(rate, 60, answered=True) == (60, D("0.0000"))
+    assert call_cost(rate, 60000, answered=True) == (60, D("0.0000"))
 
 
 def test_unanswered_call_costs_nothing_not_even_the_fee():
@@ -44,9 +65,12 @@ def test_unanswered_call_costs_nothing_not_even_the_fee():
     assert call_cost(rate, 0, answered=False) == (0, D("0"))
 
 
-def test_answered_zero_seconds_pays_only_the_fee():
+def test_answered_under_a_millisecond_pays_the_fee_and_the_initial_increment():
+    # Changed by issue 21: an answered call is never billed less than its initial
+    # increment (Asterisk reports ANSWEREDTIME_MS 0 for an answer shorter than 1 ms).
     rate = Rate("44", D("1.5"), D("0.25"), 60, 60)
-    assert call_cost(rate, 0, answered=True) == (0, D("0.2500"))
+    assert call_cost(rate, 0, answered=True) == (60, D("1.7500"))
+    assert call_cost(rate, None, answered=True) == (60, D("1.7500"))
 
 
 def test_money_must_be_decimal():
@@ -95,25 +119,60 @@ rates = st.builds(
 )
 
 
-def reference_cost(rate: Rate, answered_seconds: int) -> Decimal:
-    """Plain second-by-second reference: bill the initial block, then whole blocks."""
-    billed = 0
-    if answered_seconds > 0:
-        billed = rate.initial_increment
-        while billed < answered_seconds:
-            billed += rate.subsequent_increment
+def reference_cost(rate: Rate, answered_seconds: int | Decimal) -> Decimal:
+    """Plain block-by-block reference for an answered call: bill the initial block, then
+    whole blocks until the talk time (seconds, fractions allowed) is covered."""
+    billed = rate.initial_increment
+    while billed < answered_seconds:
+        billed += rate.subsequent_increment
     total = rate.connection_fee + rate.rate_per_min * billed / 60
     return total.quantize(D("0.0001"), rounding=ROUND_HALF_UP)
 
 
 @settings(max_examples=400, deadline=None)
-@given(rate=rates, answered=st.integers(0, 20000))
-def test_cost_matches_reference(rate, answered):
-    billed, cost = call_cost(rate, answered, answered=True)
-    assert cost == reference_cost(rate, answered)
-    assert billed >= answered
-    if answered > 0:
-        assert billed - answered < max(rate.initial_increment, rate.subsequent_increment)
+@given(rate=rates, answered_ms=st.integers(0, 20_000_000))
+def test_cost_matches_reference(rate, answered_ms):
+    billed, cost = call_cost(rate, answered_ms, answered=True)
+    assert cost == reference_cost(rate, D(answered_ms) / 1000)
+    assert billed * 1000 >= answered_ms
+    assert billed >= rate.initial_increment
+    if answered_ms > 0:
+        assert billed * 1000 - answered_ms < max(rate.initial_increment,
+                                                 rate.subsequent_increment) * 1000
+
+
+increments = st.tuples(st.integers(1, 120), st.integers(1, 120))
+
+
+@settings(max_examples=400, deadline=None)
+@given(increments=increments, steps=st.integers(0, 500))
+def test_every_increment_edge(increments, steps):
+    """At each edge initial + k * subsequent: exactly on it stays exact, one ms over is
+    the next increment, one ms under is still this one."""
+    initial, subsequent = increments
+    edge = initial + steps * subsequent
+    assert billable_seconds(edge * 1000, initial, subsequent) == edge
+    assert billable_seconds(edge * 1000 + 1, initial, subsequent) == edge + subsequent
+    below = edge if steps > 0 else initial
+    assert billable_seconds(edge * 1000 - 1, initial, subsequent) == below
+
+
+@settings(max_examples=400, deadline=None)
+@given(increments=increments, answered_ms=st.integers(0, 100_000_000))
+def test_billed_is_the_shortest_increment_aligned_time_covering_the_talk(increments,
+                                                                          answered_ms):
+    initial, subsequent = increments
+    billed = billable_seconds(answered_ms, initial, subsequent)
+    assert billed >= initial and (billed - initial) % subsequent == 0
+    assert billed * 1000 >= answered_ms                              # never truncated
+    assert billed == initial or (billed - subsequent) * 1000 < answered_ms   # shortest
+
+
+@settings(max_examples=200, deadline=None)
+@given(increments=increments, answered_ms=st.integers(0, 999))
+def test_under_a_second_is_the_initial_increment(increments, answered_ms):
+    initial, subsequent = increments
+    assert billable_seconds(answered_ms, initial, subsequent) == initial
 
 
 @settings(max_examples=400, deadline=None)

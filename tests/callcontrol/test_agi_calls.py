@@ -39,10 +39,10 @@ async def test_allowed_call_sets_the_whole_contract_then_settles_once(tenants):
             # (3.05 - 0.05) / 0.10 = 30 min, the cap is 10800 s
             v.MAX_MS: "1800000", v.DIAL: "PJSIP/442071234567@uplink", v.RATE: "0.100000"}
         call_id = got[v.CALL_ID]
-        settled = await server.variables("settle", call_id, "61", "ANSWER")
-        # 0.05 fee + 66 s at 0.10/min = 0.16
+        settled = await server.variables("settle", call_id, "ms=60001", "ANSWER")
+        # 60.001 s is 61 s started: 0.05 fee + 66 s at 0.10/min = 0.16
         assert settled == {v.RESULT: v.ALLOW, v.COST: "0.1600"}
-        again = await server.variables("settle", call_id, "900", "ANSWER")
+        again = await server.variables("settle", call_id, "ms=900000", "ANSWER")
         assert again[v.COST] == "0.1600"
     assert scalar(tenants, "SELECT balance FROM clients WHERE code = 'acme'") == D("2.8900")
 
@@ -51,7 +51,27 @@ async def test_allowed_call_sets_the_whole_contract_then_settles_once(tenants):
 async def test_settle_with_empty_answered_time_costs_nothing(tenants):
     async with agi_server(tenants) as server:
         call_id = (await server.variables("authorize", "acme", "4411"))[v.CALL_ID]
-        assert (await server.variables("settle", call_id, "", "NOANSWER"))[v.COST] == "0.0000"
+        assert (await server.variables("settle", call_id, "ms=", "NOANSWER"))[v.COST] == "0.0000"
+
+
+@pytest_twisted.ensureDeferred
+async def test_settle_records_the_milliseconds_and_the_seconds_started(tenants):
+    async with agi_server(tenants) as server:
+        call_id = (await server.variables("authorize", "acme", "4411"))[v.CALL_ID]
+        assert (await server.variables("settle", call_id, "ms=4568", "ANSWER"))[v.RESULT] == v.ALLOW
+    assert scalar(tenants, "SELECT CONCAT(answered_ms, ' ms, ', answered_seconds, ' s')"
+                           " FROM calls WHERE id = :id", id=int(call_id)) == "4568 ms, 5 s"
+
+
+@pytest_twisted.ensureDeferred
+async def test_settle_from_an_old_dialplan_bills_whole_seconds_and_says_so(tenants, caplog):
+    async with agi_server(tenants) as server:
+        call_id = (await server.variables("authorize", "acme", "4411"))[v.CALL_ID]
+        settled = await server.variables("settle", call_id, "61", "ANSWER")
+    # ANSWEREDTIME 61: 0.05 fee + 66 s at 0.10/min = 0.16, as before ANSWEREDTIME_MS
+    assert settled == {v.RESULT: v.ALLOW, v.COST: "0.1600"}
+    assert any("settled from whole seconds" in r.getMessage() and r.levelname == "WARNING"
+               for r in caplog.records)
 
 
 @pytest.mark.parametrize("args, reason", [

@@ -77,7 +77,7 @@ def test_emergency_is_allowed_for_suspended_empty_full_account_and_never_billed(
     assert got.admission.allowed
     assert got.admission.reservation == 0
     assert got.admission.max_seconds == LIMITS.max_call_seconds
-    settled = calls.settle(engine, got.call_id, 600, "ANSWER", NOW + timedelta(minutes=11))
+    settled = calls.settle(engine, got.call_id, 600000, "ANSWER", NOW + timedelta(minutes=11))
     assert settled.cost == 0
     assert scalar(engine, "SELECT balance FROM clients WHERE id = :i", i=cid) == 0
     assert scalar(engine, "SELECT emergency FROM calls WHERE id = :i", i=got.call_id) == 1
@@ -135,10 +135,10 @@ def test_operator_changes_apply_to_the_very_next_call(engine, plan):
 def test_settle_bills_once_and_a_repeat_changes_nothing(engine, plan):
     cid = add_client(engine, "acme", balance="5.00")
     call = calls.authorize(engine, out("acme"), NOW, LIMITS).call_id
-    first = calls.settle(engine, call, 31, "ANSWER", NOW + timedelta(seconds=40))
+    first = calls.settle(engine, call, 31000, "ANSWER", NOW + timedelta(seconds=40))
     # 4420: fee 0.01 + 0.05/min * 36 s = 0.04
     assert (first.changed, first.cost) == (True, D("0.0400"))
-    again = calls.settle(engine, call, 999, "ANSWER", NOW + timedelta(seconds=90))
+    again = calls.settle(engine, call, 999000, "ANSWER", NOW + timedelta(seconds=90))
     assert (again.changed, again.cost, again.state) == (False, D("0.0400"), "settled")
     assert scalar(engine, "SELECT balance FROM clients WHERE id = :i", i=cid) == D("4.9600")
     assert ledger_gap(engine, cid) == 0
@@ -156,7 +156,7 @@ def test_talk_above_the_limit_is_billed_at_the_limit_and_flagged(engine, plan):
     cid = add_client(engine, "acme", balance="0.1100")  # 0.01 fee + 2 min at 0.05
     got = calls.authorize(engine, out("acme"), NOW, LIMITS)
     assert got.admission.max_seconds == 120
-    settled = calls.settle(engine, got.call_id, 121, "ANSWER", NOW)
+    settled = calls.settle(engine, got.call_id, 121000, "ANSWER", NOW)
     assert settled.cost == D("0.1100")
     assert scalar(engine, "SELECT balance FROM clients WHERE id = :i", i=cid) == 0
     assert "above" in scalar(engine, "SELECT review_note FROM calls WHERE id = :i",
@@ -164,9 +164,9 @@ def test_talk_above_the_limit_is_billed_at_the_limit_and_flagged(engine, plan):
 
 
 def test_unknown_and_rejected_calls_settle_to_nothing(engine, plan):
-    assert not calls.settle(engine, 424242, 10, "ANSWER", NOW).found
+    assert not calls.settle(engine, 424242, 10000, "ANSWER", NOW).found
     rejected = calls.authorize(engine, out("ghost"), NOW, LIMITS).call_id
-    result = calls.settle(engine, rejected, 10, "ANSWER", NOW)
+    result = calls.settle(engine, rejected, 10000, "ANSWER", NOW)
     assert (result.found, result.state, result.changed) == (True, "rejected", False)
 
 
@@ -185,11 +185,11 @@ def test_stale_calls_release_channel_and_credit_and_are_kept_for_review(engine, 
     assert scalar(engine, "SELECT balance FROM clients WHERE id = :i", i=cid) == D("10.0000")
     assert calls.authorize(engine, out("acme"), NOW, LIMITS).admission.allowed
     # A settle that arrives late bills once, and says so for the reviewer.
-    late = calls.settle(engine, got.call_id, 60, "ANSWER", expiry + timedelta(minutes=1))
+    late = calls.settle(engine, got.call_id, 60000, "ANSWER", expiry + timedelta(minutes=1))
     assert late.changed and late.cost == D("0.0600")
     assert "stale" in scalar(engine, "SELECT review_note FROM calls WHERE id = :i",
                              i=got.call_id)
-    assert not calls.settle(engine, got.call_id, 60, "ANSWER", expiry).changed
+    assert not calls.settle(engine, got.call_id, 60000, "ANSWER", expiry).changed
     assert ledger_gap(engine, cid) == 0
 
 
@@ -228,7 +228,7 @@ def test_credit_for_n_calls_admits_exactly_n_and_the_ledger_holds(engine, db_url
     assert len(allowed) == n
     assert all(r.admission.max_seconds == 600 for r in allowed)
     assert [r.admission.reason for r in results if not r.admission.allowed] == [reasons.NO_CREDIT]
-    _in_parallel(db_url, lambda eng, i: calls.settle(eng, allowed[i].call_id, 17 + 83 * i,
+    _in_parallel(db_url, lambda eng, i: calls.settle(eng, allowed[i].call_id, (17 + 83 * i) * 1000,
                                                      "ANSWER", NOW), count=n, threads=n)
     assert ledger_gap(engine, cid) == 0
     balance = scalar(engine, "SELECT balance FROM clients WHERE id = :i", i=cid)

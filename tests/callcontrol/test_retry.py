@@ -98,7 +98,7 @@ def test_authorize_and_settle_survive_a_killed_pooled_connection(engine, db_url)
         got = calls.authorize(single, CallRequest("acme", "4411"), NOW, calls.Limits())
         assert got.admission.allowed
         kill_pooled_connection(single, db_url)
-        settled = calls.settle(single, got.call_id, 60, "ANSWER", NOW)
+        settled = calls.settle(single, got.call_id, 60000, "ANSWER", NOW)
         assert settled.changed and str(settled.cost) == "0.1000"
     finally:
         single.dispose()

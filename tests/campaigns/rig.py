@@ -50,9 +50,10 @@ class Rig:
 
 
 @asynccontextmanager
-async def campaign_rig(engine, outcome_for: Callable[[str], Outcome] | None = None
-                       ) -> AsyncIterator[Rig]:
-    async with agi_server(engine, pool=4) as server:
+async def campaign_rig(engine, outcome_for: Callable[[str], Outcome] | None = None,
+                       **serve_config) -> AsyncIterator[Rig]:
+    """`serve_config`: ServeConfig settings of the FastAGI server (e.g. credit slices)."""
+    async with agi_server(engine, pool=4, **serve_config) as server:
         pbx = FakePbx(reactor, server.port, outcome_for)
         port = pbx.listen(reactor)
         ami = AmiClient(TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port),

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timedelta
+from decimal import Decimal as D
 
 import pytest
 from sqlalchemy import text
 
+from fastagi.billing.rating import Rate
 from fastagi.store import dialer as store
 from fastagi.db.engine import make_engine
 from tests.campaigns.helpers import add_campaign, add_client_with_rate, add_contacts
@@ -233,6 +235,8 @@ def test_caps_count_every_dialers_calls(engine, acme):
 def test_two_dialers_claiming_at_once_never_take_a_contact_twice(db_url, engine, acme):
     campaign = running(engine, acme, max_channels=None)
     execute(engine, "UPDATE clients SET channel_limit = 1000 WHERE id = :c", c=acme)
+    # credit for 400 calls of one 300 s slice at 0.06/min ($0.30 each): not the limit here
+    execute(engine, "CALL add_payment('acme', 150, 'room for 400 calls')")
     add_contacts(engine, acme, campaign, [f"44207{n:07d}" for n in range(400)])
     claimed: dict[str, list[int]] = {"a": [], "b": []}
     errors: list[BaseException] = []
@@ -305,3 +309,75 @@ def test_an_admin_pausing_by_id_never_deadlocks_with_claims(engine, acme):
         admin.dispose()
     assert claims[0] > 0
     assert deadlocks == []
+
+
+# --- the client's available credit admits the calls claimed (issue 21) ------------------
+
+def modest(engine, balance: str) -> tuple[int, int]:
+    client = add_client_with_rate(engine, "modest", balance=balance, rate="0.60",  # 60/60
+                                  channel_limit=100)
+    campaign = running(engine, client, max_channels=None)
+    add_contacts(engine, client, campaign, [f"44207{n:07d}" for n in range(50)])
+    return client, campaign
+
+
+@pytest.mark.parametrize("balance, slice_seconds, expected", [
+    # 300 s slices cost $3: 33 of them, then $1 pays one more first minute ($0.60)
+    ("100", 300, 34),
+    # slices off: the first call reserves what $100 pays (9,960 s); $0.40 is left
+    ("100", 0, 1),
+    # $1: one first minute, then $0.40 pays none
+    ("1", 300, 1),
+    ("0.59", 300, 0),
+])
+def test_claims_no_more_calls_than_the_credit_admits(engine, balance, slice_seconds, expected):
+    client, campaign = modest(engine, balance)
+    limits = store.DialerLimits("d1", 30, 50, (), credit_slice_seconds=slice_seconds)
+    result = claim(engine, campaign, THURSDAY_7 + timedelta(hours=3), limits)
+    assert len(result.orders) == expected
+    assert result.limited_by == "no credit"
+    # the contacts left wait untouched: no attempt used, nothing claimed
+    assert rows(engine, "SELECT COUNT(*) FROM contacts WHERE campaign_id = :g AND status = 'new'"
+                        " AND attempts = 0 AND claimed_by IS NULL", g=campaign)[0][0] == 50 - expected
+
+
+def test_attempts_not_yet_authorized_hold_their_credit(engine):
+    client, campaign = modest(engine, "10")        # three $3 slices and a $0.60 minute
+    limits = store.DialerLimits("d1", 30, 2, (), credit_slice_seconds=300)
+    at = THURSDAY_7 + timedelta(hours=3)
+    first = claim(engine, campaign, at, limits)
+    second = claim(engine, campaign, at + timedelta(seconds=1), limits)
+    third = claim(engine, campaign, at + timedelta(seconds=2), limits)
+    # none of them reached authorize: each still counts for what it will reserve
+    assert [len(r.orders) for r in (first, second, third)] == [2, 2, 0]
+    assert third.limited_by == "no credit"
+
+
+def test_a_number_without_a_rate_takes_no_credit(engine):
+    client = add_client_with_rate(engine, "modest", balance="1", rate="0.60")
+    campaign = running(engine, client, max_channels=None)
+    add_contacts(engine, client, campaign, ["3312345678", "442070000001", "442070000002"])
+    result = claim(engine, campaign, THURSDAY_7 + timedelta(hours=3),
+                   store.DialerLimits("d1", 30, 50, ()))
+    # the number without a rate is refused no-rate by authorize whatever the credit
+    assert [o.phone for o in result.orders] == ["3312345678", "442070000001"]
+
+
+@pytest.mark.parametrize("rate, available, cap, taken", [
+    (Rate("44", D("0.60"), D("0"), 60, 60), D("100"), 300, D("3.0000")),
+    (Rate("44", D("0.60"), D("0"), 60, 60), D("1"), 300, D("0.6000")),
+    (Rate("44", D("0.60"), D("0"), 60, 60), D("0.59"), 300, None),
+    (Rate("44", D("0.60"), D("0.05"), 60, 60), D("0.64"), 300, None),   # the fee first
+    (Rate("44", D("0.60"), D("0.05"), 60, 60), D("0.65"), 300, D("0.6500")),
+    (Rate("44", D("0"), D("0"), 60, 60), D("0"), 300, D("0.0000")),     # free: always
+    (None, D("0"), 300, D("0")),                                        # no rate: nothing
+])
+def test_credit_admits_is_what_authorize_reserves(rate, available, cap, taken):
+    assert store.credit_admits(rate, available, cap) == taken
+
+
+def test_ample_credit_claims_everything_due(engine):
+    client, campaign = modest(engine, "1000")     # 50 slices of $3 fit easily
+    limits = store.DialerLimits("d1", 30, 50, (), credit_slice_seconds=300)
+    result = claim(engine, campaign, THURSDAY_7 + timedelta(hours=3), limits)
+    assert len(result.orders) == 50 and result.limited_by != "no credit"

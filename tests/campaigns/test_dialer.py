@@ -154,6 +154,55 @@ async def test_credit_running_out_stops_the_dialer_without_using_up_contacts(eng
     assert_every_call_closed(engine, rig.pbx)
 
 
+def no_credit_attempts(engine) -> int:
+    return rows(engine, "SELECT COUNT(*) FROM campaign_attempts WHERE reason = 'no-credit'")[0][0]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_modest_balance_fills_the_campaign_cap_with_credit_slices(engine):
+    """$100 at $0.60/min, max_channels 5: each call reserves one 300 s slice ($3), so five
+    run at once, and no originate is wasted on a no-credit refusal. (Reserving each call's
+    whole maximum, the first call held the $100 and every other one was refused.)"""
+    acme = add_client_with_rate(engine, "acme", balance="100", channel_limit=10, rate="0.60")
+    campaign = fast_campaign(engine, acme, 15, max_channels=5)
+    # serve --ami: slices are on by default (the AMI address is only needed to extend
+    # calls, which these short calls never are)
+    async with campaign_rig(engine, lambda n: Outcome("ANSWER", 2.96, hold_seconds=0.4),
+                            ami="127.0.0.1:1", ami_secret="s") as rig:
+        rig.add_dialer("d1")
+        execute(engine, "UPDATE campaigns SET status = 'running' WHERE id = :g", g=campaign)
+        await wait_until(lambda: campaign_status(engine, campaign) == "finished",
+                       what="campaign finished")
+        pbx = rig.pbx
+    assert pbx.most_in_flight["acme"] == 5
+    assert {c.result for c in pbx.calls} == {"ALLOW"} and len(pbx.calls) == 15
+    assert no_credit_attempts(engine) == 0
+    assert contact_states(engine, campaign) == {"answered": 15}
+    # each 2.96 s call: its first (60 s) increment, $0.60, and the exact ms recorded
+    assert rows(engine, "SELECT COUNT(*), SUM(cost), SUM(answered_ms) FROM calls")[0] == (
+        15, Decimal("9.0000"), 15 * 2960)
+    assert_every_call_closed(engine, pbx)
+
+
+@pytest_twisted.ensureDeferred
+async def test_without_slices_the_dialer_waits_for_credit_instead_of_wasting_attempts(engine):
+    """serve --credit-slice-seconds 0 (and the dialer told so): the first call reserves
+    what $100 pays, so the dialer starts the next one only when it has settled; no
+    contact is refused no-credit on the way."""
+    acme = add_client_with_rate(engine, "acme", balance="100", channel_limit=10, rate="0.60")
+    campaign = fast_campaign(engine, acme, 4, max_channels=5)
+    async with campaign_rig(engine, lambda n: Outcome("ANSWER", 5, hold_seconds=0.2)) as rig:
+        rig.add_dialer("d1", credit_slice_seconds=0)
+        execute(engine, "UPDATE campaigns SET status = 'running' WHERE id = :g", g=campaign)
+        await wait_until(lambda: campaign_status(engine, campaign) == "finished",
+                       what="campaign finished")
+        pbx = rig.pbx
+    assert pbx.most_in_flight["acme"] == 1
+    assert no_credit_attempts(engine) == 0
+    assert contact_states(engine, campaign) == {"answered": 4}
+    assert_every_call_closed(engine, pbx)
+
+
 @pytest_twisted.ensureDeferred
 async def test_retries_and_refusals_are_recorded_per_attempt(engine):
     acme = add_client_with_rate(engine, "acme", balance="100", channel_limit=10)

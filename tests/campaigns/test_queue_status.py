@@ -31,6 +31,10 @@ def member(queue: str = "acme-sales", status: int = 1, paused: int = 0, in_call:
     ("on a queue call", [params(), member(in_call=1)], 0, 0),
     ("resting after a call (the queue's wrapup)", [params(), member(last_call=NOW - 5)], 10, 0),
     ("rest over", [params(), member(last_call=NOW - 15)], 10, 1),
+    # LastCall is whole seconds: a call that ended at LastCall + 0.9 s is owed its rest
+    # until LastCall + 0.9 + wrapup, so the agent counts as resting until LastCall + 1 + wrapup
+    ("a second early is still resting", [params(), member(last_call=NOW - 10)], 10, 0),
+    ("LastCall + wrapup + 1 s: free", [params(), member(last_call=NOW - 11)], 10, 1),
     ("the member's own wrapup when longer", [params(), member(last_call=NOW - 15, wrapup=30)],
      10, 0),
     ("callers waiting take agents first", [params(calls=1), member(), member()], 0, 1),
@@ -42,3 +46,9 @@ def member(queue: str = "acme-sales", status: int = 1, paused: int = 0, in_call:
 ])
 def test_free_agents(name, events, wrapup, free):
     assert free_agents(events, "acme-sales", wrapup, NOW) == free
+
+
+def test_rest_ends_one_second_after_last_call_plus_wrapup():
+    events = [params(), member(last_call=NOW - 10)]
+    assert free_agents(events, "acme-sales", 10, NOW + 0.999) == 0
+    assert free_agents(events, "acme-sales", 10, NOW + 1) == 1

@@ -107,11 +107,12 @@ def test_a_queue_call_is_authorized_as_inbound_then_queued_with_a_time_limit(pla
     handler = next(i for i, s in enumerate(body) if s.args.startswith(
         "CHANNEL(hangup_handler_push)=" + names.SETTLE))
     authorize = next(i for i, s in enumerate(body) if s.app == "AGI")
-    limit = next(i for i, s in enumerate(body) if s.args.startswith("TIMEOUT(absolute)="))
+    limit = next(i for i, s in enumerate(body) if "Set(TIMEOUT(absolute)=" in s.args)
     queue = apps.index("Queue")
     assert handler < authorize < limit < queue
     assert body[authorize].args == f"${{{names.AGI_URL}}}/authorize,${{ARG1}},${{ARG2}},in"
-    assert body[limit].args == "TIMEOUT(absolute)=$[${ICT_MAX_MS} / 1000]"
+    assert body[limit].app == "ExecIf"
+    assert body[limit].args.endswith("?Set(TIMEOUT(absolute)=$[${ICT_MAX_MS} / 1000])")
     assert check.split_top(body[queue].args, ",") == ["${ARG3}", "r"]
     assert "Answer" not in apps and "Dial" not in apps
 
@@ -146,3 +147,35 @@ def test_generated_from_the_database(engine):
                                                                "acme-1001"]
     for code in ("acme", "beta"):
         assert gosub(generated.contexts[f"client-{code}"].extensions["*11"][0])[1] == [code]
+
+
+def queue_limit_condition(plan) -> str:
+    step = next(s for s in check.reachable_steps(plan, names.INBOUND_QUEUE, "s")
+                if s.context == names.INBOUND_QUEUE and "Set(TIMEOUT(absolute)=" in s.args)
+    return step.args.split("?", 1)[0]
+
+
+def sets_the_limit(condition: str, timeout_absolute: str, max_ms: str) -> bool:
+    """Evaluate the routine's $[...] condition the way Asterisk's expression parser reads
+    this one (numbers, =, >, /, |), with the values the channel would substitute."""
+    assert condition.startswith("$[") and condition.endswith("]"), condition
+    expr = (condition[2:-1].replace("${TIMEOUT(absolute)}", timeout_absolute)
+            .replace("${ICT_MAX_MS}", max_ms))
+    assert re.fullmatch(r"[0-9. =>/|]+", expr), expr   # nothing left to substitute
+    return bool(eval(expr.replace(" = ", " == ").replace("|", " or ")))
+
+
+@pytest.mark.parametrize("timeout_absolute, max_ms, sets", [
+    # credit slices: authorize set TIMEOUT(absolute) to the 300 s slice (func_timeout
+    # reads the seconds left) and ICT_MAX_MS to --max-call-seconds: the slice must stand
+    ("299.981", "10800000", False),
+    ("0.512", "10800000", False),
+    # no slices: nothing set yet (reads 0): the routine sets the authorized maximum
+    ("0", "1188000", True),
+    # a longer limit than authorized (set by anything else) is cut to the maximum
+    ("20000.000", "1188000", True),
+])
+def test_a_queue_call_keeps_the_limit_authorize_set(plan, timeout_absolute, max_ms, sets):
+    """Seen on a real Asterisk: under credit slices the routine overwrote the slice with
+    --max-call-seconds, and a $0.10 client talked 30 s on a 10 s reservation."""
+    assert sets_the_limit(queue_limit_condition(plan), timeout_absolute, max_ms) == sets

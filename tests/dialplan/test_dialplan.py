@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from fastagi import channel_vars, reasons
 from fastagi.dialplan import check, names
 from fastagi.dialplan.confparse import dialplan_from_texts
 from fastagi.routes import ROUTES
+from fastagi.arguments.calls import parse_settle
 from tests.dialplan.helpers import DIALPLAN, EXTENSIONS_CONF
 
 
@@ -142,13 +145,43 @@ def test_settle_handler(plan):
     agi = next(s for s in steps if s.app == "AGI")
     args = check.split_top(agi.args, ",")
     assert args[0] == "${ICTCONTACT_AGI}/settle"
-    assert args[1:3] == ["${ICT_CALL_ID}", "${ANSWEREDTIME}"]
+    # milliseconds: ANSWEREDTIME is cut down to whole seconds (app_dial set_duration_var)
+    assert args[1:3] == ["${ICT_CALL_ID}", "ms=${ANSWEREDTIME_MS}"]
     assert "${DIALSTATUS}" in args[3]
     assert steps[-1].app == "Return", "a hangup handler must Return()"
     # every path through the handler ends in Return (the skip jumps to it)
     skip = steps[0]
     assert skip.app == "GotoIf" and skip.args.endswith("?done")
     assert steps[-1].label == "done"
+
+
+@pytest.mark.parametrize("answered_ms, dial_status, expected_ms, expected_status", [
+    ("4568", "ANSWER", 4568, "ANSWER"),    # 4.568 s talked: billed from 4,568 ms
+    ("0", "ANSWER", 0, "ANSWER"),          # answered for under 1 ms: Asterisk says 0
+    ("", "NOANSWER", None, "NOANSWER"),    # never bridged: app_dial leaves it empty
+    ("", "", None, "CANCEL"),              # caller hung up first: no DIALSTATUS
+])
+def test_settle_handler_arguments_are_what_settle_parses(plan, answered_ms, dial_status,
+                                                         expected_ms, expected_status):
+    """The handler's AGI arguments, with the values Asterisk substitutes, parse to the
+    talk time in ms that settle bills."""
+    agi = next(s for s in steps_in(plan, names.SETTLE) if s.app == "AGI")
+    args = check.split_top(agi.args, ",")[1:]
+    status = args[2]
+    assert status.startswith("${IF(") and ":${DIALSTATUS})}" in status
+    values = [a.replace("${ICT_CALL_ID}", "17").replace("${ANSWEREDTIME_MS}", answered_ms)
+              for a in args[:2]] + [dial_status or "CANCEL"]
+    request = parse_settle(tuple(values))
+    assert (request.call_id, request.answered_ms, request.dial_status,
+            request.whole_seconds) == (17, expected_ms, expected_status, False)
+
+
+def test_queue_call_counts_as_answered_from_milliseconds(plan):
+    """Queue() leaves no DIALSTATUS: the routine derives ANSWER from ANSWEREDTIME_MS, so a
+    0.3 s talk (ANSWEREDTIME 0) still counts as answered."""
+    steps = steps_in(plan, names.INBOUND_QUEUE)
+    derive = [s for s in steps if s.app == "ExecIf" and "DIALSTATUS=ANSWER" in s.args]
+    assert [s.args.split("?")[0] for s in derive] == ["$[0${ANSWEREDTIME_MS} > 0]"]
 
 
 def test_emergency_routine_never_reaches_the_agi(plan):

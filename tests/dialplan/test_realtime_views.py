@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from fastagi.dialplan.generate import render
+from fastagi.store.call_watch import billsec_ms
 from fastagi.store.dialplan import load_clients
 
 
@@ -147,6 +148,27 @@ def test_cdr_takes_an_adaptive_odbc_insert(engine):
             " '1700000000.1', '', 1, '', {ts '2025-01-02 03:04:08'})"))
         row = conn.execute(text("SELECT accountcode, answer, end FROM cdr")).one()
     assert row[0] == "acme" and row[1] is None and row[2] is not None
+
+
+@pytest.mark.parametrize("written, stored, talk_ms", [
+    # cdr_adaptive_odbc, DECIMAL column (cdr/cdr_adaptive_odbc.c, odbc_log): billsec is
+    # answer-to-end in microseconds as a double, printed "%*.*lf" with the column's
+    # DECIMAL_DIGITS as width and NUM_PREC_RADIX (10) as precision
+    ("%*.*f" % (6, 10, 4568123 / 1e6), "4.568123", 4569),
+    ("%*.*f" % (6, 10, 4568000 / 1e6), "4.568000", 4568),
+    ("%*.*f" % (6, 10, 300000 / 1e6), "0.300000", 300),
+    ("%*.*f" % (6, 10, 0.0), "0.000000", 0),
+    ("%*.*f" % (6, 10, 3600000001 / 1e6), "3600.000001", 3600001),
+])
+def test_cdr_billsec_keeps_the_microseconds_reconciliation_bills(engine, written, stored,
+                                                                 talk_ms):
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO cdr (calldate, billsec, disposition, accountcode, uniqueid)"
+            f" VALUES ({{ts '2025-01-02 03:04:05'}}, {written}, 'ANSWERED', 'acme', 'u.1')"))
+        billsec = conn.execute(text("SELECT billsec FROM cdr")).scalar()
+    assert str(billsec) == stored
+    assert billsec_ms(billsec) == talk_ms
 
 
 def test_did_must_ring_an_extension_of_the_same_client(engine, tenants):

@@ -59,6 +59,25 @@ def test_failed_reload_is_retried_next_run(tmp_path):
     assert (result.changed, result.reloaded, reload.calls) == (False, True, 1)
 
 
+def test_failed_reload_puts_the_previous_file_back(tmp_path):
+    out = tmp_path / "clients.conf"
+    sync_mod.sync(out, GOOD, Reloads())
+    confirmed = sync_mod.state_path(out).read_text()
+    changed = render(SAMPLE_CLIENTS[:1])
+    with pytest.raises(reload_mod.ReloadError):
+        sync_mod.sync(out, changed, Reloads(fail=True))
+    # the file Asterisk last confirmed is what it reads if it restarts now
+    assert out.read_text() == GOOD
+    assert sync_mod.state_path(out).read_text() == confirmed
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".clients.conf.")
+            and p.name not in (".clients.conf.reloaded", ".clients.conf.lock")] == []
+    # the next run, Asterisk back, installs and reloads the new text
+    reload = Reloads()
+    result = sync_mod.sync(out, changed, reload)
+    assert (result.changed, result.reloaded, reload.calls) == (True, True, 1)
+    assert out.read_text() == changed
+
+
 def test_broken_text_is_never_installed(tmp_path):
     out = tmp_path / "clients.conf"
     out.write_text(GOOD)
@@ -161,6 +180,20 @@ def test_cli_sync_reload_failure_exits_nonzero(db_url, tmp_path, capsys):
                  "--asterisk-bin", "/nonexistent/asterisk"])
     assert code == 1 and "ictcontact:" in capsys.readouterr().err
     assert out.exists()
+
+
+def test_cli_sync_whose_reload_fails_leaves_the_installed_file_as_it_was(db_url, engine,
+                                                                        tmp_path, capsys):
+    out = tmp_path / "c.conf"
+    assert main(["dialplan", "sync", "--db", db_url, "--out", str(out), "--reload",
+                 "none"]) == 0
+    installed = out.read_text()
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO clients (code, name) VALUES ('newco', 'New Co')"))
+    code = main(["dialplan", "sync", "--db", db_url, "--out", str(out), "--reload", "rx",
+                 "--asterisk-bin", "/nonexistent/asterisk"])
+    assert code == 1 and "ictcontact:" in capsys.readouterr().err
+    assert out.read_text() == installed and "[client-newco]" not in installed
 
 
 def test_cli_database_down_is_one_line(tmp_path, capsys):

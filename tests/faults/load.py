@@ -71,4 +71,10 @@ class Call:
     cost: str | None = None      # ICT_COST once a settle answered ALLOW
 
     def expected_cost(self, rate_per_second: Decimal) -> str:
-        return f"{rate_per_second * self.seconds:.4f}"
+        # 1/1 increments; an answered call pays at least its 1 s initial increment
+        return f"{rate_per_second * max(self.seconds, 1):.4f}"
+
+    @property
+    def talk(self) -> str:
+        """settle's talk time argument, as the shipped hangup handler sends it."""
+        return f"ms={self.seconds * 1000}"

@@ -81,7 +81,7 @@ class Book:
         return call
 
     async def settle(self, call: Call) -> bool:
-        got = await self.run("settle", call.call_id, str(call.seconds), "ANSWER")
+        got = await self.run("settle", call.call_id, call.talk, "ANSWER")
         if got.result == v.ALLOW:
             assert call.cost in (None, got.answer[v.COST]), f"{call} answered a new cost"
             call.cost = got.answer[v.COST]
@@ -103,7 +103,7 @@ class Book:
         """During the outage: try to settle the held calls (must fail closed)."""
         while not self.outage_over:
             for call in calls:
-                got = await self.run("settle", call.call_id, str(call.seconds), "ANSWER")
+                got = await self.run("settle", call.call_id, call.talk, "ANSWER")
                 if got.result == v.ALLOW:  # only possible at the edges of the outage
                     call.cost = got.answer[v.COST]
             await sleep(0.1)

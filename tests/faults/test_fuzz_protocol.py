@@ -70,8 +70,8 @@ TEXT = st.one_of(st.sampled_from(HOSTILE), st.text(max_size=30),
 VALID_ARGS = {
     "authorize": [["acme", "4411"], ["acme", "+442071234567", "in"], ["acme", "112", "out"],
                   [" acme ", "4411", ""], ["a-b_c", "1" * 32, "OUT"]],
-    "settle": [["1", "61", "ANSWER"], ["999999999999999999", "", ""], ["7", "0.5", "busy"],
-               ["3"], ["12", "10800", "NOANSWER"]],
+    "settle": [["1", "ms=61000", "ANSWER"], ["999999999999999999", "ms=", ""],
+               ["7", "ms=500", "busy"], ["3"], ["12", "10800", "NOANSWER"]],
     "health": [[]],
 }
 

@@ -103,7 +103,7 @@ class Cluster:
         """The hangup handler: settle at the server that authorized the call. (Held until
         the settle starts: from then on the database may free the channel at any moment.)"""
         self.held[call.client].discard(call.call_id)
-        got = await self.run(call.server, "settle", call.call_id, str(call.seconds), "ANSWER")
+        got = await self.run(call.server, "settle", call.call_id, call.talk, "ANSWER")
         if got.result == v.ALLOW and got.answer.get(v.COST):
             call.cost = got.answer[v.COST]
         else:  # the server was gone (refused) or died mid-session: the fate is the DB's

@@ -148,7 +148,11 @@ NONSENSE_ID = ["0", "-1", "1.0", "1e3", "0x1", "", "   ", "abc", "1;DROP TABLE c
                "999999999999999999"]   # the last is well-formed but unknown
 NONSENSE_SECONDS = ["-1", "-0.5", "1e3", "nan", "inf", "0x10", "10,5", "10 20", "١٠",
                     "１０", "½", "+5", "5.", ".5", "1.0000001", "9" * 10, EIGHT_KB, "abc",
-                    "'; UPDATE clients SET balance = 0; --"]
+                    "'; UPDATE clients SET balance = 0; --",
+                    # talk time in ms: whole non-negative milliseconds up to 31 days only
+                    "ms=-1", "ms=1.5", "ms=1e3", "ms=+5", "ms=0x10", "ms= 5", "ms=5 ms",
+                    "ms=abc", "MS=5", "ms==5", "5ms", "s=5", "ms=١٠", "ms=" + "9" * 11,
+                    "ms=2678400001", "2678401", "ms=" + EIGHT_KB, "0.5", "12.0"]
 NONSENSE_STATUS = ["ANSWER'; --", "ANS WER", "ÄNSWER", "A" * 17, "ANSWER\\", EIGHT_KB,
                    "answer;busy"]
 
@@ -171,8 +175,8 @@ async def test_nonsense_settles_get_bad_request_and_change_nothing(engine, acme)
         assert (row.state, row.cost) == ("live", None)   # nothing touched it
         assert balance(engine, acme) == OPENING
         # The real settle still works, once.
-        assert (await answers(server, "settle", call_id, "12", "ANSWER"))[v.COST] == "0.1200"
-        assert (await answers(server, "settle", call_id, "12", "ANSWER"))[v.COST] == "0.1200"
+        assert (await answers(server, "settle", call_id, "ms=11001", "ANSWER"))[v.COST] == "0.1200"
+        assert (await answers(server, "settle", call_id, "ms=11001", "ANSWER"))[v.COST] == "0.1200"
     assert balance(engine, acme) == OPENING - D("0.12")
     assert scalar(engine, "SELECT COUNT(*) FROM calls WHERE cost IS NOT NULL") == 1
     assert ledger_gap(engine, acme) == 0
@@ -181,11 +185,20 @@ async def test_nonsense_settles_get_bad_request_and_change_nothing(engine, acme)
 
 
 @pytest.mark.parametrize("seconds, status, cost, flagged", [
-    ("999999999", "ANSWER", "1.0000", True),   # far above the limit: billed at the limit
-    ("0", "ANSWER", "0.0000", False),           # answered, no talk
-    ("", "", "0.0000", False),                  # ANSWEREDTIME and DIALSTATUS both empty
-    ("0.000001", "ANSWER", "0.0100", False),    # a started second is a second
-    (" 7 ", "answer", "0.0700", False),         # blanks and case are tolerated
+    ("ms=2678400000", "ANSWER", "1.0000", True),  # 31 days: billed at the 100 s limit
+    ("ms=100000", "ANSWER", "1.0000", False),    # exactly the limit
+    ("ms=100999", "ANSWER", "1.0000", False),    # L() jitter above the limit: not flagged
+    ("ms=101000", "ANSWER", "1.0000", True),     # a second above it: flagged
+    ("ms=0", "ANSWER", "0.0100", False),         # answered under 1 ms: the initial increment
+    ("ms=1", "ANSWER", "0.0100", False),         # a started second is a second
+    ("ms=4568", "ANSWER", "0.0500", False),      # 4.568 s -> 5 s
+    ("ms=", "", "0.0000", False),                # ANSWEREDTIME_MS and DIALSTATUS both empty
+    ("", "", "0.0000", False),
+    (" ms=7000 ", "answer", "0.0700", False),    # blanks and case are tolerated
+    # whole seconds from a dialplan older than ANSWEREDTIME_MS: still billed, as seconds
+    ("2678400", "ANSWER", "1.0000", True),
+    ("0", "ANSWER", "0.0100", False),
+    (" 7 ", "answer", "0.0700", False),
 ])
 @pytest_twisted.ensureDeferred
 async def test_extreme_but_valid_settles_are_definite(engine, acme, seconds, status, cost,

@@ -221,3 +221,34 @@ def test_upgrade_applies_only_pending_files_in_order(empty_db_url, tmp_path: Pat
     assert migrate.upgrade(empty_db_url, directory=tmp_path) == [2, 3]
     assert migrate.upgrade(empty_db_url, directory=tmp_path) == []
     assert query(empty_db_url, "SELECT id FROM a ORDER BY id") == [(1,), (2,)]
+
+
+def test_a_failed_upgrade_reports_its_own_error_not_the_lock_release():
+    """Seen on a busy server: an upgrade whose connection was lost reported the release
+    of the schema lock failing (PendingRollbackError) instead of what went wrong."""
+    from sqlalchemy.exc import PendingRollbackError
+
+    from fastagi.db.migrate import _server_lock
+
+    class BrokenAfterFailure:
+        def __init__(self):
+            self.statements = []
+
+        def execute(self, statement, params=None):
+            self.statements.append(str(statement))
+            if "RELEASE_LOCK" in str(statement):
+                raise PendingRollbackError("Can't reconnect until invalid transaction is "
+                                           "rolled back")
+            return type("Result", (), {"scalar": lambda self: 1})()
+
+        def commit(self):
+            pass
+
+        def rollback(self):
+            pass
+
+    conn = BrokenAfterFailure()
+    with pytest.raises(RuntimeError, match="lost connection during ALTER"):
+        with _server_lock(conn):
+            raise RuntimeError("lost connection during ALTER")
+    assert any("RELEASE_LOCK" in s for s in conn.statements)   # it did try
