@@ -8,6 +8,7 @@ import pytest_twisted
 from twisted.internet import reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint
 
+from fastagi.ami import actions
 from fastagi.ami.client import AmiClient, parse_address
 from fastagi.ami.errors import ActionFailed, ActionTimeout, NotConnected
 from fastagi.testing.fake_ami import FakeAmi
@@ -60,8 +61,9 @@ async def test_product_actions_with_the_shipped_write_classes(fake, make_client)
     assert fake.hangups == [("PJSIP/acme-100-00000001", "52")]
     with pytest.raises(ActionFailed, match="No such channel"):
         await client.hangup("1700000000.1", 52)
-    result = await client.originate("PJSIP/200", context="campaign", exten="s",
-                                    variables={"ICT_CAMPAIGN": "7"}, response_timeout=2)
+    result = await client.originate(
+        actions.originate_fields("PJSIP/200", context="campaign", exten="s",
+                                 variables={"ICT_CAMPAIGN": "7"}), response_timeout=2)
     assert result.success and result.reason_name == "answered"
     originate = fake.actions_named("Originate")[0]
     assert originate["Async"] == "true" and originate["Variable"] == "ICT_CAMPAIGN=7"
