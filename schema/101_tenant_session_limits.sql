@@ -10,8 +10,9 @@
 --   * hold a row lock another transaction waits for (the operator's suspension, a top-up,
 --     another client's authorize, the sync itself),
 --   * keep a transaction open longer than max_transaction_seconds,
---   * keep one transaction open while another session waits for a table's metadata lock
---     (`db upgrade`'s ALTER TABLE would otherwise queue every later statement behind it),
+--   * keep one transaction open while a session of this database waits for a table's
+--     metadata lock (`db upgrade`'s ALTER TABLE would otherwise queue every later statement
+--     behind it),
 --   * run one statement longer than max_statement_seconds (KILL QUERY: the account's
 --     MAX_STATEMENT_TIME is only the session's default, which the session may raise).
 -- Each ending is recorded in tenant_sessions_ended. The limits are one row the operator
@@ -119,8 +120,11 @@ BEGIN
                                         WHERE w.blocking_trx_id = t.trx_id)));
   DECLARE CONTINUE HANDLER FOR NOT FOUND SET done = 1;
 
+  -- A session of this database waiting for a table (the waiter's current database tells;
+  -- which transaction holds the table MariaDB does not show without a plugin).
   SET v_mdl_wait = EXISTS (SELECT 1 FROM information_schema.processlist
-                           WHERE state LIKE 'Waiting for table metadata lock%');
+                           WHERE state LIKE 'Waiting for table metadata lock%'
+                             AND db IN (DATABASE(), tenant_database_name()));
   OPEN hostile;
   hostile_loop: LOOP
     FETCH hostile INTO v_id, v_user, v_what, v_reason;
