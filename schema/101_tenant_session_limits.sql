@@ -83,8 +83,8 @@ BEGIN
     VALUES (UTC_TIMESTAMP(3), LEFT(CONVERT(p_account USING ascii), 80), p_id, p_what, p_reason);
 END//
 
-CREATE PROCEDURE end_hostile_tenant_sessions()
-  COMMENT 'Ends client login sessions that block others, overstay a transaction or a statement (tenant_login_limits)'
+CREATE PROCEDURE end_hostile_tenant_sessions(OUT p_ended INT)
+  COMMENT 'Ends client login sessions that block others, overstay a transaction or a statement (tenant_login_limits); p_ended: how many'
 BEGIN
   DECLARE done INT DEFAULT 0;
   DECLARE v_id BIGINT UNSIGNED;
@@ -125,11 +125,13 @@ BEGIN
   SET v_mdl_wait = EXISTS (SELECT 1 FROM information_schema.processlist
                            WHERE state LIKE 'Waiting for table metadata lock%'
                              AND db IN (DATABASE(), tenant_database_name()));
+  SET p_ended = 0;
   OPEN hostile;
   hostile_loop: LOOP
     FETCH hostile INTO v_id, v_user, v_what, v_reason;
     IF done THEN LEAVE hostile_loop; END IF;
     CALL end_tenant_session(v_id, v_user, v_what, v_reason);
+    SET p_ended = p_ended + 1;
   END LOOP;
   CLOSE hostile;
   DELETE FROM tenant_sessions_ended WHERE ended_at < UTC_TIMESTAMP() - INTERVAL 7 DAY;
