@@ -205,11 +205,14 @@ def _server_lock(conn):
 
 # Any account may take any named lock (MariaDB has no privilege on GET_LOCK). A session of
 # a client database login (an account holding a `<db>_tenant_<role>` role, see
-# docs/tenant-logins.md) holding the upgrade lock is ended rather than waited for.
+# docs/tenant-logins.md) holding the upgrade lock is ended rather than waited for. Only
+# accounts granted the role WITHOUT admin option: the account that created the roles (root,
+# the operator running `db upgrade`) holds every tenant role WITH admin option and must
+# never be ended (it would kill another database's upgrade mid-ALTER).
 _CLIENT_LOGIN_HOLDER = text(
     "SELECT p.id FROM information_schema.processlist p"
     " WHERE p.id = IS_USED_LOCK(:n) AND EXISTS (SELECT 1 FROM mysql.roles_mapping m"
-    "   WHERE m.User = p.user AND (m.Role LIKE '%\\_tenant\\_admin'"
+    "   WHERE m.User = p.user AND m.Admin_option = 'N' AND (m.Role LIKE '%\\_tenant\\_admin'"
     "     OR m.Role LIKE '%\\_tenant\\_supervisor' OR m.Role LIKE '%\\_tenant\\_agent'))")
 
 
