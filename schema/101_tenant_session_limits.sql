@@ -55,7 +55,7 @@ CREATE TABLE tenant_sessions_ended (
   COMMENT='Client login sessions the watchdog ended (locks others waited for, long transactions, long statements); kept 7 days';
 
 CREATE TABLE db_login_sync_problems (
-  user_id INT UNSIGNED NOT NULL COMMENT 'users.id of the login the sync could not bring in step',
+  user_id INT UNSIGNED NOT NULL COMMENT 'users.id of the login the sync could not bring in step (0: the watchdog itself failed)',
   account VARCHAR(80) CHARACTER SET ascii COLLATE ascii_bin NOT NULL COMMENT 'Its account',
   problem VARCHAR(512) NOT NULL COMMENT 'The error, in words; the login was locked if it could be',
   seen_at DATETIME NOT NULL COMMENT 'When the sync last met it (UTC)',

@@ -136,7 +136,19 @@ BEGIN
   SET SESSION innodb_lock_wait_timeout = 2;
   CALL take_db_login_sync_lock(v_lock_name, v_got);
   IF v_got = 1 THEN
-    CALL end_hostile_tenant_sessions(v_ended);
+    BEGIN
+      -- The watchdog failing (MySQL 8 has no information_schema.innodb_lock_waits) must not
+      -- stop the lock-outs below: its error is recorded as the problem of user 0.
+      DECLARE v_problem VARCHAR(512);
+      DECLARE CONTINUE HANDLER FOR SQLEXCEPTION
+      BEGIN
+        GET DIAGNOSTICS CONDITION 1 v_problem = MESSAGE_TEXT;
+        INSERT INTO db_login_sync_problems (user_id, account, problem, seen_at)
+          VALUES (0, '', CONCAT('watchdog: ', LEFT(v_problem, 400)), UTC_TIMESTAMP())
+          ON DUPLICATE KEY UPDATE problem = VALUES(problem), seen_at = VALUES(seen_at);
+      END;
+      CALL end_hostile_tenant_sessions(v_ended);
+    END;
     IF v_ended > 0 THEN
       -- What waited for them (a suspension, say) commits now: sync it in this run, not the next.
       DO SLEEP(0.2);

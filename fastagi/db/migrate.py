@@ -204,16 +204,19 @@ def _server_lock(conn):
 
 
 # Any account may take any named lock (MariaDB has no privilege on GET_LOCK). A session of
-# a client database login (an account holding a `<db>_tenant_<role>` role, see
-# docs/tenant-logins.md) holding the upgrade lock is ended rather than waited for. Only
-# accounts granted the role WITHOUT admin option: the account that created the roles (root,
-# the operator running `db upgrade`) holds every tenant role WITH admin option and must
-# never be ended (it would kill another database's upgrade mid-ALTER).
+# a client database login (docs/tenant-logins.md: an account granted a `<db>_tenant_<role>`
+# role, without admin option, and holding no global privilege) holding the upgrade lock is
+# ended rather than waited for. The creator of the roles holds them with admin option: an
+# operator's session is never ended.
 _CLIENT_LOGIN_HOLDER = text(
     "SELECT p.id FROM information_schema.processlist p"
-    " WHERE p.id = IS_USED_LOCK(:n) AND EXISTS (SELECT 1 FROM mysql.roles_mapping m"
-    "   WHERE m.User = p.user AND m.Admin_option = 'N' AND (m.Role LIKE '%\\_tenant\\_admin'"
-    "     OR m.Role LIKE '%\\_tenant\\_supervisor' OR m.Role LIKE '%\\_tenant\\_agent'))")
+    " WHERE p.id = IS_USED_LOCK(:n)"
+    " AND EXISTS (SELECT 1 FROM mysql.roles_mapping m WHERE m.User = p.user AND m.Admin_option = 'N'"
+    "   AND (m.Role LIKE '%\\_tenant\\_admin' OR m.Role LIKE '%\\_tenant\\_supervisor'"
+    "        OR m.Role LIKE '%\\_tenant\\_agent'))"
+    " AND NOT EXISTS (SELECT 1 FROM mysql.roles_mapping m WHERE m.User = p.user AND m.Admin_option = 'Y')"
+    " AND NOT EXISTS (SELECT 1 FROM mysql.global_priv g WHERE g.User = p.user"
+    "   AND JSON_VALUE(g.Priv, '$.access') <> 0)")
 
 
 def _end_client_login_holding(conn, name: str) -> None:

@@ -273,3 +273,29 @@ def test_suspension_locks_out_within_the_bound_while_every_kind_of_lock_is_held(
     seconds_until(lambda: all_locked_out(world, "a"))
     for conn in held:
         seconds_until(lambda: is_disconnected(conn))
+
+
+def test_lock_outs_go_on_when_the_watchdog_fails(world):
+    """As on MySQL 8, where the watchdog's information_schema tables do not exist."""
+    with world.engine.begin() as conn:
+        conn.execute(text("DROP PROCEDURE end_hostile_tenant_sessions"))
+    suspend(world, "a")
+    seconds_until(lambda: all_locked_out(world, "a"))
+    with world.engine.connect() as conn:
+        problem = conn.execute(text("SELECT problem FROM db_login_sync_problems WHERE user_id = 0")).scalar()
+    assert problem.startswith("watchdog: ")
+
+
+def test_an_operator_holding_a_named_lock_is_never_ended(world):
+    """The operator who created the tenant roles holds them (with admin option): it is no
+    client login, and `db upgrade` waits for it rather than ending it."""
+    name = f"ict_test_lock:{world.database}"
+    with world.engine.connect() as holder, world.engine.connect() as upgrader:
+        assert holder.execute(text("SELECT GET_LOCK(:n, 0)"), {"n": name}).scalar() == 1
+        migrate._end_client_login_holding(upgrader, name)
+        assert holder.execute(text("SELECT IS_USED_LOCK(:n) = CONNECTION_ID()"), {"n": name}).scalar() == 1
+        hostile = world.login("a", "agent")
+        holder.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": name})
+        assert query(hostile, "SELECT GET_LOCK(%s, 0)", (name,))[0][0] == 1
+        migrate._end_client_login_holding(upgrader, name)
+        seconds_until(lambda: is_disconnected(hostile))

@@ -15,6 +15,7 @@ from tests.tenant.helpers import assert_unchanged, checksums, error_code, execut
 
 SIGNAL = 1644
 FOREIGN_KEY = 1452
+CHECK_OPTION = 1369      # CHECK OPTION failed
 NO_DEFAULT = 1423        # LOAD DATA / INSERT ... SELECT through a view missing NOT NULL columns
 
 OTHERS_ROW = "belongs to someone else"
@@ -175,6 +176,9 @@ def test_load_data_replace_cannot_delete_another_clients_row(world, rows, tmp_pa
     ("UPDATE agents a JOIN queues q SET a.name = 'x', q.name = 'x' WHERE a.id = {b_agent}", None),
     ("DELETE a, q FROM agents a JOIN queues q WHERE a.id = {b_agent}", None),
     ("DELETE FROM do_not_call WHERE id IN (SELECT {b_contact})", None),
+    # ON DUPLICATE KEY UPDATE of another client's row: the view's CHECK OPTION
+    ("INSERT INTO users (username, role) VALUES ('{b_plain_username}', 'agent')"
+     " ON DUPLICATE KEY UPDATE status = 'disabled'", CHECK_OPTION),
     # INSERT ... SELECT through a tenant view is refused whatever it selects (the view
     # lacks the NOT NULL client_id; MariaDB checks that before the triggers could fill it)
     ("INSERT INTO contacts (campaign_id, phone) SELECT {b_campaign}, '442071110000'", NO_DEFAULT),
