@@ -55,7 +55,7 @@ CREATE TABLE tenant_sessions_ended (
   COMMENT='Client login sessions the watchdog ended (locks others waited for, long transactions, long statements); kept 7 days';
 
 CREATE TABLE db_login_sync_problems (
-  user_id INT UNSIGNED NOT NULL COMMENT 'users.id of the login the sync could not bring in step (0: the watchdog itself failed)',
+  user_id INT UNSIGNED NOT NULL COMMENT 'users.id of the login the sync could not bring in step (0: the watchdog itself failed, or a prepared XA transaction blocks others)',
   account VARCHAR(80) CHARACTER SET ascii COLLATE ascii_bin NOT NULL COMMENT 'Its account',
   problem VARCHAR(512) NOT NULL COMMENT 'The error, in words; the login was locked if it could be',
   seen_at DATETIME NOT NULL COMMENT 'When the sync last met it (UTC)',
@@ -134,6 +134,17 @@ BEGIN
     SET p_ended = p_ended + 1;
   END LOOP;
   CLOSE hostile;
+  -- A prepared XA transaction outlives its session: nothing to end, and SQL cannot learn
+  -- its xid or owner. Tell the operator, who can (XA RECOVER, XA ROLLBACK).
+  IF EXISTS (SELECT 1 FROM information_schema.innodb_lock_waits w
+             JOIN information_schema.innodb_trx t ON t.trx_id = w.blocking_trx_id
+             WHERE t.trx_mysql_thread_id = 0) THEN
+    INSERT INTO db_login_sync_problems (user_id, account, problem, seen_at)
+      VALUES (0, '', 'a prepared XA transaction without a session holds a row lock others wait for (a client login may have left it): XA RECOVER, then XA ROLLBACK ''<xid>''', UTC_TIMESTAMP())
+      ON DUPLICATE KEY UPDATE problem = VALUES(problem), seen_at = VALUES(seen_at);
+  ELSE
+    DELETE FROM db_login_sync_problems WHERE user_id = 0;
+  END IF;
   DELETE FROM tenant_sessions_ended WHERE ended_at < UTC_TIMESTAMP() - INTERVAL 7 DAY;
 END//
 

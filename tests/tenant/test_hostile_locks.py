@@ -5,6 +5,7 @@ logins are locked out, and another client's calls are admitted (schema 101-103).
 
 from __future__ import annotations
 
+import threading
 import time
 from decimal import Decimal
 
@@ -57,6 +58,11 @@ def insert_call(world, letter: str) -> None:
 def ended_sessions(world) -> list[str]:
     with world.engine.connect() as conn:
         return [r[0] for r in conn.execute(text("SELECT reason FROM tenant_sessions_ended ORDER BY id"))]
+
+
+def xa_problem(world) -> str | None:
+    with world.engine.connect() as conn:
+        return conn.execute(text("SELECT problem FROM db_login_sync_problems WHERE user_id = 0")).scalar()
 
 
 def all_locked_out(world, letter: str) -> bool:
@@ -134,6 +140,13 @@ def test_a_prepared_xa_transaction_cannot_stop_suspension_or_top_ups(world):
         insert_call(world, "b")
         suspend(world, "b")  # another client's suspension too
         seconds_until(lambda: all_locked_out(world, "b"))
+        # its own rows stay locked (residual risk): the operator is told how to end it
+        waiting = threading.Thread(target=lambda: pytest.raises(
+            Exception, operator, world, "UPDATE campaigns SET name = 'x' WHERE id = :k",
+            k=world.clients["a"].campaign_id))
+        waiting.start()
+        seconds_until(lambda: "XA ROLLBACK" in (xa_problem(world) or ""))
+        waiting.join()
     finally:
         with world.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text(f"XA ROLLBACK '{xid}'"))
