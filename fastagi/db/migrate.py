@@ -188,8 +188,11 @@ def upgrade(url: str, directory: Path | None = None) -> list[int]:
 @contextmanager
 def _server_lock(conn):
     """GET_LOCK for one server; yields the (no-op) renew callback."""
-    got = conn.execute(text("SELECT GET_LOCK(:n, :wait)"),
-                       {"n": LOCK_NAME, "wait": LOCK_WAIT_SECONDS}).scalar()
+    got = conn.execute(text("SELECT GET_LOCK(:n, 0)"), {"n": LOCK_NAME}).scalar()
+    if got != 1:
+        _end_client_login_holding(conn, LOCK_NAME)
+        got = conn.execute(text("SELECT GET_LOCK(:n, :wait)"),
+                           {"n": LOCK_NAME, "wait": LOCK_WAIT_SECONDS}).scalar()
     conn.commit()
     if got != 1:
         raise SchemaError("another upgrade holds the schema lock; try again")
@@ -208,6 +211,32 @@ def _server_lock(conn):
         raise
     conn.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": LOCK_NAME})
     conn.commit()
+
+
+# Any account may take any named lock (MariaDB has no privilege on GET_LOCK). A session of
+# a client database login (docs/tenant-logins.md: an account granted a `<db>_tenant_<role>`
+# role, without admin option, and holding no global privilege) holding the upgrade lock is
+# ended rather than waited for. The creator of the roles holds them with admin option: an
+# operator's session is never ended.
+_CLIENT_LOGIN_HOLDER = text(
+    "SELECT p.id FROM information_schema.processlist p"
+    " WHERE p.id = IS_USED_LOCK(:n)"
+    " AND EXISTS (SELECT 1 FROM mysql.roles_mapping m WHERE m.User = p.user AND m.Admin_option = 'N'"
+    "   AND (m.Role LIKE '%\\_tenant\\_admin' OR m.Role LIKE '%\\_tenant\\_supervisor'"
+    "        OR m.Role LIKE '%\\_tenant\\_agent'))"
+    " AND NOT EXISTS (SELECT 1 FROM mysql.roles_mapping m WHERE m.User = p.user AND m.Admin_option = 'Y')"
+    " AND NOT EXISTS (SELECT 1 FROM mysql.global_priv g WHERE g.User = p.user"
+    "   AND JSON_VALUE(g.Priv, '$.access') <> 0)")
+
+
+def _end_client_login_holding(conn, name: str) -> None:
+    holder = conn.execute(_CLIENT_LOGIN_HOLDER, {"n": name}).scalar()
+    if holder is not None:
+        log.warning("a client login's session (%s) held the named lock %s: ending it", holder, name)
+        try:
+            conn.execute(text(f"KILL CONNECTION {int(holder)}"))
+        except OperationalError as exc:  # it ended meanwhile (1094)
+            log.info("ending session %s: %s", holder, exc)
 
 
 ER_LOCK_DEADLOCK = 1213  # on Galera also: another node wrote the lock row first

@@ -36,13 +36,14 @@ def drop_accounts_with_prefix(engine: Engine, prefix: str) -> None:
             conn.execute(text("DROP USER IF EXISTS :u@:h"), {"u": user, "h": host})
 
 
-def connect(url: str, account: str, password: str, database: str | None) -> pymysql.Connection:
+def connect(url: str, account: str, password: str, database: str | None,
+            **options) -> pymysql.Connection:
     """A real client connection as `account` (autocommit, like the mariadb client)."""
     u = make_url(url)
     # PyMySQL would send a str password as latin-1; the server hashed its UTF-8 bytes.
     return pymysql.connect(host=u.host, port=u.port or 3306, user=account,
                            password=password.encode("utf-8"), charset="utf8mb4",
-                           database=database, autocommit=True, connect_timeout=5)
+                           database=database, autocommit=True, connect_timeout=5, **options)
 
 
 def error_code(exc: BaseException) -> int:
@@ -106,9 +107,9 @@ class Tenants:
                     entry.accounts[role] = row.account
         return cls(engine, url, database, f"{database}_tenant", prefix, clients)
 
-    def login(self, letter: str, role: str = "admin") -> pymysql.Connection:
+    def login(self, letter: str, role: str = "admin", **options) -> pymysql.Connection:
         return connect(self.url, self.clients[letter].accounts[role], PASSWORD,
-                       self.tenant_database)
+                       self.tenant_database, **options)
 
     def snapshot(self) -> dict[str, object]:
         """Every row of the product's tables, and every grant of the logins."""
@@ -121,6 +122,51 @@ class Tenants:
                     snap[f"grants:{account}"] = sorted(
                         r[0] for r in conn.execute(text("SHOW GRANTS FOR :u@'%'"), {"u": account}))
         return snap
+
+
+# What the watchdog and the sync write about hostile sessions: expected to change.
+WATCHDOG_TABLES = ("tenant_sessions_ended", "db_login_sync_problems")
+
+
+def checksums(tenants: "Tenants") -> dict[str, object]:
+    """CHECKSUM TABLE of every base table of the product database (but the watchdog's
+    logs), each AUTO_INCREMENT, and every login's grants and account record (lock,
+    limits): a before/after comparison shows any change a hostile statement made."""
+    snap: dict[str, object] = {}
+    with tenants.engine.connect() as conn:
+        tables = conn.execute(text(
+            "SELECT table_name, auto_increment FROM information_schema.tables"
+            " WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE'")).all()
+        for name, auto_increment in tables:
+            if name in WATCHDOG_TABLES:
+                continue
+            snap[name] = (conn.execute(text(f"CHECKSUM TABLE `{name}`")).one()[1], auto_increment)
+        for entry in tenants.clients.values():
+            for account in entry.accounts.values():
+                snap[f"grants:{account}"] = sorted(
+                    r[0] for r in conn.execute(text("SHOW GRANTS FOR :u@'%'"), {"u": account}))
+                snap[f"account:{account}"] = conn.execute(text(
+                    "SELECT priv FROM mysql.global_priv WHERE User = :u AND Host = '%'"),
+                    {"u": account}).scalar()
+    return snap
+
+
+def assert_unchanged(before: dict[str, object], after: dict[str, object], spent_ids: int = 20) -> None:
+    """Every table's rows, every grant and account as before. An AUTO_INCREMENT may have
+    moved by a few ids (InnoDB spends one on an insert refused after it reached the
+    table, e.g. the insert half of a refused REPLACE) but never jumped."""
+    assert before.keys() == after.keys()
+    changed = []
+    for key, old in before.items():
+        new = after[key]
+        if key.startswith(("grants:", "account:")):
+            if old != new:
+                changed.append(key)
+            continue
+        (old_sum, old_next), (new_sum, new_next) = old, new
+        if old_sum != new_sum or not (old_next or 0) <= (new_next or 0) <= (old_next or 0) + spent_ids:
+            changed.append(f"{key}: {old} -> {new}")
+    assert changed == [], changed
 
 
 def query(conn: pymysql.Connection, sql: str, args=None) -> list[tuple]:
