@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 
 from tests.builders import make_agent, make_campaign, make_client
+from tests.support.waiting import wait_until_blocking
 
 ROLES = ("admin", "supervisor", "agent")
 PASSWORD = "correct horse battery staple"
@@ -179,3 +180,32 @@ def execute(conn: pymysql.Connection, sql: str, args=None) -> int:
     """Run one statement; return the affected row count."""
     with conn.cursor() as cur:
         return cur.execute(sql, args)
+
+
+# Lock-outs: the db_login_sync event runs every second; LOCK_BOUND_S is the bound tests allow.
+LOCK_BOUND_S = 5.0
+ACCOUNT_LOCKED = 4151
+
+
+def can_connect(world, letter: str, role: str) -> bool:
+    try:
+        world.login(letter, role).close()
+    except pymysql.MySQLError as exc:
+        assert error_code(exc) == ACCOUNT_LOCKED, exc
+        return False
+    return True
+
+
+def seconds_until(predicate) -> None:
+    """Until `predicate` holds; fails past LOCK_BOUND_S (the bound is the behaviour)."""
+    wait_until_blocking(predicate, LOCK_BOUND_S)
+
+
+def is_disconnected(conn) -> bool:
+    try:
+        query(conn, "SELECT 1")
+    except pymysql.err.OperationalError:
+        return True
+    except pymysql.err.InterfaceError:
+        return True
+    return False

@@ -18,8 +18,7 @@ from fastagi import channel_vars as v
 from fastagi.db import migrate
 from tests.builders import add_rate, default_plan_id, top_up
 from tests.callcontrol.agi_server import agi_server
-from tests.tenant.helpers import error_code, execute, query
-from tests.tenant.test_locking import can_connect, is_disconnected, seconds_until
+from tests.tenant.helpers import can_connect, error_code, execute, is_disconnected, query, seconds_until
 
 # The operator waits this long for a row lock at most: well under MariaDB's default (50 s)
 # and the FastAGI's own database deadline, well over the watchdog's period (1 s).

@@ -9,36 +9,8 @@ import pymysql
 import pytest
 from sqlalchemy import text
 
-from tests.tenant.helpers import PASSWORD, connect, error_code, execute, query
-from tests.support.waiting import wait_until_blocking
-
-LOCK_BOUND_S = 5.0
-ACCOUNT_LOCKED = 4151
-
-
-def can_connect(world, letter: str, role: str) -> bool:
-    try:
-        world.login(letter, role).close()
-    except pymysql.MySQLError as exc:
-        assert error_code(exc) == ACCOUNT_LOCKED, exc
-        return False
-    return True
-
-
-def seconds_until(predicate) -> None:
-    """Until `predicate` holds; fails past LOCK_BOUND_S (the bound is the behaviour)."""
-    wait_until_blocking(predicate, LOCK_BOUND_S)
-
-
-def is_disconnected(conn) -> bool:
-    try:
-        query(conn, "SELECT 1")
-    except pymysql.err.OperationalError:
-        return True
-    except pymysql.err.InterfaceError:
-        return True
-    return False
-
+from tests.tenant.helpers import (ACCOUNT_LOCKED, LOCK_BOUND_S, PASSWORD, can_connect, connect,
+                                  error_code, execute, is_disconnected, query, seconds_until)
 
 def admin_sql(world, sql: str, **params) -> None:
     with world.engine.begin() as conn:
