@@ -9,7 +9,7 @@ import pymysql
 import pytest
 from sqlalchemy import text
 
-from tests.tenant.helpers import (ACCOUNT_LOCKED, LOCK_BOUND_S, PASSWORD, can_connect, connect,
+from tests.tenant.helpers import (PASSWORD, can_connect, connect,
                                   error_code, execute, is_disconnected, query, seconds_until)
 
 def admin_sql(world, sql: str, **params) -> None:
