@@ -398,8 +398,8 @@ def test_sip_password_is_stored_only_as_the_pjsip_md5_credential(engine):
 def test_a_failed_ledger_update_does_not_open_the_balance_to_hand_edits(engine, side):
     """User variables survive a failed statement; the ledger's token must not."""
     opening = Decimal("25") if side == "payment" else Decimal("-9999999999")
-    with engine.begin() as conn:
-        client = make_client(conn, "acme", balance=opening)
+    with engine.begin() as conn:  # a negative opening balance must be within the floor
+        client = make_client(conn, "acme", balance=opening, credit_limit=-min(opening, 0))
     with engine.connect() as conn:  # one session throughout
         with pytest.raises(DBAPIError) as overflow:
             with conn.begin():  # either way the balance leaves DECIMAL(14,4)'s range
