@@ -1,7 +1,10 @@
 """Forward-only schema migrations: schema/NNN_name.sql applied in order, each recorded.
 
-`schema_migrations` holds one row per applied file. The code knows the highest version it
-ships; a database above that is newer than the code and is refused, never downgraded.
+`schema_migrations` holds one row per applied file with its SHA-256. The code knows the
+highest version it ships; a database above that is newer than the code and is refused,
+never downgraded. A file changed after it was applied would never reach existing
+databases, so `db upgrade` and `serve` refuse a database whose recorded checksums differ
+from the files, naming the file.
 
 One upgrade runs at a time. On a single server that is `GET_LOCK()`, released by the
 server when the upgrading session ends, even by a crash. On a Galera cluster GET_LOCK is
@@ -146,6 +149,44 @@ def applied_versions(engine: Engine) -> set[int]:
         return {int(row[0]) for row in rows}
 
 
+def checksum_mismatch(applied: dict[int, tuple[str, str]],
+                      migrations: list[Migration]) -> str | None:
+    """One line naming the first applied migration whose file changed (or vanished) since it
+    was applied, or None. `applied` maps version -> (name, checksum) as recorded."""
+    files = {m.version: m for m in migrations}
+    for version in sorted(applied):
+        name, recorded = applied[version]
+        migration = files.get(version)
+        if migration is None:
+            if version <= migrations[-1].version:
+                return (f"schema/{name} was applied to this database but is missing from "
+                        f"{migrations[-1].path.parent}: restore it as released")
+            continue  # newer than the code: refused separately
+        if migration.checksum != recorded:
+            return (f"schema/{migration.name} differs from the file applied to this database "
+                    f"(checksum {recorded[:12]}): restore it as released and put the change "
+                    "in a new numbered file")
+    return None
+
+
+def applied_checksums(conn) -> dict[int, tuple[str, str]]:
+    return {int(r[0]): (r[1], r[2]) for r in conn.execute(
+        text("SELECT version, name, checksum FROM schema_migrations"))}
+
+
+def verify_checksums(engine: Engine, directory: Path | None = None) -> None:
+    """Raise SchemaError (one line) if an applied migration's file changed since."""
+    migrations = available_migrations(directory)
+    with engine.connect() as conn:
+        try:
+            applied = applied_checksums(conn)
+        except ProgrammingError:  # no schema_migrations: nothing applied
+            return
+    mismatch = checksum_mismatch(applied, migrations)
+    if mismatch:
+        raise SchemaError(mismatch)
+
+
 def status(engine: Engine, directory: Path | None = None) -> SchemaStatus:
     migrations = available_migrations(directory)
     applied = applied_versions(engine)
@@ -252,11 +293,15 @@ def _apply_pending(conn, directory: Path | None, renew) -> list[int]:
     conn.execute(text(CREATE_MIGRATIONS_TABLE))
     conn.commit()
     migrations = available_migrations(directory)
-    applied = {int(r[0]) for r in conn.execute(text("SELECT version FROM schema_migrations"))}
+    recorded = applied_checksums(conn)
+    applied = set(recorded)
     newest = migrations[-1].version
     if applied and max(applied) > newest:
         raise SchemaError(f"database schema is at version {max(applied)}, newer than this "
                           f"code's {newest}: upgrade ictcontact instead")
+    mismatch = checksum_mismatch(recorded, migrations)
+    if mismatch:
+        raise SchemaError(mismatch)
     done = []
     for migration in migrations:
         if migration.version in applied:
@@ -287,6 +332,10 @@ def require_current(engine: Engine, directory: Path | None = None) -> SchemaStat
     if state.newer_than_code:
         raise SchemaError(f"database schema is at version {state.current}, newer than this "
                           f"code's {state.available}: upgrade ictcontact")
+    try:
+        verify_checksums(engine, directory)
+    except OperationalError as exc:
+        raise SchemaError(f"cannot read the schema version: {exc.orig}") from exc
     if state.pending:
         raise SchemaError(f"database schema is at version {state.current}, this code needs "
                           f"{state.available}: run `ictcontact db upgrade`")
