@@ -157,6 +157,13 @@ BEGIN
   IF NEW.channel_limit > 10000 AND NOT (NEW.channel_limit <=> OLD.channel_limit) THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'clients.channel_limit is at most 10000 simultaneous calls: give 0-10000';
   END IF;
+  -- An emptied plan means the default plan, as at INSERT (the column is NULL-able from 092).
+  IF NEW.rate_plan_id IS NULL THEN
+    SET NEW.rate_plan_id = (SELECT id FROM rate_plans WHERE is_default = 1);
+    IF NEW.rate_plan_id IS NULL THEN
+      SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'no default rate plan: set rate_plans.is_default = 1 on one plan or give rate_plan_id';
+    END IF;
+  END IF;
 END//
 
 -- Calls: an admin re-rating a call gives an exact cost (settle writes it exact already,

@@ -289,11 +289,48 @@ def _lease_lock(conn, lease_s: int = LEASE_SECONDS):
             log.warning("could not release the schema upgrade lock of %s", holder)
 
 
+SCHEMA_COLLATION = "utf8mb4_unicode_ci"
+# A routine's text parameters and variables declared without a collation take the
+# database's default when the routine is created; a database made by hand with
+# `CREATE DATABASE x CHARACTER SET utf8mb4` (utf8mb4_general_ci) gave routines that fail with
+# 1267 "Illegal mix of collations" against the schema's utf8mb4_unicode_ci columns.
+# The schema name is a bound constant, not DATABASE(): information_schema pushes only a
+# constant down, and with DATABASE() it opens every trigger file on the server.
+_COLLATION_STATE = text(
+    "SELECT DEFAULT_COLLATION_NAME AS database_collation,"
+    " (SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = :db"
+    "  AND DATABASE_COLLATION <> :wanted)"
+    " + (SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = :db"
+    "  AND DATABASE_COLLATION <> :wanted) AS objects_off"
+    " FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = :db")
+
+
+def _settle_database_collation(conn, anything_applied: bool) -> None:
+    """Give a database with nothing applied yet the schema's default collation; refuse, in
+    one line, one whose routines or triggers were already created with another."""
+    name = conn.exec_driver_sql("SELECT DATABASE()").scalar()
+    state = conn.execute(_COLLATION_STATE, {"db": name, "wanted": SCHEMA_COLLATION}).one()
+    if state.database_collation == SCHEMA_COLLATION and not state.objects_off:
+        return
+    if anything_applied:
+        raise SchemaError(
+            f"database {name} has routines or triggers made under default collation "
+            f"{state.database_collation}, not {SCHEMA_COLLATION} (they fail with error 1267): "
+            "repair it as docs/admin-sql.md 'Database collation' says")
+    quoted = conn.dialect.identifier_preparer.quote_identifier(name)
+    conn.exec_driver_sql(f"ALTER DATABASE {quoted} CHARACTER SET utf8mb4 "
+                         f"COLLATE {SCHEMA_COLLATION}")
+    conn.commit()
+    log.info("database %s had default collation %s: set it to %s before creating the schema",
+             name, state.database_collation, SCHEMA_COLLATION)
+
+
 def _apply_pending(conn, directory: Path | None, renew) -> list[int]:
     conn.execute(text(CREATE_MIGRATIONS_TABLE))
     conn.commit()
     migrations = available_migrations(directory)
     recorded = applied_checksums(conn)
+    _settle_database_collation(conn, bool(recorded))
     applied = set(recorded)
     newest = migrations[-1].version
     if applied and max(applied) > newest:
