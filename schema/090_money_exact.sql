@@ -157,6 +157,14 @@ BEGIN
   IF NEW.channel_limit > 10000 AND NOT (NEW.channel_limit <=> OLD.channel_limit) THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'clients.channel_limit is at most 10000 simultaneous calls: give 0-10000';
   END IF;
+  -- What the system keeps on this row, written back by a form loaded before it moved
+  -- (Adminer saves every column): refused with what to do, never taken.
+  IF NOT (NEW.balance <=> OLD.balance) AND NOT (@ict_ledger_client <=> OLD.id) THEN
+    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'clients.balance is kept by the ledger: INSERT INTO payments (client_id, amount, reference) instead; if you did not change it, it moved after your form was loaded: reload the form and save again';
+  END IF;
+  IF NOT (NEW.admitted_calls <=> OLD.admitted_calls) AND NOT (NEW.admitted_calls <=> OLD.admitted_calls + 1) THEN
+    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'clients.admitted_calls is counted by the server, one admission at a time: leave it; if you did not change it, calls were admitted after your form was loaded: reload the form and save again';
+  END IF;
   -- An emptied plan means the default plan, as at INSERT (the column is NULL-able from 092).
   IF NEW.rate_plan_id IS NULL THEN
     SET NEW.rate_plan_id = (SELECT id FROM rate_plans WHERE is_default = 1);
