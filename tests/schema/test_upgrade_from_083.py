@@ -34,18 +34,22 @@ def test_upgrade_from_083_keeps_balances_ledger_and_calls(empty_db_url, tmp_path
             conn.execute(text("INSERT INTO rates (rate_plan_id, prefix, rate_per_min) "
                               "SELECT id, '44', 0.012345 FROM rate_plans WHERE is_default = 1"))
             conn.execute(text(
-                "INSERT INTO clients (code, name, balance, credit_limit, channel_limit) "
-                "SELECT CONCAT('c', seq), CONCAT('Client ', seq), seq * 1.5, seq % 3, 5 "
-                "FROM seq_1_to_200"))
+                "INSERT INTO clients (code, name, balance, credit_limit, channel_limit, "
+                "rate_plan_id) SELECT CONCAT('c', seq), CONCAT('Client ', seq), seq * 1.5, "
+                "seq % 3, 5, p.id FROM seq_1_to_200 JOIN rate_plans p ON p.is_default = 1"))
+            first = conn.execute(text("SELECT MIN(id) FROM clients WHERE code = 'c1'")).scalar_one()
+            # (a statement that moves balances may not read `clients` itself: 1442)
+            params = {"first": first - 1}
             conn.execute(text("INSERT INTO payments (client_id, amount, kind, reference) "
-                              "SELECT id, -0.25, 'correction', 'fix' FROM clients "
-                              "WHERE code LIKE 'c%'"))
+                              "SELECT seq + :first, -0.25, 'correction', 'fix' "
+                              "FROM seq_1_to_200"), params)
             conn.execute(text(
                 "INSERT INTO calls (client_id, client_code, number, state, cost, "
-                "authorized_at, settled_at) SELECT id, code, '4420', 'settled', 0.1234, "
-                "UTC_TIMESTAMP(3), UTC_TIMESTAMP(3) FROM clients WHERE code LIKE 'c%'"))
+                "authorized_at, settled_at) SELECT seq + :first, CONCAT('c', seq), '4420', "
+                "'settled', 0.1234, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3) FROM seq_1_to_200"), params)
             conn.execute(text("INSERT INTO campaigns (client_id, name, status, max_channels) "
-                              "SELECT id, 'spring', 'draft', 3 FROM clients WHERE code LIKE 'c%'"))
+                              "SELECT seq + :first, 'spring', 'draft', 3 FROM seq_1_to_200"),
+                         params)
             before = everything(conn)
         applied = migrate.upgrade(empty_db_url)
         assert applied and min(applied) > 83
@@ -70,4 +74,4 @@ def test_upgrade_from_083_keeps_balances_ledger_and_calls(empty_db_url, tmp_path
     flag = payment_columns.index("allow_below_floor")
     assert [r[:flag] + r[flag + 1:] for r in after["payments"]] == before["payments"]
     assert {r[flag] for r in after["payments"]} == {0}
-    assert len(after["payments"]) == 400 and before["clients"][1][6] == Decimal("1.5")
+    assert len(after["payments"]) == 400 and before["clients"][1][6] == Decimal("1.1266")  # 1.5 - 0.25 - 0.1234
