@@ -199,11 +199,18 @@ BEGIN
   END IF;
 END//
 
-CREATE TRIGGER campaigns_before_update_limits BEFORE UPDATE ON campaigns FOR EACH ROW
+CREATE TRIGGER campaigns_before_update_input BEFORE UPDATE ON campaigns FOR EACH ROW
   PRECEDES campaigns_before_update
 BEGIN
   IF NEW.max_channels > 10000 AND NOT (NEW.max_channels <=> OLD.max_channels) THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'campaigns.max_channels is at most 10000 simultaneous calls: give 0-10000, or NULL for no extra cap';
+  END IF;
+  -- The dialer only moves pacing_clock forward and stamps finished_at when it finishes a
+  -- campaign: either written back older (or emptied) is a form loaded before the dialer
+  -- worked the campaign (Adminer saves every column), which would put back 'running'.
+  IF (OLD.pacing_clock IS NOT NULL AND (NEW.pacing_clock IS NULL OR NEW.pacing_clock < OLD.pacing_clock))
+     OR (OLD.finished_at IS NOT NULL AND (NEW.finished_at IS NULL OR NEW.finished_at < OLD.finished_at)) THEN
+    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'campaigns.pacing_clock and finished_at are kept by the dialer: leave them; if you did not change them, the dialer worked this campaign after your form was loaded: reload the form and save again';
   END IF;
 END//
 

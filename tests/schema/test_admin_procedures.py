@@ -60,7 +60,8 @@ def test_a_held_client_row_does_not_stall_procedures_for_another_client(engine, 
                     try:
                         admin.execute(text(statement), params).all()
                     except DBAPIError as exc:
-                        pytest.fail(f"{statement} failed (waiting on another client ends in 1205): {exc.orig}")
+                        pytest.fail(f"{statement} failed (a wait on another client's row "
+                                    f"ends in 1205): {exc.orig}")
         finally:
             holder.rollback()
     with engine.connect() as conn:

@@ -150,7 +150,8 @@ def test_an_allowed_correction_below_the_floor_is_recorded_with_its_flag(engine)
     with engine.begin() as conn:
         acme = make_client(conn, "acme", balance=Decimal("115"))
         conn.execute(text("INSERT INTO payments (client_id, amount, kind, reference, "
-                          "allow_below_floor) VALUES (:id, -100000, 'correction', 'chargeback', 1)"),
+                          "allow_below_floor) "
+                          "VALUES (:id, -100000, 'correction', 'chargeback', 1)"),
                      {"id": acme.id})
     with engine.connect() as conn:
         assert conn.execute(text("SELECT balance FROM clients WHERE id = :id"),

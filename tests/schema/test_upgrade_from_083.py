@@ -19,7 +19,8 @@ def everything(conn) -> dict[str, list[tuple]]:
     rows = {}
     for table, order in (("clients", "id"), ("payments", "id"), ("calls", "id"),
                          ("campaigns", "id"), ("rates", "id")):
-        rows[table] = [tuple(r) for r in conn.execute(text(f"SELECT * FROM {table} ORDER BY {order}"))]
+        rows[table] = [tuple(r) for r in
+                       conn.execute(text(f"SELECT * FROM {table} ORDER BY {order}"))]
     return rows
 
 
@@ -74,4 +75,5 @@ def test_upgrade_from_083_keeps_balances_ledger_and_calls(empty_db_url, tmp_path
     flag = payment_columns.index("allow_below_floor")
     assert [r[:flag] + r[flag + 1:] for r in after["payments"]] == before["payments"]
     assert {r[flag] for r in after["payments"]} == {0}
-    assert len(after["payments"]) == 400 and before["clients"][1][6] == Decimal("1.1266")  # 1.5 - 0.25 - 0.1234
+    # c1: opening 1.5, correction -0.25, call 0.1234
+    assert len(after["payments"]) == 400 and before["clients"][1][6] == Decimal("1.1266")
