@@ -177,7 +177,13 @@ def applied_checksums(conn) -> dict[int, tuple[str, str]]:
 def verify_checksums(engine: Engine, directory: Path | None = None) -> None:
     """Raise SchemaError (one line) if an applied migration's file changed since."""
     migrations = available_migrations(directory)
-    with engine.connect() as conn:
+    try:
+        conn = engine.connect()
+    except OperationalError as exc:
+        if exc.orig is not None and exc.orig.args and exc.orig.args[0] == ER_BAD_DB_ERROR:
+            return  # no database yet: nothing applied
+        raise
+    with conn:
         try:
             applied = applied_checksums(conn)
         except ProgrammingError:  # no schema_migrations: nothing applied
