@@ -5,7 +5,10 @@
 -- triggers run (also for a value passed through a procedure parameter), so the triggers
 -- below read it and refuse the row. Notes are recorded only with sql_notes on, so money
 -- written with sql_notes off is refused too (its rounding could not be seen).
--- Also here: a payment's sign fits its kind, and channel limits have an upper bound.
+-- Also here, in the same input triggers: a payment's sign fits its kind; channel limits
+-- have an upper bound; an emptied plan is the default plan; and a form saved whole
+-- (Adminer) cannot put back what the system moved since it was loaded (a client's balance
+-- and admitted_calls, a campaign's pacing clock and finish): it is refused with what to do.
 
 ALTER TABLE payments
   ADD COLUMN allow_below_floor TINYINT(1) NOT NULL DEFAULT 0
