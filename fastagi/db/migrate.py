@@ -1,7 +1,10 @@
 """Forward-only schema migrations: schema/NNN_name.sql applied in order, each recorded.
 
-`schema_migrations` holds one row per applied file. The code knows the highest version it
-ships; a database above that is newer than the code and is refused, never downgraded.
+`schema_migrations` holds one row per applied file with its SHA-256. The code knows the
+highest version it ships; a database above that is newer than the code and is refused,
+never downgraded. A file changed after it was applied would never reach existing
+databases, so `db upgrade` and `serve` refuse a database whose recorded checksums differ
+from the files, naming the file.
 
 One upgrade runs at a time. On a single server that is `GET_LOCK()`, released by the
 server when the upgrading session ends, even by a crash. On a Galera cluster GET_LOCK is
@@ -146,6 +149,50 @@ def applied_versions(engine: Engine) -> set[int]:
         return {int(row[0]) for row in rows}
 
 
+def checksum_mismatch(applied: dict[int, tuple[str, str]],
+                      migrations: list[Migration]) -> str | None:
+    """One line naming the first applied migration whose file changed (or vanished) since it
+    was applied, or None. `applied` maps version -> (name, checksum) as recorded."""
+    files = {m.version: m for m in migrations}
+    for version in sorted(applied):
+        name, recorded = applied[version]
+        migration = files.get(version)
+        if migration is None:
+            if version <= migrations[-1].version:
+                return (f"schema/{name} was applied to this database but is missing from "
+                        f"{migrations[-1].path.parent}: restore it as released")
+            continue  # newer than the code: refused separately
+        if migration.checksum != recorded:
+            return (f"schema/{migration.name} differs from the file applied to this database "
+                    f"(checksum {recorded[:12]}): restore it as released and put the change "
+                    "in a new numbered file")
+    return None
+
+
+def applied_checksums(conn) -> dict[int, tuple[str, str]]:
+    return {int(r[0]): (r[1], r[2]) for r in conn.execute(
+        text("SELECT version, name, checksum FROM schema_migrations"))}
+
+
+def verify_checksums(engine: Engine, directory: Path | None = None) -> None:
+    """Raise SchemaError (one line) if an applied migration's file changed since."""
+    migrations = available_migrations(directory)
+    try:
+        conn = engine.connect()
+    except OperationalError as exc:
+        if exc.orig is not None and exc.orig.args and exc.orig.args[0] == ER_BAD_DB_ERROR:
+            return  # no database yet: nothing applied
+        raise
+    with conn:
+        try:
+            applied = applied_checksums(conn)
+        except ProgrammingError:  # no schema_migrations: nothing applied
+            return
+    mismatch = checksum_mismatch(applied, migrations)
+    if mismatch:
+        raise SchemaError(mismatch)
+
+
 def status(engine: Engine, directory: Path | None = None) -> SchemaStatus:
     migrations = available_migrations(directory)
     applied = applied_versions(engine)
@@ -287,15 +334,56 @@ def _lease_lock(conn, lease_s: int = LEASE_SECONDS):
             log.warning("could not release the schema upgrade lock of %s", holder)
 
 
+SCHEMA_COLLATION = "utf8mb4_unicode_ci"
+# A routine's text parameters and variables declared without a collation take the
+# database's default when the routine is created; a database made by hand with
+# `CREATE DATABASE x CHARACTER SET utf8mb4` (utf8mb4_general_ci) gave routines that fail with
+# 1267 "Illegal mix of collations" against the schema's utf8mb4_unicode_ci columns.
+# The schema name is a bound constant, not DATABASE(): information_schema pushes only a
+# constant down, and with DATABASE() it opens every trigger file on the server.
+_COLLATION_STATE = text(
+    "SELECT DEFAULT_COLLATION_NAME AS database_collation,"
+    " (SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = :db"
+    "  AND DATABASE_COLLATION <> :wanted)"
+    " + (SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = :db"
+    "  AND DATABASE_COLLATION <> :wanted) AS objects_off"
+    " FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = :db")
+
+
+def _settle_database_collation(conn, anything_applied: bool) -> None:
+    """Give a database with nothing applied yet the schema's default collation; refuse, in
+    one line, one whose routines or triggers were already created with another."""
+    name = conn.exec_driver_sql("SELECT DATABASE()").scalar()
+    state = conn.execute(_COLLATION_STATE, {"db": name, "wanted": SCHEMA_COLLATION}).one()
+    if state.database_collation == SCHEMA_COLLATION and not state.objects_off:
+        return
+    if anything_applied:
+        raise SchemaError(
+            f"database {name} has routines or triggers made under default collation "
+            f"{state.database_collation}, not {SCHEMA_COLLATION} (they fail with error 1267): "
+            "repair it as docs/admin-sql.md 'Database collation' says")
+    quoted = conn.dialect.identifier_preparer.quote_identifier(name)
+    conn.exec_driver_sql(f"ALTER DATABASE {quoted} CHARACTER SET utf8mb4 "
+                         f"COLLATE {SCHEMA_COLLATION}")
+    conn.commit()
+    log.info("database %s had default collation %s: set it to %s before creating the schema",
+             name, state.database_collation, SCHEMA_COLLATION)
+
+
 def _apply_pending(conn, directory: Path | None, renew) -> list[int]:
     conn.execute(text(CREATE_MIGRATIONS_TABLE))
     conn.commit()
     migrations = available_migrations(directory)
-    applied = {int(r[0]) for r in conn.execute(text("SELECT version FROM schema_migrations"))}
+    recorded = applied_checksums(conn)
+    _settle_database_collation(conn, bool(recorded))
+    applied = set(recorded)
     newest = migrations[-1].version
     if applied and max(applied) > newest:
         raise SchemaError(f"database schema is at version {max(applied)}, newer than this "
                           f"code's {newest}: upgrade ictcontact instead")
+    mismatch = checksum_mismatch(recorded, migrations)
+    if mismatch:
+        raise SchemaError(mismatch)
     done = []
     for migration in migrations:
         if migration.version in applied:
@@ -326,6 +414,10 @@ def require_current(engine: Engine, directory: Path | None = None) -> SchemaStat
     if state.newer_than_code:
         raise SchemaError(f"database schema is at version {state.current}, newer than this "
                           f"code's {state.available}: upgrade ictcontact")
+    try:
+        verify_checksums(engine, directory)
+    except OperationalError as exc:
+        raise SchemaError(f"cannot read the schema version: {exc.orig}") from exc
     if state.pending:
         raise SchemaError(f"database schema is at version {state.current}, this code needs "
                           f"{state.available}: run `ictcontact db upgrade`")

@@ -280,7 +280,11 @@ def _claim(engine: Engine, campaign_id: int, now: datetime, limits: DialerLimits
                                          queue.asterisk_name if queue is not None else None))
         if orders:
             started = pacing.pace(now, caps, load, row.pacing_clock, len(orders))
-            conn.execute(text("UPDATE campaigns SET pacing_clock = :clock WHERE id = :id"),
+            # updated_at = updated_at in every dialer write: a campaign's updated_at is the last
+            # change people made, so a form (a tenant view has no key: Adminer's UPDATE matches
+            # every column) loaded before the dialer worked the campaign still finds its row.
+            conn.execute(text("UPDATE campaigns SET pacing_clock = :clock, "
+                              "updated_at = updated_at WHERE id = :id"),
                          {"clock": started.pacing_clock, "id": campaign_id})
         limited_by = decision.limited_by if len(candidates) >= decision.calls else "no contacts due"
         if out_of_credit:
@@ -334,7 +338,8 @@ def _credit_after_pending(conn: Connection, client, available: Decimal,
 
 def _note(conn: Connection, row, problem: str | None) -> None:
     if problem != row.dialer_note:
-        conn.execute(text("UPDATE campaigns SET dialer_note = :note WHERE id = :id"),
+        conn.execute(text("UPDATE campaigns SET dialer_note = :note, updated_at = updated_at "
+                          "WHERE id = :id"),
                      {"note": problem, "id": row.id})
         if problem:
             log.warning("campaign %s (%s) skipped: %s", row.id, row.name, problem)
@@ -483,7 +488,8 @@ def finish_campaigns(engine: Engine) -> list[int]:
                 "FOR UPDATE")).scalars()]
             if ids:
                 conn.execute(text(
-                    "UPDATE campaigns SET status = 'finished' WHERE id IN :ids AND status = 'running'"
+                    "UPDATE campaigns SET status = 'finished', updated_at = updated_at "
+                    "WHERE id IN :ids AND status = 'running'"
                 ).bindparams(bindparam("ids", expanding=True)), {"ids": ids})
             return ids
     return with_retry(work, idempotent=True)

@@ -252,3 +252,73 @@ def test_a_failed_upgrade_reports_its_own_error_not_the_lock_release():
         with _server_lock(conn):
             raise RuntimeError("lost connection during ALTER")
     assert any("RELEASE_LOCK" in s for s in conn.statements)   # it did try
+
+
+# ---- a landed migration never changes: its checksum is compared -------------------------
+
+def three_migrations(directory: Path) -> None:
+    (directory / "001_a.sql").write_text("CREATE TABLE a (id INT PRIMARY KEY COMMENT 'x') "
+                                         "COMMENT 'a';\n")
+    (directory / "002_b.sql").write_text("INSERT INTO a VALUES (1);\n")
+    (directory / "003_c.sql").write_text("INSERT INTO a VALUES (3);\n")
+
+
+def edit_second(directory: Path) -> None:
+    (directory / "002_b.sql").write_text("INSERT INTO a VALUES (2);\n")
+
+
+def whitespace_in_second(directory: Path) -> None:
+    (directory / "002_b.sql").write_text("INSERT INTO a VALUES (1); \n")
+
+
+def remove_second(directory: Path) -> None:
+    (directory / "002_b.sql").unlink()
+
+
+CHANGED = r"^schema/002_b\.sql differs from the file applied to this database .*new numbered file$"
+MISSING = r"^schema/002_b\.sql was applied to this database but is missing from .*restore it"
+
+
+@pytest.mark.parametrize("change, expected", [
+    (edit_second, CHANGED), (whitespace_in_second, CHANGED), (remove_second, MISSING)],
+    ids=["edited", "whitespace only", "removed"])
+def test_upgrade_and_serve_refuse_a_migration_changed_after_it_was_applied(
+        empty_db_url, tmp_path: Path, change, expected):
+    import re
+
+    from fastagi.commands.serve import StartupError, prepare_database
+
+    three_migrations(tmp_path)
+    assert migrate.upgrade(empty_db_url, directory=tmp_path) == [1, 2, 3]
+    change(tmp_path)
+    (tmp_path / "004_d.sql").write_text("INSERT INTO a VALUES (4);\n")    # pending, not applied
+
+    run = ictcontact("db", "upgrade", "--db", empty_db_url,
+                     env={"ICTCONTACT_SCHEMA_DIR": str(tmp_path)})
+    assert run.returncode != 0
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1, run.stderr
+    assert re.search(expected, lines[0].removeprefix("ictcontact: ")), lines[0]
+    assert query(empty_db_url, "SELECT id FROM a ORDER BY id") == [(1,), (3,)]  # 004 not run
+
+    engine = make_engine(empty_db_url, pool_size=1)
+    try:
+        with pytest.raises(migrate.SchemaError, match=expected):
+            migrate.require_current(engine, tmp_path)
+        os.environ["ICTCONTACT_SCHEMA_DIR"] = str(tmp_path)
+        try:
+            (tmp_path / "004_d.sql").unlink()                            # only the change left
+            with pytest.raises(StartupError, match=expected):
+                prepare_database(empty_db_url, engine)
+        finally:
+            del os.environ["ICTCONTACT_SCHEMA_DIR"]
+    finally:
+        engine.dispose()
+
+
+def test_unchanged_files_pass_the_checksum_check(db_url):
+    engine = make_engine(db_url, pool_size=1)
+    try:
+        assert migrate.require_current(engine).current == NEWEST
+    finally:
+        engine.dispose()
