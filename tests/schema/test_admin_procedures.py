@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from fastagi.db import migrate
 from fastagi.db.engine import make_engine
 from tests.builders import make_client, make_plan
-from tests.conftest import SERVER_URL, drop_database, fresh_database_name
+from tests.support.database import SERVER_URL, drop_database, fresh_database_name
 
 LOCK_WAIT_TIMEOUT = 1205
 

@@ -15,12 +15,25 @@ from fastagi.db.engine import make_engine
 SCHEMA = migrate.schema_dir()
 
 
-def everything(conn) -> dict[str, list[tuple]]:
+TABLES = (("clients", "id"), ("payments", "id"), ("calls", "id"), ("campaigns", "id"),
+          ("rates", "id"))
+
+
+def columns_of(conn, table: str) -> list[str]:
+    return [r[0] for r in conn.execute(text(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() "
+        "AND table_name = :t ORDER BY ordinal_position"), {"t": table})]
+
+
+def everything(conn, columns: dict[str, list[str]] | None = None) -> dict[str, list[tuple]]:
+    """Every row of the ledger tables, in `columns` (default: every column there is now);
+    later files add columns, so the rows before an upgrade are compared in their own."""
     rows = {}
-    for table, order in (("clients", "id"), ("payments", "id"), ("calls", "id"),
-                         ("campaigns", "id"), ("rates", "id")):
+    for table, order in TABLES:
+        names = (columns or {}).get(table) or columns_of(conn, table)
+        listed = ", ".join(f"`{n}`" for n in names)
         rows[table] = [tuple(r) for r in
-                       conn.execute(text(f"SELECT * FROM {table} ORDER BY {order}"))]
+                       conn.execute(text(f"SELECT {listed} FROM {table} ORDER BY {order}"))]
     return rows
 
 
@@ -52,10 +65,16 @@ def test_upgrade_from_083_keeps_balances_ledger_and_calls(empty_db_url, tmp_path
                               "SELECT seq + :first, 'spring', 'draft', 3 FROM seq_1_to_200"),
                          params)
             before = everything(conn)
+            columns_before = {t: columns_of(conn, t) for t, _ in TABLES}
         applied = migrate.upgrade(empty_db_url)
         assert applied and min(applied) > 83
         with engine.connect() as conn:
-            after = everything(conn)
+            after = everything(conn, columns_before)
+            added = {t: [c for c in columns_of(conn, t) if c not in columns_before[t]]
+                     for t, _ in TABLES}
+            new_call_values = conn.execute(text("SELECT DISTINCT answered_ms FROM calls")).all()
+            new_payment_values = conn.execute(text(
+                "SELECT DISTINCT allow_below_floor FROM payments")).all()
             mismatched = conn.execute(text(
                 "SELECT COUNT(*) FROM clients c WHERE c.balance <> "
                 "(SELECT COALESCE(SUM(amount), 0) FROM payments p WHERE p.client_id = c.id) - "
@@ -71,9 +90,12 @@ def test_upgrade_from_083_keeps_balances_ledger_and_calls(empty_db_url, tmp_path
     assert after["calls"] == before["calls"]
     assert after["campaigns"] == before["campaigns"]
     assert after["rates"] == before["rates"]
-    # payments gained allow_below_floor (0 for every row that was there)
-    flag = payment_columns.index("allow_below_floor")
-    assert [r[:flag] + r[flag + 1:] for r in after["payments"]] == before["payments"]
-    assert {r[flag] for r in after["payments"]} == {0}
+    assert after["payments"] == before["payments"]
+    # later files only added columns: payments.allow_below_floor (0 for every row that was
+    # there), calls.answered_ms (unknown for calls settled before: NULL)
+    assert added == {"clients": [], "payments": ["allow_below_floor"], "calls": ["answered_ms"],
+                     "campaigns": [], "rates": []}
+    assert "allow_below_floor" in payment_columns and new_payment_values == [(0,)]
+    assert new_call_values == [(None,)]
     # c1: opening 1.5, correction -0.25, call 0.1234
     assert len(after["payments"]) == 400 and before["clients"][1][6] == Decimal("1.1266")

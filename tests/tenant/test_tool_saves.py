@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 from sqlalchemy import text
 
-from fastagi.campaigns import dialer_store
+from fastagi.store import dialer as dialer_store
 from tests.builders import make_campaign, make_client
 
 
