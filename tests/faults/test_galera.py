@@ -161,8 +161,8 @@ def test_schema_objects_behave_the_same_on_every_node(galera_db, galera_cluster)
             with engine.begin() as conn:
                 conn.execute(text("CALL add_payment(:c, 5, :ref)"), {"c": code, "ref": "INV-1"})
             with engine.begin() as conn:
-                conn.execute(text("INSERT INTO payments (client_id, amount, reference) "
-                                  "VALUES (:id, -2.5, 'FIX-1')"), {"id": client_id})
+                conn.execute(text("INSERT INTO payments (client_id, amount, kind, reference) "
+                                  "VALUES (:id, -2.5, 'correction', 'FIX-1')"), {"id": client_id})
             refusals = {
                 "UPDATE clients SET balance = 1000 WHERE id = :id":
                     "clients.balance is kept by the ledger",
