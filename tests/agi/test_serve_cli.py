@@ -6,6 +6,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,7 +16,10 @@ from fastagi import channel_vars as v
 from fastagi.agi.quoting import command_line
 from fastagi.db import migrate
 
-from tests.serve_process import Server, environ, serve_command
+from sqlalchemy.engine import make_url
+
+from tests.serve_process import LoggedProcess, Server, environ, run_ictcontact, serve_command
+from tests.support.database import connect_server
 
 from .helpers import env_block
 
@@ -92,8 +96,73 @@ class Asterisk:
             return True
 
 
-def test_new_database_gets_its_schema_and_sigterm_drains(empty_db_url):
-    server = Server(empty_db_url, "--shutdown-grace-seconds", "10")
+@pytest.mark.parametrize("endpoint", ["garbage", "0.0.0.0:4574"])
+def test_refuses_a_listen_endpoint_it_cannot_read(db_url, endpoint):
+    result = run_ictcontact("serve", "--db", db_url, "--listen", endpoint)
+
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        f"ictcontact: --listen {endpoint!r} is not a Twisted server endpoint "
+        f"(Unknown endpoint type: {endpoint.split(':')[0]!r}): "
+        f"write e.g. tcp:4573:interface=0.0.0.0"]
+
+
+def test_a_port_in_use_is_one_line_and_exit_1(db_url):
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        port = taken.getsockname()[1]
+        result = run_ictcontact("serve", "--db", db_url, "--log-level", "WARNING",
+                                "--listen", f"tcp:{port}:interface=127.0.0.1")
+    finally:
+        taken.close()
+    assert result.returncode == 1, result.stderr
+    lines = [line for line in result.stderr.splitlines() if " WARNING " not in line]
+    assert len(lines) == 1 and lines[0].startswith(
+        f"ictcontact serve: cannot listen on tcp:{port}:interface=127.0.0.1: "), result.stderr
+
+
+def schemata(name: str) -> list[tuple]:
+    connection = connect_server()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT COUNT(*) FROM information_schema.schemata "
+                           "WHERE schema_name = %s", (name,))
+            databases = cursor.fetchone()[0]
+            cursor.execute("SELECT COUNT(*) FROM information_schema.tables "
+                           "WHERE table_schema = %s", (name,))
+            return [(databases, cursor.fetchone()[0])]
+    finally:
+        connection.close()
+
+
+def test_refuses_a_missing_database_and_creates_nothing(empty_db_url):
+    name = make_url(empty_db_url).database
+    result = refused(empty_db_url)
+    assert result.stderr.splitlines()[-1] == (
+        f"ictcontact serve: the database {empty_db_url} does not exist: check --db, or "
+        f"create it with `ictcontact db upgrade --db URL`")
+    assert schemata(name) == [(0, 0)]
+
+
+def test_refuses_a_database_without_schema_and_creates_none(empty_db_url):
+    name = make_url(empty_db_url).database
+    connection = connect_server()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"CREATE DATABASE `{name}`")
+    finally:
+        connection.close()
+    result = refused(empty_db_url)
+    assert result.stderr.splitlines()[-1] == (
+        f"ictcontact serve: the database {empty_db_url} has no schema: check --db, or "
+        f"create it with `ictcontact db upgrade --db URL`")
+    assert schemata(name) == [(1, 0)]
+
+
+def test_sigterm_drains_sessions_in_flight(db_url):
+    server = Server(db_url, "--shutdown-grace-seconds", "10")
     asterisk = Asterisk(server.port, "health")
     assert asterisk.read_command() == command_line("SET VARIABLE", v.HEALTH, "OK")
     server.process.send_signal(signal.SIGTERM)
@@ -108,7 +177,6 @@ def test_new_database_gets_its_schema_and_sigterm_drains(empty_db_url):
     assert asterisk.closed_by_server()
     code, log = server.finish()
     assert code == 0, log
-    assert "had no schema: created it" in log
     assert "session script=health client=- decision=ALLOW" in log
     assert "stopped after 1 session(s) (0 aborted at shutdown)" in log
 
@@ -125,3 +193,20 @@ def test_sigterm_aborts_sessions_still_open_after_the_grace(db_url):
     assert 0.4 < time.monotonic() - started < 10
     assert "aborting 1 session(s) still open after 0.5 s" in log
     assert "stopped after 1 session(s) (1 aborted at shutdown)" in log
+
+
+def test_scripts_serve_still_creates_a_missing_database_then_serves(empty_db_url):
+    """The README's Quick start: `scripts/serve` runs `db upgrade` before `serve`."""
+    script = Path(__file__).resolve().parents[2] / "scripts" / "serve"
+    venv = str(Path(sys.executable).parent.parent)
+    server = LoggedProcess([str(script), "--db", empty_db_url,
+                            "--listen", "tcp:0:interface=127.0.0.1"],
+                           environ(ICT_VENV=venv))
+    try:
+        server.wait_for(r"listening on 127\.0\.0\.1:\d+", timeout=120)
+    finally:
+        server.process.send_signal(signal.SIGTERM)
+    code, log = server.finish()
+    assert code == 0, log
+    assert "schema upgraded to version" in log
+    assert schemata(make_url(empty_db_url).database)[0][1] > 0
