@@ -273,7 +273,14 @@ class ServerRun:
 
 def _guarded(job: Callable[[], Any]) -> Callable[[], Deferred]:
     """`job` for a LoopingCall: awaited when async, its failures logged, never fatal."""
-    name = getattr(job, "__qualname__", repr(job))
+    target = getattr(job, "func", job)  # a functools.partial names its function
+    name = getattr(target, "__qualname__", repr(target))
+
+    def failed(failure: Failure) -> None:
+        # one line (a job that fails every few seconds must not flood the log with
+        # tracebacks); the traceback is there at --log-level DEBUG
+        log.error("periodic job %s failed: %s", name, describe_job_failure(failure.value))
+        log.debug("periodic job %s failed:\n%s", name, failure.getTraceback())
 
     def call() -> Deferred:
         try:
@@ -282,11 +289,16 @@ def _guarded(job: Callable[[], Any]) -> Callable[[], Deferred]:
         except Exception:
             running = Deferred()
             running.errback(Failure())
-        return running.addErrback(
-            lambda failure: log.error("periodic job %s failed: %s", name,
-                                      failure.getTraceback()))
+        return running.addErrback(failed)
 
     return call
+
+
+def describe_job_failure(exc: BaseException) -> str:
+    """The driver's error (`OperationalError: (1142, "UPDATE command denied ...")`) rather
+    than SQLAlchemy's multi-line text."""
+    reason = getattr(exc, "orig", None) or exc
+    return f"{type(reason).__name__}: {_first_line(reason)}"
 
 
 def _first_line(value: object) -> str:

@@ -210,3 +210,26 @@ def test_scripts_serve_still_creates_a_missing_database_then_serves(empty_db_url
     assert code == 0, log
     assert "schema upgraded to version" in log
     assert schemata(make_url(empty_db_url).database)[0][1] > 0
+
+
+def test_a_periodic_job_failing_at_start_logs_one_line(db_url):
+    name = make_url(db_url).database
+    connection = connect_server()
+    try:
+        with connection.cursor() as cursor:  # the stale sweep's table is gone
+            cursor.execute(f"RENAME TABLE `{name}`.calls TO `{name}`.calls_gone")
+    finally:
+        connection.close()
+    server = Server(db_url, "--stale-sweep-seconds", "1")
+    try:
+        server.wait_for(r"periodic job sweep_stale_calls failed: ProgrammingError: "
+                        r"\(1146, \"Table '[a-z0-9_]+\.calls' doesn't exist\"\)$")
+        server.wait_for("periodic job sweep_stale_calls failed")  # again, a second later
+    finally:
+        server.process.send_signal(signal.SIGTERM)
+    code, log = server.finish()
+    assert code == 0, log
+    assert "Traceback" not in log
+    # every line of the log is a log record: no traceback lines in between
+    assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [A-Z]+ ", line)
+               for line in log.splitlines()), log
