@@ -1,7 +1,8 @@
 """`ictcontact serve`: run the FastAGI server until SIGTERM/SIGINT.
 
 At start the database is checked: one that does not exist, has no schema (`ictcontact db
-upgrade` creates both), is behind or ahead of this code, a Galera node without the
+upgrade` creates both), is behind or ahead of this code, an account without a privilege
+the server needs (fastagi.store.privileges), a Galera node without the
 settings the product needs (fastagi.db.galera), or one that cannot be reached, is refused
 with a one-line reason and exit 1; a setting that cannot be used exits 2. On SIGTERM/SIGINT the
 server stops listening, lets sessions in flight finish for up to --shutdown-grace-seconds,
@@ -33,6 +34,7 @@ from fastagi.jobs.registry import periodic_jobs
 from fastagi.services import DEFAULT_CREDIT_SLICE_SECONDS, DbRunner, ServeConfig, Services
 from fastagi.settings import (Option, SettingsError, SettingsSource, add_options,
                               database_url, dataclass_defaults, load_options, source_from_args)
+from fastagi.store.privileges import missing_privilege
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +126,10 @@ def prepare_database(url: str, engine: Engine) -> migrate.SchemaStatus:
             problems = galera.node_problems(conn)
         if problems:
             raise StartupError(problems[0])
+        missing = missing_privilege(engine)
+        if missing:  # else it would start, and answer every call `unavailable`
+            raise StartupError(f"the database account lacks a privilege the server needs: "
+                               f"{missing}")
         return state
     except StartupError:
         raise

@@ -216,14 +216,15 @@ def test_a_periodic_job_failing_at_start_logs_one_line(db_url):
     name = make_url(db_url).database
     connection = connect_server()
     try:
-        with connection.cursor() as cursor:  # the stale sweep's table is gone
-            cursor.execute(f"RENAME TABLE `{name}`.calls TO `{name}`.calls_gone")
+        with connection.cursor() as cursor:  # a column the stale sweep writes is gone
+            cursor.execute(f"ALTER TABLE `{name}`.calls "
+                           f"RENAME COLUMN review_note TO review_note_gone")
     finally:
         connection.close()
     server = Server(db_url, "--stale-sweep-seconds", "1")
     try:
-        server.wait_for(r"periodic job sweep_stale_calls failed: ProgrammingError: "
-                        r"\(1146, \"Table '[a-z0-9_]+\.calls' doesn't exist\"\)$")
+        server.wait_for(r"periodic job sweep_stale_calls failed: OperationalError: "
+                        r"\(1054, \"Unknown column 'review_note' in 'SET'\"\)$")
         server.wait_for("periodic job sweep_stale_calls failed")  # again, a second later
     finally:
         server.process.send_signal(signal.SIGTERM)
@@ -233,3 +234,62 @@ def test_a_periodic_job_failing_at_start_logs_one_line(db_url):
     # every line of the log is a log record: no traceback lines in between
     assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [A-Z]+ ", line)
                for line in log.splitlines()), log
+
+
+@pytest.fixture
+def server_account(db_url):
+    """(grant, url): `grant(sql)` runs one GRANT/REVOKE for this test's own account
+    (`ON {db}` stands for its database); url logs in as that account. Dropped after."""
+    database = make_url(db_url).database
+    account = "s" + database.removeprefix("ict_test_")  # unique to this test's database
+    password = "server password"
+    connection = connect_server()
+
+    def grant(sql: str) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(sql.format(db=f"`{database}`", who=f"'{account}'@'%'"))
+    try:
+        grant(f"CREATE USER {{who}} IDENTIFIED BY '{password}'")
+        yield grant, (make_url(db_url).set(username=account, password=password)
+                      .render_as_string(hide_password=False))
+    finally:
+        grant("DROP USER IF EXISTS {who}")
+        connection.close()
+
+
+def test_refuses_an_account_with_select_only(server_account):
+    grant, url = server_account
+    grant("GRANT SELECT ON {db}.* TO {who}")
+
+    result = refused(url)
+
+    assert re.fullmatch(r"ictcontact serve: the database account lacks a privilege the "
+                        r"server needs: INSERT command denied to user 's[0-9_]+'@'[^']+' "
+                        r"for table `ict_test_[0-9_]+`\.`calls`",
+                        result.stderr.splitlines()[-1]), result.stderr
+
+
+def test_health_is_down_when_a_privilege_is_revoked_while_serving(server_account):
+    grant, url = server_account
+    # table-level grants: a REVOKE applies at once, even to pooled connections
+    grant("GRANT SELECT ON {db}.* TO {who}")
+    for table, privileges in (("calls", "INSERT, UPDATE"), ("clients", "UPDATE"),
+                              ("agent_sessions", "INSERT, UPDATE"), ("agents", "UPDATE"),
+                              ("agent_login_log", "INSERT"), ("client_changes", "DELETE")):
+        grant(f"GRANT {privileges} ON {{db}}.{table} TO {{who}}")
+    server = Server(url)
+    try:
+        asterisk = Asterisk(server.port, "health")
+        assert asterisk.read_command() == command_line("SET VARIABLE", v.HEALTH, "OK")
+        asterisk.sock.close()
+        grant("REVOKE UPDATE ON {db}.calls FROM {who}")
+        asterisk = Asterisk(server.port, "health")
+        assert asterisk.read_command() == command_line("SET VARIABLE", v.HEALTH, "DOWN")
+        asterisk.reply(b"200 result=1\n")
+        assert asterisk.read_command() == command_line("SET VARIABLE", v.RESULT, v.REJECT)
+        asterisk.sock.close()
+        server.wait_for(r"UPDATE command denied to user .* for table `ict_test_[0-9_]+`\.`calls`")
+    finally:
+        server.process.send_signal(signal.SIGTERM)
+    code, log = server.finish()
+    assert code == 0, log
