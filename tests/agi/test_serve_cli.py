@@ -96,13 +96,15 @@ class Asterisk:
             return True
 
 
-@pytest.mark.parametrize("endpoint", ["garbage", "0.0.0.0:4574"])
-def test_refuses_a_listen_endpoint_it_cannot_read(db_url, endpoint):
-    result = run_ictcontact("serve", "--db", db_url, "--listen", endpoint)
+@pytest.mark.parametrize("option, endpoint", [("listen", "garbage"),
+                                              ("listen", "0.0.0.0:4574"),
+                                              ("metrics", "9464")])
+def test_refuses_an_endpoint_it_cannot_read(db_url, option, endpoint):
+    result = run_ictcontact("serve", "--db", db_url, f"--{option}", endpoint)
 
     assert result.returncode == 2, result.stderr
     assert result.stderr.splitlines() == [
-        f"ictcontact: --listen {endpoint!r} is not a Twisted server endpoint "
+        f"ictcontact: --{option} {endpoint!r} is not a Twisted server endpoint "
         f"(Unknown endpoint type: {endpoint.split(':')[0]!r}): "
         f"write e.g. tcp:4573:interface=0.0.0.0"]
 
