@@ -9,6 +9,8 @@ import argparse
 import importlib
 import logging
 import sys
+from importlib import metadata
+from typing import NoReturn
 
 from fastagi.settings import SettingsError
 
@@ -25,15 +27,24 @@ COMMANDS = {
 }
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A usage error is one line on stderr (not the whole usage block), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="ictcontact",
         description="Multi-tenant call control and billing for Asterisk over FastAGI.")
-    parser.add_argument("--config", help="config file (INI, section [ictcontact])")
-    parser.add_argument("--log-level", default=None, help="DEBUG, INFO (default), WARNING")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    _add_common(parser, argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        # also after the subcommand; SUPPRESS keeps a value given before it
+        _add_common(command_parser, argparse.SUPPRESS)
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:  # one broken command must not take the others down
@@ -44,6 +55,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_common(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument("--config", default=default,
+                        help="config file (INI, section [ictcontact])")
+    parser.add_argument("--log-level", default=default, type=_log_level,
+                        help="DEBUG, INFO (default), WARNING, ERROR")
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _log_level(text: str) -> str:
+    if text.upper() not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a log level: use one of "
+                                         f"{', '.join(LOG_LEVELS)}")
+    return text.upper()
+
+
+def _version() -> str:
+    try:
+        return metadata.version("ictcontact-fastagi")
+    except metadata.PackageNotFoundError:  # run from a checkout that is not installed
+        return "unknown"
+
+
+def config_keys(parser: argparse.ArgumentParser) -> frozenset[str]:
+    """Every setting a config file may hold: the options of every command (a file is
+    shared by all of them)."""
+    keys: set[str] = set()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command_parser in action.choices.values():
+                keys |= config_keys(command_parser)
+        elif action.option_strings and action.dest not in ("help", "version", "config"):
+            keys.add(action.dest)
+    return frozenset(keys)
+
+
 def _unavailable(name: str, exc: ImportError):
     def run(args: argparse.Namespace) -> int:
         print(f"ictcontact {name}: cannot load this command: {exc}", file=sys.stderr)
@@ -52,8 +100,13 @@ def _unavailable(name: str, exc: ImportError):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=(args.log_level or "INFO").upper(),
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for name in ("config", "log_level"):  # given neither before nor after the subcommand
+        if not hasattr(args, name):
+            setattr(args, name, None)
+    args.config_keys = config_keys(parser)
+    logging.basicConfig(level=args.log_level or "INFO",
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return args.run(args)

@@ -33,10 +33,16 @@ def env_name(name: str) -> str:
     return "ICTCONTACT_" + name.upper().replace("-", "_")
 
 
-def read_config_file(path: str | None, environ: Mapping[str, str]) -> dict[str, str]:
+FILE_ONLY_KEYS = frozenset({"ami_secret"})  # secrets: never options, file or environment
+
+
+def read_config_file(path: str | None, environ: Mapping[str, str],
+                     known_keys: frozenset[str] | None = None) -> dict[str, str]:
     """Read the `[ictcontact]` section of the config file, keys normalised to underscores.
 
     An explicitly named file that is missing is an error; the default path is optional.
+    With `known_keys` (every setting any command reads), another key is an error: a typo
+    must not be silently ignored.
     """
     explicit = path or environ.get("ICTCONTACT_CONFIG")
     chosen = explicit or DEFAULT_CONFIG_PATH
@@ -51,7 +57,14 @@ def read_config_file(path: str | None, environ: Mapping[str, str]) -> dict[str, 
         raise SettingsError(f"config file {chosen} cannot be parsed: {exc}") from exc
     if not parser.has_section(SECTION):
         return {}
-    return {key.replace("-", "_"): value for key, value in parser.items(SECTION)}
+    values = {key.replace("-", "_"): value for key, value in parser.items(SECTION)}
+    if known_keys is not None:
+        for key in values:
+            if key not in known_keys | FILE_ONLY_KEYS:
+                raise SettingsError(f"config file {chosen}: unknown key "
+                                    f"{key.replace('_', '-')} in [{SECTION}] (a typo? "
+                                    f"`ictcontact COMMAND --help` lists the settings)")
+    return values
 
 
 @dataclass
@@ -151,10 +164,23 @@ def load_options(source: "SettingsSource", options: Mapping[str, Option],
 def source_from_args(args: Any, environ: Mapping[str, str] | None = None) -> SettingsSource:
     """Build a SettingsSource from parsed argparse args (None means 'not given')."""
     env = dict(os.environ) if environ is None else dict(environ)
-    cli = {k: v for k, v in vars(args).items() if v is not None}
+    cli = {k: v for k, v in vars(args).items() if v is not None and k != "config_keys"}
     return SettingsSource(cli=cli, environ=env,
-                          file_values=read_config_file(cli.get("config"), env))
+                          file_values=read_config_file(cli.get("config"), env,
+                                                       getattr(args, "config_keys", None)))
 
 
 def database_url(source: SettingsSource) -> str:
-    return source.get("db", DEFAULT_DB_URL)
+    """The --db URL; SettingsError when it cannot be read or names no known dialect."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    url = source.get("db", DEFAULT_DB_URL)
+    try:
+        dialect = make_url(url).get_dialect()
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+        raise SettingsError(f"--db: {exc} (write e.g. {DEFAULT_DB_URL})") from exc
+    if dialect.name not in ("mysql", "mariadb"):
+        raise SettingsError(f"--db: the {dialect.name} dialect is not supported: ictcontact "
+                            f"runs on MariaDB (write e.g. {DEFAULT_DB_URL})")
+    return url

@@ -11,6 +11,15 @@ import threading
 import time
 
 PYTHON = sys.executable
+ICTCONTACT = os.path.join(os.path.dirname(sys.executable), "ictcontact")  # the console script
+
+
+def run_ictcontact(*args: str, env: dict[str, str] | None = None,
+                   timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run the installed `ictcontact` console script to its end, with no ICTCONTACT_*
+    settings but those in `env` (a process that keeps running fails by timeout)."""
+    return subprocess.run([ICTCONTACT, *args], env=environ(**(env or {})),
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def serve_command(*options: str) -> list[str]:

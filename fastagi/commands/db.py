@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from fastagi.db import migrate
-from fastagi.db.engine import describe_failure, make_engine
+from fastagi.db.engine import database_name, describe_failure, make_engine
 from fastagi.settings import database_url, source_from_args
 
 
@@ -36,6 +36,10 @@ def run(args: argparse.Namespace) -> int:
             state = migrate.status(engine)
         finally:
             engine.dispose()
+        if not state.database_exists:
+            print(f"ictcontact: the database {database_name(url)} does not exist: "
+                  f"`ictcontact db upgrade` creates it", file=sys.stderr)
+            return 1
         print(f"current version: {state.current}")
         print(f"available version: {state.available}")
         print("pending: " + (", ".join(map(str, state.pending)) or "none"))

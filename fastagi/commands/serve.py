@@ -1,9 +1,10 @@
 """`ictcontact serve`: run the FastAGI server until SIGTERM/SIGINT.
 
-At start the database is checked: a database that does not exist yet or has no schema is
-created (`migrate.upgrade`); one behind or ahead of this code, a Galera node without the
+At start the database is checked: one that does not exist, has no schema (`ictcontact db
+upgrade` creates both), is behind or ahead of this code, an account without a privilege
+the server needs (fastagi.store.privileges), a Galera node without the
 settings the product needs (fastagi.db.galera), or one that cannot be reached, is refused
-with a one-line reason and a non-zero exit. On SIGTERM/SIGINT the
+with a one-line reason and exit 1; a setting that cannot be used exits 2. On SIGTERM/SIGINT the
 server stops listening, lets sessions in flight finish for up to --shutdown-grace-seconds,
 aborts the rest, and exits 0. Periodic jobs (fastagi.jobs.registry.periodic_jobs) run
 while it serves. Only this entry point imports the global reactor.
@@ -33,6 +34,7 @@ from fastagi.jobs.registry import periodic_jobs
 from fastagi.services import DEFAULT_CREDIT_SLICE_SECONDS, DbRunner, ServeConfig, Services
 from fastagi.settings import (Option, SettingsError, SettingsSource, add_options,
                               database_url, dataclass_defaults, load_options, source_from_args)
+from fastagi.store.privileges import missing_privilege
 
 log = logging.getLogger(__name__)
 
@@ -107,20 +109,27 @@ def load_config(source: SettingsSource) -> ServeConfig:
 
 
 def prepare_database(url: str, engine: Engine) -> migrate.SchemaStatus:
-    """Create the schema of a new database, refuse one behind or ahead of the code.
+    """Refuse a database that is missing, has no schema, or is behind or ahead of the code.
     Raises StartupError (one line)."""
     where = make_url(url).render_as_string(hide_password=True)
     try:
         state = migrate.status(engine)
+        # never create one here: a typo in --db would serve an empty database
+        if not state.database_exists:
+            raise StartupError(f"the database {where} does not exist: check --db, or create "
+                               f"it with `ictcontact db upgrade --db URL`")
         if state.current == 0:
-            applied = migrate.upgrade(url)
-            log.info("database %s had no schema: created it (versions %s)", where,
-                     ", ".join(map(str, applied)) or "none")
+            raise StartupError(f"the database {where} has no schema: check --db, or create "
+                               f"it with `ictcontact db upgrade --db URL`")
         state = migrate.require_current(engine)
         with engine.connect() as conn:
             problems = galera.node_problems(conn)
         if problems:
             raise StartupError(problems[0])
+        missing = missing_privilege(engine)
+        if missing:  # else it would start, and answer every call `unavailable`
+            raise StartupError(f"the database account lacks a privilege the server needs: "
+                               f"{missing}")
         return state
     except StartupError:
         raise
@@ -132,9 +141,26 @@ def prepare_database(url: str, engine: Engine) -> migrate.SchemaStatus:
                            f"{_first_line(reason)}") from exc
 
 
+def check_endpoints(config: ServeConfig) -> None:
+    """Refuse an endpoint description Twisted cannot read (`garbage`, `0.0.0.0:4574`) before
+    anything starts: parsed with a reactor that is never run. Raises SettingsError."""
+    from twisted.internet.testing import MemoryReactor
+
+    for name, description in (("listen", config.listen), ("metrics", config.metrics)):
+        if not description:
+            continue
+        try:
+            serverFromString(MemoryReactor(), description)
+        except Exception as exc:  # ValueError, KeyError, TypeError from the parser
+            raise SettingsError(
+                f"--{name} {description!r} is not a Twisted server endpoint "
+                f"({_first_line(exc)}): write e.g. tcp:4573:interface=0.0.0.0") from exc
+
+
 def run(args: argparse.Namespace) -> int:
     source = source_from_args(args)
     config = load_config(source)
+    check_endpoints(config)
     url = database_url(source)
     engine = make_engine(url, pool_size=config.db_pool_size,
                          timeout_s=max(1, math.ceil(config.db_timeout)))
@@ -253,7 +279,14 @@ class ServerRun:
 
 def _guarded(job: Callable[[], Any]) -> Callable[[], Deferred]:
     """`job` for a LoopingCall: awaited when async, its failures logged, never fatal."""
-    name = getattr(job, "__qualname__", repr(job))
+    target = getattr(job, "func", job)  # a functools.partial names its function
+    name = getattr(target, "__qualname__", repr(target))
+
+    def failed(failure: Failure) -> None:
+        # one line (a job that fails every few seconds must not flood the log with
+        # tracebacks); the traceback is there at --log-level DEBUG
+        log.error("periodic job %s failed: %s", name, describe_job_failure(failure.value))
+        log.debug("periodic job %s failed:\n%s", name, failure.getTraceback())
 
     def call() -> Deferred:
         try:
@@ -262,11 +295,16 @@ def _guarded(job: Callable[[], Any]) -> Callable[[], Deferred]:
         except Exception:
             running = Deferred()
             running.errback(Failure())
-        return running.addErrback(
-            lambda failure: log.error("periodic job %s failed: %s", name,
-                                      failure.getTraceback()))
+        return running.addErrback(failed)
 
     return call
+
+
+def describe_job_failure(exc: BaseException) -> str:
+    """The driver's error (`OperationalError: (1142, "UPDATE command denied ...")`) rather
+    than SQLAlchemy's multi-line text."""
+    reason = getattr(exc, "orig", None) or exc
+    return f"{type(reason).__name__}: {_first_line(reason)}"
 
 
 def _first_line(value: object) -> str:

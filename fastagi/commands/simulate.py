@@ -2,8 +2,9 @@
 server and print what the server did — so a setup can be tried without Asterisk.
 
 Prints every command the server sent (`> ...`), then the channel variables it set
-(`NAME=VALUE`, one per line). Exit 0 when the server closed the session itself, 1 when it
-did not within --timeout or could not be reached.
+(`NAME=VALUE`, one per line). Exit 0 when the server closed the session itself, 3 when it
+did so with ICT_RESULT=REJECT, 1 when it did not within --timeout or could not be reached,
+2 for a bad --connect.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from fastagi import channel_vars as v
 from fastagi.settings import source_from_args
 from fastagi.testing.fake_asterisk import Faults, SessionResult, run_session
 
 DEFAULT_CONNECT = "127.0.0.1:4573"
+EXIT_REJECTED = 3  # the session ended normally, the answer was ICT_RESULT=REJECT
 
 
 def _pair(text: str) -> tuple[str, str]:
@@ -94,4 +97,6 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(f"ictcontact simulate: server closed the session after "
           f"{result.elapsed * 1000:.0f} ms", file=sys.stderr)
+    if result.set_by_server.get(v.RESULT) == v.REJECT:
+        return EXIT_REJECTED  # a script can tell a refused call from an allowed one
     return 0

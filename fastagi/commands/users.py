@@ -78,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
                 account = db_logins.revoke(conn, client, username)
                 print(f"revoked {client}/{username}: account '{account}' dropped")
             elif args.action == "list":
+                print("LOGIN\tACCOUNT\tROLE\tSTATE")
                 for login in db_logins.list_logins(conn, args.client):
                     print(f"{login.client}/{login.username}\t'{login.account}'@'{login.host}'"
                           f"\t{login.role}\t{login.state}")

@@ -98,9 +98,10 @@ class Migration:
 
 @dataclass(frozen=True)
 class SchemaStatus:
-    current: int          # highest applied version (0: empty database)
+    current: int          # highest applied version (0: empty or missing database)
     available: int        # highest version this code ships
     pending: tuple[int, ...]
+    database_exists: bool = True  # False: the URL names a database not created yet
 
     @property
     def newer_than_code(self) -> bool:
@@ -135,11 +136,17 @@ ER_BAD_DB_ERROR = 1049  # the database named in the URL does not exist yet
 
 
 def applied_versions(engine: Engine) -> set[int]:
+    found = _applied_or_missing(engine)
+    return set() if found is None else found  # no database yet: nothing applied
+
+
+def _applied_or_missing(engine: Engine) -> set[int] | None:
+    """The applied versions; None when the database itself does not exist."""
     try:
         conn = engine.connect()
     except OperationalError as exc:
         if exc.orig is not None and exc.orig.args and exc.orig.args[0] == ER_BAD_DB_ERROR:
-            return set()  # no database yet: nothing applied (`db upgrade` creates it)
+            return None
         raise
     with conn:
         try:
@@ -195,11 +202,13 @@ def verify_checksums(engine: Engine, directory: Path | None = None) -> None:
 
 def status(engine: Engine, directory: Path | None = None) -> SchemaStatus:
     migrations = available_migrations(directory)
-    applied = applied_versions(engine)
+    found = _applied_or_missing(engine)
+    applied = found or set()
     return SchemaStatus(
         current=max(applied, default=0),
         available=migrations[-1].version,
         pending=tuple(m.version for m in migrations if m.version not in applied),
+        database_exists=found is not None,
     )
 
 

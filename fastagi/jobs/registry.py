@@ -10,6 +10,7 @@ Add jobs to the list below: the one registry (with AMI, `ami` adds its jobs here
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from typing import Any, Callable
 
 from fastagi.clock import utc_now
@@ -28,12 +29,13 @@ SLICE_CHECK_SECONDS = 5.0   # how often calls near the end of their slice are ex
 
 
 def periodic_jobs(services: Services, ami: AmiControl | None = None) -> list[tuple[Job, float]]:
+    # partials, not lambdas: a failure is logged under the job's own name
     jobs: list[tuple[Job, float]] = [
-        (lambda: sweep_stale_calls(services), services.config.stale_sweep_seconds),
+        (partial(sweep_stale_calls, services), services.config.stale_sweep_seconds),
     ]
-    jobs.append((lambda: prune_client_changes(services), CHANGE_LOG_PRUNE_SECONDS))
+    jobs.append((partial(prune_client_changes, services), CHANGE_LOG_PRUNE_SECONDS))
     if services.config.metrics:
-        jobs.append((lambda: sample_live_calls(services), LIVE_CALLS_SAMPLE_SECONDS))
+        jobs.append((partial(sample_live_calls, services), LIVE_CALLS_SAMPLE_SECONDS))
     config = services.config
     if ami is not None:
         jobs += [(ami.enforcer.poll, config.enforce_poll_seconds),

@@ -1,7 +1,8 @@
 """`health`: can this server reach its database? For monitoring and `hagi://` setups.
 
 Sets ICT_HEALTH=OK and ICT_RESULT=ALLOW when `SELECT 1` answers within the database
-timeout; otherwise ICT_HEALTH=DOWN and the server's REJECT / unavailable answer.
+timeout and the account holds every privilege the server needs (store.privileges);
+otherwise ICT_HEALTH=DOWN and the server's REJECT / unavailable answer.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from fastagi.agi.channel import Channel
 from fastagi.agi.errors import Unavailable
 from fastagi.services import Services
 from fastagi.store.health import ping
+from fastagi.store.privileges import missing_privilege
 
 OK = "OK"
 DOWN = "DOWN"
@@ -21,9 +23,13 @@ DOWN = "DOWN"
 async def handle(channel: Channel, services: Services) -> None:
     try:
         await services.db.run(ping)
+        missing = await services.db.run(missing_privilege)
     except (Unavailable, SQLAlchemyError) as exc:
         await channel.set_variable(channel_vars.HEALTH, DOWN)
         raise Unavailable(f"health check failed: {exc}".splitlines()[0]) from exc
+    if missing:  # the database answers, but every call would be `unavailable`
+        await channel.set_variable(channel_vars.HEALTH, DOWN)
+        raise Unavailable(f"health check failed: {missing}")
     await channel.set_variables({channel_vars.HEALTH: OK,
                                  channel_vars.RESULT: channel_vars.ALLOW,
                                  channel_vars.REASON: ""})

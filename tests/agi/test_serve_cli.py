@@ -6,6 +6,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,7 +16,10 @@ from fastagi import channel_vars as v
 from fastagi.agi.quoting import command_line
 from fastagi.db import migrate
 
-from tests.serve_process import Server, environ, serve_command
+from sqlalchemy.engine import make_url
+
+from tests.serve_process import LoggedProcess, Server, environ, run_ictcontact, serve_command
+from tests.support.database import connect_server
 
 from .helpers import env_block
 
@@ -92,8 +96,75 @@ class Asterisk:
             return True
 
 
-def test_new_database_gets_its_schema_and_sigterm_drains(empty_db_url):
-    server = Server(empty_db_url, "--shutdown-grace-seconds", "10")
+@pytest.mark.parametrize("option, endpoint", [("listen", "garbage"),
+                                              ("listen", "0.0.0.0:4574"),
+                                              ("metrics", "9464")])
+def test_refuses_an_endpoint_it_cannot_read(db_url, option, endpoint):
+    result = run_ictcontact("serve", "--db", db_url, f"--{option}", endpoint)
+
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        f"ictcontact: --{option} {endpoint!r} is not a Twisted server endpoint "
+        f"(Unknown endpoint type: {endpoint.split(':')[0]!r}): "
+        f"write e.g. tcp:4573:interface=0.0.0.0"]
+
+
+def test_a_port_in_use_is_one_line_and_exit_1(db_url):
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        port = taken.getsockname()[1]
+        result = run_ictcontact("serve", "--db", db_url, "--log-level", "WARNING",
+                                "--listen", f"tcp:{port}:interface=127.0.0.1")
+    finally:
+        taken.close()
+    assert result.returncode == 1, result.stderr
+    lines = [line for line in result.stderr.splitlines() if " WARNING " not in line]
+    assert len(lines) == 1 and lines[0].startswith(
+        f"ictcontact serve: cannot listen on tcp:{port}:interface=127.0.0.1: "), result.stderr
+
+
+def schemata(name: str) -> list[tuple]:
+    connection = connect_server()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT COUNT(*) FROM information_schema.schemata "
+                           "WHERE schema_name = %s", (name,))
+            databases = cursor.fetchone()[0]
+            cursor.execute("SELECT COUNT(*) FROM information_schema.tables "
+                           "WHERE table_schema = %s", (name,))
+            return [(databases, cursor.fetchone()[0])]
+    finally:
+        connection.close()
+
+
+def test_refuses_a_missing_database_and_creates_nothing(empty_db_url):
+    name = make_url(empty_db_url).database
+    result = refused(empty_db_url)
+    assert result.stderr.splitlines()[-1] == (
+        f"ictcontact serve: the database {empty_db_url} does not exist: check --db, or "
+        f"create it with `ictcontact db upgrade --db URL`")
+    assert schemata(name) == [(0, 0)]
+
+
+def test_refuses_a_database_without_schema_and_creates_none(empty_db_url):
+    name = make_url(empty_db_url).database
+    connection = connect_server()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"CREATE DATABASE `{name}`")
+    finally:
+        connection.close()
+    result = refused(empty_db_url)
+    assert result.stderr.splitlines()[-1] == (
+        f"ictcontact serve: the database {empty_db_url} has no schema: check --db, or "
+        f"create it with `ictcontact db upgrade --db URL`")
+    assert schemata(name) == [(1, 0)]
+
+
+def test_sigterm_drains_sessions_in_flight(db_url):
+    server = Server(db_url, "--shutdown-grace-seconds", "10")
     asterisk = Asterisk(server.port, "health")
     assert asterisk.read_command() == command_line("SET VARIABLE", v.HEALTH, "OK")
     server.process.send_signal(signal.SIGTERM)
@@ -108,7 +179,6 @@ def test_new_database_gets_its_schema_and_sigterm_drains(empty_db_url):
     assert asterisk.closed_by_server()
     code, log = server.finish()
     assert code == 0, log
-    assert "had no schema: created it" in log
     assert "session script=health client=- decision=ALLOW" in log
     assert "stopped after 1 session(s) (0 aborted at shutdown)" in log
 
@@ -125,3 +195,103 @@ def test_sigterm_aborts_sessions_still_open_after_the_grace(db_url):
     assert 0.4 < time.monotonic() - started < 10
     assert "aborting 1 session(s) still open after 0.5 s" in log
     assert "stopped after 1 session(s) (1 aborted at shutdown)" in log
+
+
+def test_scripts_serve_still_creates_a_missing_database_then_serves(empty_db_url):
+    """The README's Quick start: `scripts/serve` runs `db upgrade` before `serve`."""
+    script = Path(__file__).resolve().parents[2] / "scripts" / "serve"
+    venv = str(Path(sys.executable).parent.parent)
+    server = LoggedProcess([str(script), "--db", empty_db_url,
+                            "--listen", "tcp:0:interface=127.0.0.1"],
+                           environ(ICT_VENV=venv))
+    try:
+        server.wait_for(r"listening on 127\.0\.0\.1:\d+", timeout=120)
+    finally:
+        server.process.send_signal(signal.SIGTERM)
+    code, log = server.finish()
+    assert code == 0, log
+    assert "schema upgraded to version" in log
+    assert schemata(make_url(empty_db_url).database)[0][1] > 0
+
+
+def test_a_periodic_job_failing_at_start_logs_one_line(db_url):
+    name = make_url(db_url).database
+    connection = connect_server()
+    try:
+        with connection.cursor() as cursor:  # a column the stale sweep writes is gone
+            cursor.execute(f"ALTER TABLE `{name}`.calls "
+                           f"RENAME COLUMN review_note TO review_note_gone")
+    finally:
+        connection.close()
+    server = Server(db_url, "--stale-sweep-seconds", "1")
+    try:
+        server.wait_for(r"periodic job sweep_stale_calls failed: OperationalError: "
+                        r"\(1054, \"Unknown column 'review_note' in 'SET'\"\)$")
+        server.wait_for("periodic job sweep_stale_calls failed")  # again, a second later
+    finally:
+        server.process.send_signal(signal.SIGTERM)
+    code, log = server.finish()
+    assert code == 0, log
+    assert "Traceback" not in log
+    # every line of the log is a log record: no traceback lines in between
+    assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [A-Z]+ ", line)
+               for line in log.splitlines()), log
+
+
+@pytest.fixture
+def server_account(db_url):
+    """(grant, url): `grant(sql)` runs one GRANT/REVOKE for this test's own account
+    (`ON {db}` stands for its database); url logs in as that account. Dropped after."""
+    database = make_url(db_url).database
+    account = "s" + database.removeprefix("ict_test_")  # unique to this test's database
+    password = "server password"
+    connection = connect_server()
+
+    def grant(sql: str) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(sql.format(db=f"`{database}`", who=f"'{account}'@'%'"))
+    try:
+        grant(f"CREATE USER {{who}} IDENTIFIED BY '{password}'")
+        yield grant, (make_url(db_url).set(username=account, password=password)
+                      .render_as_string(hide_password=False))
+    finally:
+        grant("DROP USER IF EXISTS {who}")
+        connection.close()
+
+
+def test_refuses_an_account_with_select_only(server_account):
+    grant, url = server_account
+    grant("GRANT SELECT ON {db}.* TO {who}")
+
+    result = refused(url)
+
+    assert re.fullmatch(r"ictcontact serve: the database account lacks a privilege the "
+                        r"server needs: INSERT command denied to user 's[0-9_]+'@'[^']+' "
+                        r"for table `ict_test_[0-9_]+`\.`calls`",
+                        result.stderr.splitlines()[-1]), result.stderr
+
+
+def test_health_is_down_when_a_privilege_is_revoked_while_serving(server_account):
+    grant, url = server_account
+    # table-level grants: a REVOKE applies at once, even to pooled connections
+    grant("GRANT SELECT ON {db}.* TO {who}")
+    for table, privileges in (("calls", "INSERT, UPDATE"), ("clients", "UPDATE"),
+                              ("agent_sessions", "INSERT, UPDATE"), ("agents", "UPDATE"),
+                              ("agent_login_log", "INSERT"), ("client_changes", "DELETE")):
+        grant(f"GRANT {privileges} ON {{db}}.{table} TO {{who}}")
+    server = Server(url)
+    try:
+        asterisk = Asterisk(server.port, "health")
+        assert asterisk.read_command() == command_line("SET VARIABLE", v.HEALTH, "OK")
+        asterisk.sock.close()
+        grant("REVOKE UPDATE ON {db}.calls FROM {who}")
+        asterisk = Asterisk(server.port, "health")
+        assert asterisk.read_command() == command_line("SET VARIABLE", v.HEALTH, "DOWN")
+        asterisk.reply(b"200 result=1\n")
+        assert asterisk.read_command() == command_line("SET VARIABLE", v.RESULT, v.REJECT)
+        asterisk.sock.close()
+        server.wait_for(r"UPDATE command denied to user .* for table `ict_test_[0-9_]+`\.`calls`")
+    finally:
+        server.process.send_signal(signal.SIGTERM)
+    code, log = server.finish()
+    assert code == 0, log

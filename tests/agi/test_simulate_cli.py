@@ -23,6 +23,10 @@ async def echo(channel, services):
         v.CALL_ID: f"{channel.env.query.get('x')}:{channel.env.callerid}:{channel.hung_up}"})
 
 
+async def refuse(channel, services):
+    await channel.set_variables({v.RESULT: v.REJECT, v.REASON: "no-credit"})
+
+
 async def hold(channel, services):
     await Deferred()
 
@@ -45,7 +49,7 @@ async def simulate(port, *argv):
 
 @pytest_twisted.async_yield_fixture
 async def server_port():
-    factory = AgiServerFactory({"echo": echo, "hold": hold, "ask": ask},
+    factory = AgiServerFactory({"echo": echo, "hold": hold, "ask": ask, "refuse": refuse},
                                make_services(reactor, session_timeout=5, db_timeout=1))
     port = reactor.listenTCP(0, factory, interface="127.0.0.1")
     yield port.getHost().port
@@ -91,3 +95,19 @@ async def test_simulate_types_the_keys_given(server_port):
     assert out.splitlines()[:2] == ['> GET DATA "agent-user" "5000" "10"',
                                     '> GET DATA "agent-pass" "5000" "10"']
     assert f"{v.REASON}=501/True" in out.splitlines()
+
+
+@pytest_twisted.ensureDeferred
+async def test_simulate_exits_3_when_the_answer_is_reject(server_port):
+    """The installed console script, so a shell script can branch on the answer."""
+    env = {k: val for k, val in os.environ.items() if not k.startswith("ICTCONTACT_")}
+    env["ICTCONTACT_CONFIG"] = os.devnull
+    console_script = os.path.join(os.path.dirname(sys.executable), "ictcontact")
+    out, err, code = await getProcessOutputAndValue(
+        console_script, ["simulate", "refuse", "--connect", f"127.0.0.1:{server_port}"],
+        env=env)
+    assert code == 3, err
+    assert f"{v.RESULT}=REJECT" in out.decode().splitlines()
+    assert "server closed the session after" in err.decode()
+    out, err, code = await simulate(server_port, "echo")  # ALLOW: still 0
+    assert code == 0, err

@@ -114,7 +114,18 @@ def test_status_shows_current_and_available_versions(db_url):
                                        f"available version: {NEWEST}", "pending: none"]
 
 
-def test_status_of_a_database_not_created_yet_lists_everything_pending(empty_db_url):
+def test_status_of_a_database_not_created_yet_says_it_is_missing(empty_db_url):
+    run = ictcontact("db", "status", "--db", empty_db_url)
+
+    assert run.returncode == 1, run.stderr
+    assert run.stdout == ""
+    name = empty_db_url.rsplit("/", 1)[1]
+    assert run.stderr.splitlines() == [
+        f"ictcontact: the database {name} does not exist: `ictcontact db upgrade` creates it"]
+
+
+def test_status_of_an_empty_database_lists_everything_pending(empty_db_url):
+    migrate.ensure_database(empty_db_url)
     run = ictcontact("db", "status", "--db", empty_db_url)
 
     assert run.returncode == 0, run.stderr

@@ -47,12 +47,14 @@ def test_grant_list_sync_revoke(db_url, engine, acme):
         assert query(conn, "SELECT name FROM campaigns") == [("First campaign",)]
 
     listing = ictcontact("users", "list", acme.code, "--db", db_url)
-    assert listing.stdout.splitlines() == [f"{who}\t'{acme.code}.alice'@'%'\tadmin\topen"]
+    assert listing.stdout.splitlines() == ["LOGIN\tACCOUNT\tROLE\tSTATE",
+                                           f"{who}\t'{acme.code}.alice'@'%'\tadmin\topen"]
     with engine.begin() as conn:
         conn.execute(text("UPDATE clients SET status = 'suspended' WHERE id = :c"), {"c": acme.id})
     assert ictcontact("users", "sync", "--db", db_url).returncode == 0
     listing = ictcontact("users", "list", "--db", db_url)
-    assert listing.stdout.splitlines() == [f"{who}\t'{acme.code}.alice'@'%'\tadmin\tlocked"]
+    assert listing.stdout.splitlines() == ["LOGIN\tACCOUNT\tROLE\tSTATE",
+                                           f"{who}\t'{acme.code}.alice'@'%'\tadmin\tlocked"]
 
     run = ictcontact("users", "revoke", who, "--db", db_url)
     assert (run.returncode, run.stdout.strip()) == (0, f"revoked {who}: account '{acme.code}.alice' dropped")
