@@ -3,7 +3,8 @@
 A file has a header line naming its columns (`phone` is required; `first_name`,
 `last_name`, `email`, `time_zone` are optional, in any order). Every line is either a
 `ContactRow` to insert or a `BadLine` with its line number and reason; nothing stops at a
-bad line.
+bad line. An emergency number is refused here, before the database: a campaign must never
+dial one (the dialer skips it too, but a contact that can never be called is an error).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Iterator, TextIO
 from zoneinfo import available_timezones
+
+from fastagi.emergency import DEFAULT_NUMBERS, is_emergency
 
 COLUMNS = ("phone", "first_name", "last_name", "email", "time_zone")
 MAX_LENGTHS = {"first_name": 64, "last_name": 64, "email": 254}
@@ -24,6 +27,7 @@ REASON_BAD_NUMBER = "bad number"
 REASON_DUPLICATE = "duplicate"
 REASON_DNC = "on the do-not-call list"
 REASON_BAD_FIELD = "bad field"
+REASON_EMERGENCY = "emergency number"
 
 
 class HeaderError(ValueError):
@@ -77,10 +81,11 @@ def read_header(reader: Iterator[list[str]]) -> list[str]:
     return names
 
 
-def check_lines(source: TextIO, zones: frozenset[str] | None = None
+def check_lines(source: TextIO, zones: frozenset[str] | None = None,
+                emergency_numbers: tuple[str, ...] = DEFAULT_NUMBERS
                 ) -> Iterator[ContactRow | BadLine]:
-    """Every data line of the CSV `source`, checked on its own (bad number, bad field,
-    duplicate of an earlier line). Raises HeaderError before the first line if the
+    """Every data line of the CSV `source`, checked on its own (bad number, emergency
+    number, bad field, duplicate of an earlier line). Raises HeaderError before the first line if the
     header is unusable."""
     zones = zones if zones is not None else frozenset(available_timezones())
     reader = csv.reader(source)
@@ -99,6 +104,10 @@ def check_lines(source: TextIO, zones: frozenset[str] | None = None
         if phone is None:
             yield BadLine(line, REASON_BAD_NUMBER,
                           f"{values['phone'][:40]!r} is not 2-31 digits with an optional +")
+            continue
+        if is_emergency(phone, emergency_numbers):
+            yield BadLine(line, REASON_EMERGENCY,
+                          f"{phone} is an emergency number; a campaign never dials one")
             continue
         problem = _field_problem(values, zones)
         if problem:

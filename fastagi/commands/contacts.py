@@ -1,6 +1,7 @@
 """`ictcontact contacts import --campaign CLIENT/CAMPAIGN FILE.csv`: load a campaign's
 contacts. Every bad line is reported (line number and reason) and the import goes on;
-a progress bar is drawn on stderr when it is a terminal."""
+a progress bar is drawn on stderr when it is a terminal. The emergency numbers refused
+are the server's setting (`emergency_numbers`, same config key and environment)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import TextIO
 
 from fastagi.campaigns.contact_rows import BadLine, ContactRow, HeaderError, check_lines, chunks
 from fastagi.db.engine import describe_failure, make_engine
+from fastagi.emergency import DEFAULT_NUMBERS, parse_numbers
 from fastagi.settings import database_url, source_from_args
 from fastagi.store import contacts_import
 
@@ -76,14 +78,22 @@ def run(args: argparse.Namespace) -> int:
         print(f"ictcontact contacts import: cannot read {args.file}: {exc.strerror}",
               file=sys.stderr)
         return 2
-    url = database_url(source_from_args(args))
+    source = source_from_args(args)
+    url = database_url(source)
+    try:
+        emergency = parse_numbers(source.get("emergency_numbers", DEFAULT_NUMBERS,
+                                             aliases=("emergency_prefixes",)))
+    except ValueError as exc:
+        print(f"ictcontact contacts import: {exc}", file=sys.stderr)
+        return 2
     show = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
     with handle:
         try:
             engine = make_engine(url, pool_size=1)
             try:
                 return import_file(engine, client_code, campaign_name, handle,
-                                   Progress(sys.stderr, os.fstat(handle.fileno()).st_size, show))
+                                   Progress(sys.stderr, os.fstat(handle.fileno()).st_size, show),
+                                   emergency_numbers=emergency)
             finally:
                 engine.dispose()
         except contacts_import.CampaignNotFound as exc:
@@ -98,14 +108,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def import_file(engine, client_code: str, campaign_name: str, handle: TextIO,
-                progress: Progress, out: TextIO | None = None) -> int:
+                progress: Progress, out: TextIO | None = None,
+                emergency_numbers: tuple[str, ...] = DEFAULT_NUMBERS) -> int:
     out = out or sys.stdout
     with engine.connect() as conn:
         campaign = contacts_import.find_campaign(conn, client_code, campaign_name)
     counting = _CountingFile(handle)
     imported, lines = 0, 0
     refused: Counter[str] = Counter()
-    for chunk in chunks(check_lines(counting), CHUNK):
+    for chunk in chunks(check_lines(counting, emergency_numbers=emergency_numbers), CHUNK):
         rows = [item for item in chunk if isinstance(item, ContactRow)]
         bad = [item for item in chunk if isinstance(item, BadLine)]
         with engine.begin() as conn:

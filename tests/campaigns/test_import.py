@@ -115,6 +115,38 @@ def test_a_plain_insert_of_a_do_not_call_number_is_marked(engine):
         ("do-not-call", "on a do-not-call list")]
 
 
+def test_an_emergency_number_is_refused_per_line_and_never_lands(db_url, engine, capsys, _write):
+    campaign = add_campaign(engine, add_client_with_rate(engine, "acme"))
+    path = _write("phone\n911\n+112\n442071234501\n9110\n")
+    assert cli.main(["contacts", "import", "--campaign", "acme/promo", path,
+                     "--db", db_url, "--progress", "never"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        "line 2: emergency number: 911 is an emergency number; a campaign never dials one",
+        "line 3: emergency number: +112 is an emergency number; a campaign never dials one",
+        "acme/promo: imported 2 contacts; skipped 2 lines (2 emergency number)",
+    ]
+    # a whole-number match: 9110 is an ordinary number
+    assert [r[0] for r in rows(engine, "SELECT phone FROM contacts WHERE campaign_id = :g "
+                                       "ORDER BY id", g=campaign)] == ["442071234501", "9110"]
+
+
+def test_the_emergency_numbers_are_the_servers_setting(db_url, engine, capsys, _write,
+                                                       monkeypatch):
+    campaign = add_campaign(engine, add_client_with_rate(engine, "acme"))
+    monkeypatch.setenv("ICTCONTACT_EMERGENCY_NUMBERS", "000,911")
+    path = _write("phone\n000\n112\n")
+    assert cli.main(["contacts", "import", "--campaign", "acme/promo", path,
+                     "--db", db_url, "--progress", "never"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].startswith("line 2: emergency number: 000")
+    assert [r[0] for r in rows(engine, "SELECT phone FROM contacts WHERE campaign_id = :g",
+                               g=campaign)] == ["112"]
+    monkeypatch.setenv("ICTCONTACT_EMERGENCY_NUMBERS", "9x9")
+    assert cli.main(["contacts", "import", "--campaign", "acme/promo", path,
+                     "--db", db_url]) == 2
+    assert "emergency numbers must be 2-10 digits" in capsys.readouterr().err
+
+
 @pytest.fixture
 def _write(tmp_path):
     def write(content: str) -> str:
