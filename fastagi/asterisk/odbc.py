@@ -18,6 +18,8 @@ DEFAULT_ODBC_INI = "/etc/odbc.ini"
 DEFAULT_RES_ODBC = "/etc/asterisk/res_odbc.conf"
 DEFAULT_CONNECTION = "asterisk"
 LOOPBACK = {"127.0.0.1", "::1"}
+# The shipped res_odbc.conf's password: a marker to replace, never a password to set.
+PLACEHOLDER_PASSWORD = "CHANGE_ME"
 
 
 class OdbcConfigError(ValueError):
@@ -53,6 +55,10 @@ class AsteriskConnection:
         if self.server in LOOPBACK:
             return self.server
         return None
+
+    @property
+    def has_placeholder_password(self) -> bool:
+        return self.password.strip().upper().startswith(PLACEHOLDER_PASSWORD)
 
     @property
     def account(self) -> str:

@@ -80,8 +80,45 @@ def shown(sql: str, params: tuple, password: str) -> str:
     return sql % tuple(literal(p) for p in params) + ";"
 
 
-def apply_grants(engine: Engine, statements: list[tuple[str, tuple]]) -> None:
-    """Run `statements` (from grant_statements) in one transaction, as the operator."""
-    with engine.begin() as db:
-        for sql, params in statements:
-            db.exec_driver_sql(sql, params)
+class GrantsRefused(ValueError):
+    """The grants cannot apply as a whole; the message says why and what to do."""
+
+
+def apply_grants(engine: Engine, database: str, username: str, host: str,
+                 statements: list[tuple[str, tuple]]) -> None:
+    """Run `statements` (from grant_statements) as the operator, all or nothing.
+
+    CREATE USER and GRANT commit on their own in MariaDB, so a transaction cannot undo
+    them: the database and every object are checked first (GrantsRefused, nothing done),
+    and an account this call created is dropped again if a later statement fails.
+    """
+    with engine.connect() as db:
+        _check_target(db, database)
+        existed = db.exec_driver_sql("SELECT 1 FROM mysql.user WHERE User = %s AND Host = %s",
+                                     (username, host)).first() is not None
+    try:
+        with engine.begin() as db:
+            for sql, params in statements:
+                db.exec_driver_sql(sql, params)
+    except Exception:
+        if not existed:
+            with engine.begin() as db:
+                db.exec_driver_sql("DROP USER IF EXISTS %s@%s", (username, host))
+        raise
+
+
+def _check_target(db, database: str) -> None:
+    if db.exec_driver_sql("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s",
+                          (database,)).first() is None:
+        raise GrantsRefused(
+            f"the DSN's database {database} does not exist on the --db server: create it "
+            f"with `ictcontact db upgrade --db URL/{database}` or correct `Database =` in "
+            "odbc.ini; no account was created")
+    present = {row[0] for row in db.exec_driver_sql(
+        "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s",
+        (database,))}
+    missing = [name for name in ASTERISK_NEEDS if name not in present]
+    if missing:
+        raise GrantsRefused(
+            f"the DSN's database {database} has no {', '.join(missing)}: run "
+            f"`ictcontact db upgrade` on it first; no account was created")

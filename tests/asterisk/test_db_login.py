@@ -139,3 +139,91 @@ def test_broken_files_get_one_clear_line(tmp_path, capsys, change, message):
     assert run_cli("asterisk", "check", "--res-odbc", str(res_odbc),
                    "--odbc-ini", str(CONF / "odbc.ini")) == 1
     assert message in capsys.readouterr().err
+
+
+def _accounts(engine, username: str) -> list[str]:
+    with engine.connect() as db:
+        return [row[0] for row in db.exec_driver_sql(
+            "SELECT Host FROM mysql.user WHERE User = %s", (username,))]
+
+
+def test_the_placeholder_password_is_never_applied(asterisk_files, db_url, engine, capsys):
+    res_odbc, odbc_ini, username = asterisk_files
+    res_odbc.write_text(res_odbc.read_text().replace("S3cret'\"pw", "CHANGE_ME"))
+    files = ["--res-odbc", str(res_odbc), "--odbc-ini", str(odbc_ini)]
+    assert run_cli("asterisk", "grants", *files, "--apply", "--db", db_url) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"ictcontact asterisk grants: {res_odbc} [asterisk] still has the placeholder "
+                   "password CHANGE_ME: write the real one there as `password => ...` "
+                   "(Asterisk logs in with it), then run this again"]
+    assert _accounts(engine, username) == []
+    # Without --apply the statements still print for review, with a note on stderr.
+    assert run_cli("asterisk", "grants", *files) == 0
+    captured = capsys.readouterr()
+    assert "CREATE USER IF NOT EXISTS" in captured.out and "CHANGE_ME" not in captured.out
+    assert "placeholder password CHANGE_ME" in captured.err
+
+
+def test_a_dsn_database_that_does_not_exist_leaves_no_account(asterisk_files, db_url, engine,
+                                                              capsys):
+    res_odbc, odbc_ini, username = asterisk_files
+    missing = f"ict_test_{os.getpid()}_nosuch"
+    odbc_ini.write_text(odbc_ini.read_text().replace(database_name(db_url), missing))
+    assert run_cli("asterisk", "grants", "--res-odbc", str(res_odbc), "--odbc-ini",
+                   str(odbc_ini), "--apply", "--db", db_url) == 1
+    err = capsys.readouterr().err
+    assert f"the DSN's database {missing} does not exist" in err
+    assert "no account was created" in err and "ictcontact db upgrade" in err
+    assert _accounts(engine, username) == []
+
+
+def test_a_dsn_database_without_the_schema_leaves_no_account(asterisk_files, db_url, engine,
+                                                             capsys):
+    res_odbc, odbc_ini, username = asterisk_files
+    empty = f"ict_test_{os.getpid()}_noschema"
+    odbc_ini.write_text(odbc_ini.read_text().replace(database_name(db_url), empty))
+    with engine.begin() as db:
+        db.exec_driver_sql(f"CREATE DATABASE `{empty}`")
+    try:
+        assert run_cli("asterisk", "grants", "--res-odbc", str(res_odbc), "--odbc-ini",
+                       str(odbc_ini), "--apply", "--db", db_url) == 1
+        assert f"the DSN's database {empty} has no ps_endpoints" in capsys.readouterr().err
+        assert _accounts(engine, username) == []
+    finally:
+        with engine.begin() as db:
+            db.exec_driver_sql(f"DROP DATABASE IF EXISTS `{empty}`")
+
+
+def test_a_statement_failing_midway_drops_the_account_it_created(asterisk_files, db_url, engine):
+    from sqlalchemy.exc import ProgrammingError
+
+    from fastagi.store.asterisk_access import apply_grants, grant_statements
+    _, _, username = asterisk_files
+    database = database_name(db_url)
+    statements = grant_statements(database, username, "127.0.0.1", "pw")
+    statements.append((f"GRANT SELECT ON `{database}`.`no_such_table` TO %s@%s",
+                       (username, "127.0.0.1")))
+    with pytest.raises(ProgrammingError):
+        apply_grants(engine, database, username, "127.0.0.1", statements)
+    assert _accounts(engine, username) == []
+    # An account that was there before is the operator's: it stays.
+    with engine.begin() as db:
+        db.exec_driver_sql("CREATE USER %s@'127.0.0.1' IDENTIFIED BY 'old'", (username,))
+    with pytest.raises(ProgrammingError):
+        apply_grants(engine, database, username, "127.0.0.1", statements)
+    assert _accounts(engine, username) == ["127.0.0.1"]
+
+
+def test_no_etc_asterisk_hints_at_the_file_options(tmp_path, monkeypatch, capsys):
+    # The defaults are read when the parser is built: point them where nothing is.
+    monkeypatch.setattr(odbc, "DEFAULT_RES_ODBC", str(tmp_path / "asterisk" / "res_odbc.conf"))
+    monkeypatch.setattr(odbc, "DEFAULT_ODBC_INI", str(tmp_path / "odbc.ini"))
+    assert run_cli("asterisk", "grants", "--apply") == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"ictcontact asterisk grants: cannot read {tmp_path}/asterisk/res_odbc.conf: No such "
+        "file or directory (the files Asterisk uses are elsewhere? give --res-odbc PATH "
+        "--odbc-ini PATH)"]
+    assert run_cli("asterisk", "check", "--res-odbc", str(CONF / "res_odbc.conf")) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"ictcontact asterisk check: {tmp_path}/odbc.ini: cannot read the file (the DSN is "
+        "in another file? give --odbc-ini PATH)"]
