@@ -78,6 +78,12 @@ ensure_galera_test_tools() {
   fi
 }
 
+# The shipped systemd units (systemd/) are checked by `systemd-analyze verify` and
+# `systemd-analyze security` (tests/cli/test_systemd_units.py); a container image may lack it.
+ensure_systemd_analyze() {
+  command -v systemd-analyze >/dev/null 2>&1 || apt_install systemd
+}
+
 # Tests and the Quick start use root with an empty password over TCP (as on the
 # development machines). A stock Debian install lets root in only through the socket:
 # there, create a local `ictcontact` account and point the defaults at it instead.
