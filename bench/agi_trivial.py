@@ -1,6 +1,6 @@
 """Benchmark: FastAGI sessions of a trivial route (sets one variable) at N concurrent.
 
-    /tmp/venv/bin/python bench/agi_trivial.py [--sessions 5000] [--concurrency 50]
+    .venv/bin/python bench/agi_trivial.py [--sessions 5000] [--concurrency 50]
                                               [--in-process]
 
 The server (the real AgiServerFactory, route table {"trivial": sets ICT_RESULT}) runs in a

@@ -1,6 +1,6 @@
 """The smallest FastAGI server that does the same exchange as `authorize` and `settle`.
 
-    /tmp/venv/bin/python bench/baseline_server.py --db mysql+pymysql://root@127.0.0.1:3306/ict_bench
+    .venv/bin/python bench/baseline_server.py --db mysql+pymysql://root@127.0.0.1:3306/ict_bench
                                                   --port 4600 [--threads 10]
 
 It is the limit `bench/calls.py` compares the product with: the same wire exchange and one

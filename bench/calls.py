@@ -1,6 +1,6 @@
 """Benchmark: complete calls (authorize + settle) against 1 and 2 `ictcontact serve` processes.
 
-    /tmp/venv/bin/python bench/calls.py [--duration 30] [--concurrency 200] [--servers 1,2]
+    .venv/bin/python bench/calls.py [--duration 30] [--concurrency 200] [--servers 1,2]
                                         [--no-baseline] [--calls N] [--seed 1]
 
 What it does (about 3 minutes with the defaults):

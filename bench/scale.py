@@ -1,7 +1,7 @@
 """Scale benchmark: authorize p99 with 1,000,000 finished calls vs an empty database, and
 server memory after 10,000 and 100,000 sessions.
 
-    /tmp/venv/bin/python bench/scale.py [--clients 10000] [--records 1000000]
+    .venv/bin/python bench/scale.py [--clients 10000] [--records 1000000]
                                         [--duration 30] [--servers 2] [--rss-sessions 10000,100000]
 
 Takes about 6 minutes on the 2-core development machine. Steps:
