@@ -85,8 +85,8 @@ def check_lines(source: TextIO, zones: frozenset[str] | None = None,
                 emergency_numbers: tuple[str, ...] = DEFAULT_NUMBERS
                 ) -> Iterator[ContactRow | BadLine]:
     """Every data line of the CSV `source`, checked on its own (bad number, emergency
-    number, bad field, duplicate of an earlier line). Raises HeaderError before the first line if the
-    header is unusable."""
+    number, bad field, duplicate of an earlier line). Raises HeaderError before the first
+    line if the header is unusable."""
     zones = zones if zones is not None else frozenset(available_timezones())
     reader = csv.reader(source)
     names = read_header(reader)
