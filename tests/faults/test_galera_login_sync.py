@@ -20,6 +20,7 @@ from tests.tenant.helpers import Tenants, connect, drop_accounts_with_prefix, er
 
 ACCOUNT_LOCKED = 4151
 BOUND_S = 2.0
+ROUNDS = 4
 
 
 def _locked_on(url: str, account: str, tenant_db: str) -> bool:
@@ -52,10 +53,28 @@ def test_a_suspension_locks_logins_after_the_event_node_dies(galera_db, galera_c
             "WHERE EVENT_SCHEMA = DATABASE() AND EVENT_NAME = 'db_login_sync'")).all())
     assert states == {"n1": "ENABLED", "n3": "SLAVESIDE_DISABLED"}
     account = world.clients["a"].accounts["agent"]
+    overlap: list[float] = []
     server = Server(second.url(galera_db))
     try:
-        time.sleep(3)  # event (node 1) and job (node 2) both syncing
+        time.sleep(2)
         assert not _locked_on(third.url(galera_db), account, world.tenant_database)
+        # The event (node 1) and the job (node 2) sync the same changes at once, GET_LOCK
+        # being per node: each suspension and reactivation still applies, with no problem.
+        other = world.clients["b"].accounts["admin"]
+        for round_ in range(ROUNDS):
+            for status, locked in (("suspended", True), ("active", False)):
+                with third_engine.begin() as conn:
+                    conn.execute(text("UPDATE clients SET status = :s WHERE id = :id"),
+                                 {"s": status, "id": world.clients["b"].id})
+                changed = time.monotonic()
+                while _locked_on(third.url(galera_db), other, world.tenant_database) != locked:
+                    assert time.monotonic() - changed < BOUND_S, f"round {round_}: not {status}"
+                    time.sleep(0.05)
+                overlap.append(time.monotonic() - changed)
+        time.sleep(1.5)  # runs still in flight end
+        with third_engine.connect() as conn:
+            problems = conn.execute(text("SELECT account, problem FROM db_login_sync_problems")).all()
+        assert problems == []
         first.stop(signal.SIGKILL)
         time.sleep(6)  # evicted from the cluster (evs.inactive_timeout 5 s)
         with third_engine.begin() as conn:
@@ -78,6 +97,8 @@ def test_a_suspension_locks_logins_after_the_event_node_dies(galera_db, galera_c
         first_engine.dispose()
         third_engine.dispose()
     assert code == 0, log
-    print(f"\ngalera: login locked {took:.2f} s after the suspension (event node dead); "
+    print(f"\ngalera: event and job together: changes applied in max {max(overlap):.2f} s "
+          f"({len(overlap)} changes)")
+    print(f"galera: login locked {took:.2f} s after the suspension (event node dead); "
           f"job failures logged: {log.count('periodic job sync_db_logins failed')}")
     print("\n".join(line for line in log.splitlines() if "failed" in line)[:2000])
