@@ -46,6 +46,9 @@ class ServeConfig:
     emergency_numbers: tuple[str, ...] = DEFAULT_EMERGENCY_NUMBERS
     stale_grace_seconds: int = 300
     stale_sweep_seconds: int = 60
+    # CALL sync_db_logins() this often (0 = off): lock-outs go on while any server's
+    # database node lives, even where the db_login_sync event is not (Galera, scheduler off)
+    login_sync_seconds: float = 1.0
     shutdown_grace_seconds: float = 10.0
     db_pool_size: int = 10
     server_name: str = field(default_factory=socket.gethostname)
@@ -73,7 +76,7 @@ class ServeConfig:
                      "enforce_poll_seconds", "enforce_catch_up_seconds", "reconcile_seconds"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)!r}")
-        for name in ("stale_grace_seconds", "shutdown_grace_seconds"):
+        for name in ("stale_grace_seconds", "shutdown_grace_seconds", "login_sync_seconds"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
         if self.db_timeout >= self.session_timeout:

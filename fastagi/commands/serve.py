@@ -61,6 +61,10 @@ OPTIONS: dict[str, Option] = {
     "stale_grace_seconds": Option(int, "grace after a call's maximum duration before an "
                                        "unsettled call is released"),
     "stale_sweep_seconds": Option(int, "how often the stale-call sweep runs"),
+    "login_sync_seconds": Option(float, "how often client database logins are synced "
+                                        "(CALL sync_db_logins(): suspensions lock logins), "
+                                        "besides the db_login_sync event; 0: off. Needs "
+                                        "EXECUTE on sync_db_logins"),
     "shutdown_grace_seconds": Option(float, "on SIGTERM, seconds sessions in flight may take "
                                             "to finish"),
     "db_pool_size": Option(int, "database connections = database threads"),
@@ -108,7 +112,8 @@ def load_config(source: SettingsSource) -> ServeConfig:
         raise SettingsError(str(exc)) from exc
 
 
-def prepare_database(url: str, engine: Engine) -> migrate.SchemaStatus:
+def prepare_database(url: str, engine: Engine,
+                     login_sync: bool = False) -> migrate.SchemaStatus:
     """Refuse a database that is missing, has no schema, or is behind or ahead of the code.
     Raises StartupError (one line)."""
     where = make_url(url).render_as_string(hide_password=True)
@@ -126,7 +131,7 @@ def prepare_database(url: str, engine: Engine) -> migrate.SchemaStatus:
             problems = galera.node_problems(conn)
         if problems:
             raise StartupError(problems[0])
-        missing = missing_privilege(engine)
+        missing = missing_privilege(engine, login_sync)
         if missing:  # else it would start, and answer every call `unavailable`
             raise StartupError(f"the database account lacks a privilege the server needs: "
                                f"{missing}")
@@ -165,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
     engine = make_engine(url, pool_size=config.db_pool_size,
                          timeout_s=max(1, math.ceil(config.db_timeout)))
     try:
-        state = prepare_database(url, engine)
+        state = prepare_database(url, engine, login_sync=config.login_sync_seconds > 0)
     except StartupError as exc:
         engine.dispose()
         print(f"ictcontact serve: {exc}", file=sys.stderr)

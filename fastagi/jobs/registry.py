@@ -13,11 +13,13 @@ from datetime import timedelta
 from functools import partial
 from typing import Any, Callable
 
+from sqlalchemy.engine import Engine
+
 from fastagi.clock import utc_now
 from fastagi.jobs.ami_control import AmiControl
 from fastagi.jobs.stale_sweep import sweep_stale_calls
 from fastagi.services import Services
-from fastagi.store import call_watch
+from fastagi.store import call_watch, db_logins
 
 Job = Callable[[], Any]
 
@@ -34,6 +36,8 @@ def periodic_jobs(services: Services, ami: AmiControl | None = None) -> list[tup
         (partial(sweep_stale_calls, services), services.config.stale_sweep_seconds),
     ]
     jobs.append((partial(prune_client_changes, services), CHANGE_LOG_PRUNE_SECONDS))
+    if services.config.login_sync_seconds > 0:
+        jobs.append((partial(sync_db_logins, services), services.config.login_sync_seconds))
     if services.config.metrics:
         jobs.append((partial(sample_live_calls, services), LIVE_CALLS_SAMPLE_SECONDS))
     config = services.config
@@ -57,3 +61,17 @@ async def sample_live_calls(services: Services) -> int:
     count = await services.db.run(call_watch.count_live)
     services.metrics.live_calls.set(count)
     return count
+
+
+async def sync_db_logins(services: Services) -> None:
+    """CALL sync_db_logins(): lock the logins of suspended clients and users.
+
+    The db_login_sync event does the same every second, but on one node of a Galera cluster
+    only (a replicated event is SLAVESIDE_DISABLED): this job keeps lock-outs going while
+    any server's node lives. Runs on several servers at once are safe (docs/galera.md)."""
+    await services.db.run(_sync)
+
+
+def _sync(engine: Engine) -> None:
+    with engine.begin() as conn:
+        db_logins.sync(conn)

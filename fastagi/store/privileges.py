@@ -11,7 +11,7 @@ denied to user ... for table `db`.`calls`") and nothing is changed.
 from __future__ import annotations
 
 from sqlalchemy import text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 # what authorize, settle, agent login/logout and the periodic jobs write (fastagi/store)
@@ -31,8 +31,9 @@ _PROBES = (
 _DENIED = {1142, 1143, 1370, 1044}
 
 
-def missing_privilege(engine: Engine) -> str | None:
-    """The server's one-line refusal of the first privilege the account lacks, or None."""
+def missing_privilege(engine: Engine, login_sync: bool = False) -> str | None:
+    """The server's one-line refusal of the first privilege the account lacks, or None.
+    With `login_sync` (serve's login sync job on) EXECUTE on sync_db_logins is needed too."""
     with engine.connect() as conn:
         transaction = conn.begin()
         try:
@@ -44,6 +45,23 @@ def missing_privilege(engine: Engine) -> str | None:
                     if orig is not None and orig.args and orig.args[0] in _DENIED:
                         return str(orig.args[1])
                     raise
+            if login_sync and not _may_execute(conn, "sync_db_logins"):
+                return (f"EXECUTE on the procedure sync_db_logins (the login sync job): "
+                        f"GRANT EXECUTE ON PROCEDURE {_database(conn)}.sync_db_logins TO "
+                        f"the account, or start with --login-sync-seconds 0")
             return None
         finally:
             transaction.rollback()
+
+
+def _may_execute(conn: Connection, routine: str) -> bool:
+    # information_schema.ROUTINES lists only the routines the account holds a privilege on;
+    # calling it to find out would run the sync
+    return conn.execute(text(
+        "SELECT COUNT(*) FROM information_schema.ROUTINES "
+        "WHERE ROUTINE_SCHEMA = DATABASE() AND ROUTINE_NAME = :name"),
+        {"name": routine}).scalar_one() > 0
+
+
+def _database(conn: Connection) -> str:
+    return conn.execute(text("SELECT DATABASE()")).scalar_one()

@@ -279,7 +279,7 @@ def test_health_is_down_when_a_privilege_is_revoked_while_serving(server_account
                               ("agent_sessions", "INSERT, UPDATE"), ("agents", "UPDATE"),
                               ("agent_login_log", "INSERT"), ("client_changes", "DELETE")):
         grant(f"GRANT {privileges} ON {{db}}.{table} TO {{who}}")
-    server = Server(url)
+    server = Server(url, "--login-sync-seconds", "0")  # no EXECUTE on sync_db_logins needed
     try:
         asterisk = Asterisk(server.port, "health")
         assert asterisk.read_command() == command_line("SET VARIABLE", v.HEALTH, "OK")
@@ -295,3 +295,38 @@ def test_health_is_down_when_a_privilege_is_revoked_while_serving(server_account
         server.process.send_signal(signal.SIGTERM)
     code, log = server.finish()
     assert code == 0, log
+
+
+def _grant_what_serve_writes(grant) -> None:
+    grant("GRANT SELECT ON {db}.* TO {who}")
+    for table, privileges in (("calls", "INSERT, UPDATE"), ("clients", "UPDATE"),
+                              ("agent_sessions", "INSERT, UPDATE"), ("agents", "UPDATE"),
+                              ("agent_login_log", "INSERT"), ("client_changes", "DELETE")):
+        grant(f"GRANT {privileges} ON {{db}}.{table} TO {{who}}")
+
+
+def test_the_login_sync_job_needs_execute_on_sync_db_logins(server_account):
+    grant, url = server_account
+    _grant_what_serve_writes(grant)
+
+    result = refused(url)
+
+    assert re.fullmatch(r"ictcontact serve: the database account lacks a privilege the "
+                        r"server needs: EXECUTE on the procedure sync_db_logins \(the login "
+                        r"sync job\): GRANT EXECUTE ON PROCEDURE ict_test_[0-9_]+\.sync_db_logins "
+                        r"TO the account, or start with --login-sync-seconds 0",
+                        result.stderr.splitlines()[-1]), result.stderr
+
+
+def test_with_execute_on_sync_db_logins_the_login_sync_job_runs(server_account):
+    grant, url = server_account
+    _grant_what_serve_writes(grant)
+    grant("GRANT EXECUTE ON PROCEDURE {db}.sync_db_logins TO {who}")
+    server = Server(url, "--login-sync-seconds", "0.2")
+    try:
+        time.sleep(1.5)  # several runs of the job
+    finally:
+        server.process.send_signal(signal.SIGTERM)
+    code, log = server.finish()
+    assert code == 0, log
+    assert "failed" not in log, log
