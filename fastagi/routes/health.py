@@ -13,8 +13,7 @@ from fastagi import channel_vars
 from fastagi.agi.channel import Channel
 from fastagi.agi.errors import Unavailable
 from fastagi.services import Services
-from fastagi.store.health import ping
-from fastagi.store.privileges import missing_privilege
+from fastagi.store.health import health_problem
 
 OK = "OK"
 DOWN = "DOWN"
@@ -22,8 +21,7 @@ DOWN = "DOWN"
 
 async def handle(channel: Channel, services: Services) -> None:
     try:
-        await services.db.run(ping)
-        missing = await services.db.run(missing_privilege)
+        missing = await services.db.run(health_problem)
     except (Unavailable, SQLAlchemyError) as exc:
         await channel.set_variable(channel_vars.HEALTH, DOWN)
         raise Unavailable(f"health check failed: {exc}".splitlines()[0]) from exc
