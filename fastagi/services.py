@@ -18,6 +18,7 @@ from twisted.python.failure import Failure
 
 from fastagi.agi.errors import Unavailable
 from fastagi.ami import DEFAULT_USER as DEFAULT_AMI_USER
+from fastagi.billing.admission import DEFAULT_CREDIT_SLICE_SECONDS, DEFAULT_MAX_CALL_SECONDS
 from fastagi.db import retry
 from fastagi.emergency import DEFAULT_NUMBERS as DEFAULT_EMERGENCY_NUMBERS
 from fastagi.metrics import Metrics
@@ -25,12 +26,6 @@ from fastagi.workers import WorkerPool
 
 T = TypeVar("T")
 
-
-# Credit slices are on by default with AMI: a call reserves what 5 minutes cost, not its
-# whole maximum duration, so concurrent calls (a campaign's above all) share a modest
-# balance instead of the first call holding it (docs/contract.md, Credit in slices).
-DEFAULT_CREDIT_SLICE_SECONDS = 300
-DEFAULT_MAX_CALL_SECONDS = 10800  # 3 h: longest call ever authorized
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,13 @@ from fastagi.billing.money import ZERO, round_money
 from fastagi.billing.rating import FREE, Rate, affordable_seconds, exact_cost
 
 
+# Credit slices are on by default with AMI: a call reserves what 5 minutes cost, not its
+# whole maximum duration, so concurrent calls (a campaign's above all) share a modest
+# balance instead of the first call holding it (docs/contract.md, Credit in slices).
+DEFAULT_CREDIT_SLICE_SECONDS = 300
+DEFAULT_MAX_CALL_SECONDS = 10800  # 3 h: longest call ever authorized
+
+
 @dataclass(frozen=True)
 class ClientSnapshot:
     """A client's state read under its row lock, with its live calls counted."""

@@ -24,7 +24,8 @@ from fastagi.campaigns.pacing import NOT_SENT
 from fastagi.campaigns.queue_status import QueueSnapshot, QueueWatch
 from fastagi.clock import utc_now
 from fastagi.emergency import DEFAULT_NUMBERS as DEFAULT_EMERGENCY_NUMBERS
-from fastagi.services import DEFAULT_CREDIT_SLICE_SECONDS, DEFAULT_MAX_CALL_SECONDS, DbRun
+from fastagi.billing.admission import DEFAULT_CREDIT_SLICE_SECONDS, DEFAULT_MAX_CALL_SECONDS
+from fastagi.services import DbRun
 from fastagi.store import dialer as store
 
 log = logging.getLogger(__name__)

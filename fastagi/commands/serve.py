@@ -31,7 +31,8 @@ from fastagi.db.engine import make_engine
 from fastagi.emergency import parse_numbers
 from fastagi.jobs.ami_control import AmiControl
 from fastagi.jobs.registry import periodic_jobs
-from fastagi.services import DEFAULT_CREDIT_SLICE_SECONDS, DbRunner, ServeConfig, Services
+from fastagi.billing.admission import DEFAULT_CREDIT_SLICE_SECONDS
+from fastagi.services import DbRunner, ServeConfig, Services
 from fastagi.settings import (Option, SettingsError, SettingsSource, add_options,
                               database_url, dataclass_defaults, load_options, source_from_args)
 from fastagi.store.privileges import missing_privilege

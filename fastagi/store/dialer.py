@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection, Engine
 
+from fastagi.billing.admission import DEFAULT_CREDIT_SLICE_SECONDS, DEFAULT_MAX_CALL_SECONDS
 from fastagi.billing.money import ZERO, round_money
 from fastagi.billing.rating import Rate, affordable_seconds, exact_cost
 from fastagi.campaigns import pacing
@@ -97,8 +98,8 @@ class DialerLimits:
     # What authorize reserves for a call, as `serve` is run: at most one credit slice
     # (serve --credit-slice-seconds, 300 by default with AMI; 0: slices off, a call
     # reserves up to --max-call-seconds). Claims stop where the credit admits no more.
-    credit_slice_seconds: int = 300
-    max_call_seconds: int = 10800
+    credit_slice_seconds: int = DEFAULT_CREDIT_SLICE_SECONDS
+    max_call_seconds: int = DEFAULT_MAX_CALL_SECONDS
 
     @property
     def reservation_cap_seconds(self) -> int:
