@@ -151,6 +151,8 @@ def refusal(exc: DBAPIError, where: accounts.Scope | None) -> tuple[str, int]:
             if check in message:
                 return words, EXIT_REFUSED
         return message, EXIT_REFUSED
+    if where is None and number in (1044, 1045):  # the login may not use this database
+        return describe_failure(exc), EXIT_DATABASE
     tenant = where is not None and where.is_tenant
     if number in PRIVILEGE_ERRORS or (tenant and number in MISSING_ERRORS):
         if tenant:
