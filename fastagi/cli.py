@@ -116,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"ictcontact: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C where a command has no handling of its own
+        print(f"ictcontact {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

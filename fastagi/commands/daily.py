@@ -4,7 +4,8 @@ aligned table or as JSON.
 
 Exit codes (README "Commands"): 0 done; 1 refused by the database or no such client
 visible to the login (one line on stderr); 2 usage; 4 the database could not be used
-(unreachable, login refused, connection lost): retry later.
+(unreachable, login refused, connection lost): retry later; 130 interrupted (Ctrl-C),
+with one line saying whether the change was made.
 
 Output: money exactly as stored (Decimal; in JSON a string such as "25.0000", never a
 float); times in UTC (tables "2026-11-03 10:00:00", JSON "2026-11-03T10:00:00Z").
@@ -26,7 +27,15 @@ from fastagi.db.engine import describe_failure, make_engine
 from fastagi.settings import database_url, source_from_args
 from fastagi.store import accounts
 
-EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_DATABASE = 0, 1, 2, 4
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_DATABASE, EXIT_INTERRUPTED = 0, 1, 2, 4, 130
+
+# Ctrl-C: what happened to the unit of work, by how far it had gone.
+INTERRUPTED = {
+    "working": "nothing was changed (the transaction was rolled back)",
+    "committing": "during the commit: `ictcontact clients show` or `payments list` tells "
+                  "whether it took effect (a payment's reference makes posting it again safe)",
+    "committed": "after the commit: the change is made, only its report was cut short",
+}
 
 
 class UsageError(ValueError):
@@ -89,12 +98,18 @@ def run_unit(args: argparse.Namespace, prog: str,
         print(f"{prog}: {describe_failure(exc)}", file=sys.stderr)
         return EXIT_USAGE
     where: accounts.Scope | None = None
+    stage = "working"
     try:
         with engine.begin() as conn:
             where = accounts.scope(conn)
             report = work(conn, where)
+            stage = "committing"
+        stage = "committed"
         report()
         return EXIT_OK
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted: " + INTERRUPTED[stage], file=sys.stderr)
+        return EXIT_INTERRUPTED
     except UsageError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return EXIT_USAGE
