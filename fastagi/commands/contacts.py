@@ -156,10 +156,11 @@ def import_file(engine, client_code: str, campaign_name: str, handle: TextIO,
     counting = _CountingFile(handle)
     imported, lines, present, committed_to = 0, 0, 0, 1   # line 1 is the header
     refused: Counter[str] = Counter()
+    stopped = False
     with _CtrlC() as ctrl_c:
         try:
-            for chunk in chunks(check_lines(counting, emergency_numbers=emergency_numbers),
-                                CHUNK):
+            pending = chunks(check_lines(counting, emergency_numbers=emergency_numbers), CHUNK)
+            for chunk in pending:
                 rows = [item for item in chunk if isinstance(item, ContactRow)]
                 bad = [item for item in chunk if isinstance(item, BadLine)]
                 with engine.begin() as conn:
@@ -178,6 +179,8 @@ def import_file(engine, client_code: str, campaign_name: str, handle: TextIO,
                     print(item, file=out)
                 progress.show(counting.bytes, lines)
                 if ctrl_c.requested:
+                    # stopped unless that was the last chunk (peeking parses, inserts nothing)
+                    stopped = next(pending, None) is not None
                     break
         except KeyboardInterrupt:  # the second Ctrl-C: the chunk in flight is rolled back
             progress.close()
@@ -203,7 +206,7 @@ def import_file(engine, client_code: str, campaign_name: str, handle: TextIO,
           + (f"; {present} lines already in the campaign (resumed)" if resume else "")
           + (f"; skipped {sum(refused.values())} lines ({summary})" if refused else ""),
           file=out)
-    if ctrl_c.requested:
+    if stopped:
         out.flush()
         print(f"ictcontact contacts import: interrupted: "
               f"{_committed(campaign.label, name, committed_to, imported)}",

@@ -5,6 +5,8 @@ imports the rest without listing the committed lines as duplicates."""
 
 from __future__ import annotations
 
+import io
+import os
 import re
 import signal
 import subprocess
@@ -128,3 +130,51 @@ def test_without_resume_a_second_run_lists_the_committed_lines_as_duplicates(
     assert again.returncode == 0, again.stderr
     assert again.stdout.splitlines()[-1] == ("acme/promo: imported 0 contacts; skipped 3 "
                                              "lines (3 duplicate)")
+
+
+def lines_sending_sigint(count: int, at: int):
+    """A CSV file's lines (header + `count` contacts) that sends this process SIGINT, as
+    Ctrl-C would, while line `at` is being read."""
+    yield "phone\n"
+    for n in range(count):
+        if n + 2 == at:
+            os.kill(os.getpid(), signal.SIGINT)
+        yield f"4471{n:08d}\n"
+
+
+def import_in_process(engine, lines, capsys) -> tuple[int, str, str]:
+    from fastagi.commands import contacts as command
+    code = command.import_file(engine, "acme", "promo", lines,
+                               command.Progress(io.StringIO(), 1, False))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_ctrl_c_during_the_last_chunk_is_a_complete_import(engine, capsys, monkeypatch):
+    from fastagi.commands import contacts as command
+    monkeypatch.setattr(command, "CHUNK", 5)
+    client = add_client_with_rate(engine, "acme")
+    campaign = add_campaign(engine, client)
+    handler = signal.getsignal(signal.SIGINT)
+
+    code, out, err = import_in_process(engine, lines_sending_sigint(8, at=8), capsys)
+
+    assert (code, err) == (0, "")
+    assert out.splitlines() == ["acme/promo: imported 8 contacts"]
+    assert contacts(engine, campaign) == 8
+    assert signal.getsignal(signal.SIGINT) is handler   # put back
+
+
+def test_ctrl_c_in_a_chunk_stops_after_it_in_process(engine, capsys, monkeypatch):
+    from fastagi.commands import contacts as command
+    monkeypatch.setattr(command, "CHUNK", 5)
+    client = add_client_with_rate(engine, "acme")
+    campaign = add_campaign(engine, client)
+
+    code, out, err = import_in_process(engine, lines_sending_sigint(20, at=4), capsys)
+
+    assert code == 130
+    assert err == ("ictcontact contacts import: interrupted: lines 2-6 of the file are "
+                   "committed (5 contacts imported into acme/promo), the lines after 6 are "
+                   "not: run the same command with --resume to import the rest\n")
+    assert contacts(engine, campaign) == 5
