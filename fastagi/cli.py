@@ -24,6 +24,9 @@ COMMANDS = {
     "contacts": ("fastagi.commands.contacts", "import a campaign's contacts from CSV"),
     "dialer": ("fastagi.commands.dialer", "dial the running campaigns over AMI"),
     "users": ("fastagi.commands.users", "give client users database logins, revoke, list, sync"),
+    "clients": ("fastagi.commands.clients", "list, show, create, update, suspend, resume clients"),
+    "payments": ("fastagi.commands.payments", "record a client's payment, list its payments"),
+    "calls": ("fastagi.commands.calls", "export a client's call records (CDR) as CSV"),
 }
 
 
@@ -113,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"ictcontact: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C where a command has no handling of its own
+        print(f"ictcontact {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -121,3 +121,21 @@ def make_campaign(conn: Connection, client_id: int, name: str | None = None,
         text("INSERT INTO campaigns (client_id, name, status) VALUES (:client, :name, :status)"),
         {"client": client_id, "name": name or unique("campaign "), "status": status})
     return int(result.lastrowid)
+
+
+def make_settled_call(conn: Connection, client: Client, number: str, authorized_at,
+                      cost: Decimal, answered_seconds: int = 60,
+                      prefix: str = "44", rate_per_min: Decimal = Decimal("0.02")) -> int:
+    """A finished, billed call record as settle leaves it (the balance moves by trigger);
+    `authorized_at` is a naive UTC datetime."""
+    result = conn.execute(
+        text("INSERT INTO calls (client_id, client_code, number, state, prefix, rate_per_min,"
+             " connection_fee, initial_increment, subsequent_increment, max_seconds,"
+             " authorized_at, settled_at, answered_seconds, dial_status, billable_seconds,"
+             " cost) VALUES (:client, :code, :number, 'settled', :prefix, :rate, 0, 1, 1,"
+             " 3600, :at, :at + INTERVAL :answered SECOND, :answered, 'ANSWER', :answered,"
+             " :cost)"),
+        {"client": client.id, "code": client.code, "number": number, "prefix": prefix,
+         "rate": Decimal(rate_per_min), "at": authorized_at, "answered": answered_seconds,
+         "cost": Decimal(cost)})
+    return int(result.lastrowid)

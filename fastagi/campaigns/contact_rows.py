@@ -53,6 +53,7 @@ class BadLine:
     line: int
     kind: str       # one of the REASON_* constants
     detail: str
+    in_campaign: bool = False   # a duplicate of a contact the campaign already holds
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.kind}: {self.detail}"

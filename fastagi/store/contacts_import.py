@@ -2,8 +2,8 @@
 already in it or on a do-not-call list, insert the rest in multi-row batches.
 
 Each `insert_chunk` is one transaction: an import that stops half-way (database gone,
-Ctrl-C) leaves whole chunks behind, and running it again reports those lines as
-duplicates instead of inserting them twice.
+Ctrl-C) leaves whole chunks behind, and running it again finds those lines in the
+campaign instead of inserting them twice (`--resume` counts them as already imported).
 """
 
 from __future__ import annotations
@@ -68,7 +68,8 @@ def insert_chunk(conn: Connection, campaign: CampaignRef, rows: list[ContactRow]
     keep: list[dict] = []
     for row in rows:
         if row.digits in existing:
-            bad.append(BadLine(row.line, REASON_DUPLICATE, f"{row.phone} is already in the campaign"))
+            bad.append(BadLine(row.line, REASON_DUPLICATE,
+                               f"{row.phone} is already in the campaign", in_campaign=True))
         elif row.digits in dnc:
             bad.append(BadLine(row.line, REASON_DNC, row.phone))
         else:

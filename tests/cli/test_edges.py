@@ -81,7 +81,8 @@ def test_a_bad_log_level_is_one_line(where):
                             "MariaDB"),
     ("not a url", "Could not parse SQLAlchemy URL"),
 ])
-@pytest.mark.parametrize("command", [["db", "status"], ["serve"], ["users", "list"]])
+@pytest.mark.parametrize("command", [["db", "status"], ["serve"], ["users", "list"],
+                                     ["clients", "list"], ["payments", "list", "acme"]])
 def test_a_db_url_of_an_unknown_dialect_is_one_line(url, reason, command):
     line = one_line_refusal(run_ictcontact(*command, "--db", url))
 
