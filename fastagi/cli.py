@@ -24,6 +24,7 @@ COMMANDS = {
     "contacts": ("fastagi.commands.contacts", "import a campaign's contacts from CSV"),
     "dialer": ("fastagi.commands.dialer", "dial the running campaigns over AMI"),
     "users": ("fastagi.commands.users", "give client users database logins, revoke, list, sync"),
+    "statement": ("fastagi.commands.statement", "a client's monthly statement: table, CSV, JSON or HTML"),
 }
 
 

@@ -1,0 +1,62 @@
+"""A client's monthly statement, read from the ledger views of schema/132_statements.sql.
+
+Every figure comes from the payments and call charges (`statement_payments`,
+`statement_calls`), never from the balance column, so the closing balance is the ledger's
+balance at the period's end by construction. The reads run in one REPEATABLE READ
+transaction: one consistent snapshot, so a payment landing meanwhile is either wholly in
+the statement or wholly out of it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from fastagi.billing.statement import Payment, Period, Statement, Usage
+
+_CLIENT = text("SELECT id, code, name, balance FROM client_list WHERE code = :code")
+_PAID_BEFORE = text(
+    "SELECT COALESCE(SUM(amount), 0) FROM statement_payments"
+    " WHERE client_id = :client_id AND at < :start")
+_CHARGED_BEFORE = text(
+    "SELECT COALESCE(SUM(cost), 0) FROM statement_calls"
+    " WHERE client_id = :client_id AND at < :start")
+_PAYMENTS = text(
+    "SELECT at, kind, reference, note, amount FROM statement_payments"
+    " WHERE client_id = :client_id AND at >= :start AND at < :end"
+    " ORDER BY at, payment_id")
+_USAGE = text(
+    "SELECT destination, prefix, emergency, direction, COUNT(*) AS calls,"
+    " SUM(seconds) AS seconds, SUM(cost) AS cost FROM statement_calls"
+    " WHERE client_id = :client_id AND at >= :start AND at < :end"
+    " GROUP BY emergency, direction, prefix, destination"
+    " ORDER BY emergency, direction, prefix, destination")
+
+
+class ClientNotFound(LookupError):
+    pass
+
+
+def statement(engine: Engine, code: str, period: Period, now: datetime) -> Statement:
+    """The statement of client `code` for `period` (ClientNotFound if there is none)."""
+    with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
+        with conn.begin():
+            client = conn.execute(_CLIENT, {"code": code}).first()
+            if client is None:
+                raise ClientNotFound(f"no client with code {code!r} "
+                                     f"(SELECT code FROM client_list lists them)")
+            bounds = {"client_id": client.id, "start": period.start, "end": period.end}
+            opening = (Decimal(conn.execute(_PAID_BEFORE, bounds).scalar_one())
+                       - Decimal(conn.execute(_CHARGED_BEFORE, bounds).scalar_one()))
+            payments = tuple(
+                Payment(row.at, row.kind, row.reference, row.note, Decimal(row.amount))
+                for row in conn.execute(_PAYMENTS, bounds))
+            usage = tuple(
+                Usage(row.destination, row.prefix, bool(row.emergency), row.direction == "in",
+                      int(row.calls), int(row.seconds), Decimal(row.cost))
+                for row in conn.execute(_USAGE, bounds))
+    return Statement(client.code, client.name, period, opening, payments, usage,
+                     current_balance=Decimal(client.balance), made_at=now)
