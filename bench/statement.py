@@ -62,7 +62,7 @@ def load(engine, calls: int) -> float:
         last = min(first + BATCH - 1, calls)
         # s.seq % 20 = 1: unanswered (cost 0, not on the statement); % 1000 = 7: emergency
         # (free); else answered, to one of 20 destinations. Identifiers built from integers.
-        at = f"(TIMESTAMP'2026-01-01 00:00:00' + INTERVAL FLOOR(s.seq * {step:.6f}) SECOND)"
+        at = f"(TIMESTAMP'2026-01-01 00:00:00' + INTERVAL FLOOR((s.seq - 1) * {step:.6f}) SECOND)"
         prefix = f"IF(s.seq % {DESTINATIONS} = {DESTINATIONS - 1}, '44', CONCAT(50 + s.seq % {DESTINATIONS}))"
         sql = f"""
             INSERT INTO calls (client_id, client_code, direction, number, state, emergency,
