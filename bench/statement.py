@@ -159,7 +159,17 @@ def main(argv=None) -> int:
               f"median {statistics.median(store) * 1000:.0f} ms ({args.repeat} runs)")
         print(f"  ictcontact statement --format json (subprocess, end to end): "
               f"{cli_s * 1000:.0f} ms")
+        with engine.connect() as conn:
+            started = time.perf_counter()
+            months = conn.execute(text("SELECT * FROM statements WHERE code = 'bench'")).all()
+            view_s = time.perf_counter() - started
+        print(f"  SELECT * FROM statements WHERE code = 'bench' ({len(months)} months): "
+              f"{view_s * 1000:.0f} ms")
         problems = check(engine, period, data)
+        by_month = {row.period: row for row in months}
+        if by_month[str(period)].closing_balance != Decimal(data["closing_balance"]):
+            problems.append(f"statements view closing {by_month[str(period)].closing_balance}"
+                            f" != {data['closing_balance']}")
         if args.without_index:
             with engine.begin() as conn:
                 conn.execute(text("ALTER TABLE calls DROP INDEX ix_calls_client_settled"))

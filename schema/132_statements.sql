@@ -36,7 +36,10 @@ FROM payments p;
 -- Every call on a statement: settled and answered, or charged (an admin may charge a call
 -- that was not answered). Emergency calls are here with cost 0. `seconds` is what the
 -- statement shows as minutes: the billed seconds, or for an emergency call (never billed)
--- its talk time.
+-- its talk time. The destination's name is the rate's description in the client's plan
+-- (`ictcontact statement` joins it per destination line): a column computed here by a
+-- subquery would make every read of this view fetch the whole call row, where the
+-- opening balance needs only ix_calls_client_settled.
 CREATE VIEW statement_calls AS
 SELECT k.client_id AS client_id,
        k.id AS call_id,
@@ -45,14 +48,6 @@ SELECT k.client_id AS client_id,
        k.direction AS direction,
        k.emergency AS emergency,
        k.prefix AS prefix,
-       CASE
-         WHEN k.emergency = 1 THEN 'Emergency calls (free)'
-         WHEN k.direction = 'in' THEN 'Inbound calls'
-         ELSE COALESCE((SELECT r.description FROM clients c
-                          JOIN rates r ON r.rate_plan_id = c.rate_plan_id AND r.prefix = k.prefix
-                         WHERE c.id = k.client_id),
-                       CONCAT('Prefix ', COALESCE(k.prefix, '-')))
-       END AS destination,
        IF(k.emergency = 1, COALESCE(k.answered_seconds, 0), COALESCE(k.billable_seconds, 0))
          AS seconds,
        COALESCE(k.cost, 0) AS cost

@@ -28,12 +28,19 @@ _PAYMENTS = text(
     "SELECT at, kind, reference, note, amount FROM statement_payments"
     " WHERE client_id = :client_id AND at >= :start AND at < :end"
     " ORDER BY at, payment_id")
+# One line per destination: the client's calls grouped, then named from its plan's rates.
 _USAGE = text(
-    "SELECT destination, prefix, emergency, direction, COUNT(*) AS calls,"
-    " SUM(seconds) AS seconds, SUM(cost) AS cost FROM statement_calls"
-    " WHERE client_id = :client_id AND at >= :start AND at < :end"
-    " GROUP BY emergency, direction, prefix, destination"
-    " ORDER BY emergency, direction, prefix, destination")
+    "SELECT CASE WHEN u.emergency = 1 THEN 'Emergency calls (free)'"
+    "            WHEN u.direction = 'in' THEN 'Inbound calls'"
+    "            ELSE COALESCE(r.description, CONCAT('Prefix ', COALESCE(u.prefix, '-')))"
+    "       END AS destination, u.prefix, u.emergency, u.direction, u.calls, u.seconds, u.cost"
+    " FROM (SELECT emergency, direction, prefix, COUNT(*) AS calls, SUM(seconds) AS seconds,"
+    "              SUM(cost) AS cost FROM statement_calls"
+    "        WHERE client_id = :client_id AND at >= :start AND at < :end"
+    "        GROUP BY emergency, direction, prefix) u"
+    " LEFT JOIN rates r ON r.rate_plan_id = (SELECT rate_plan_id FROM clients WHERE id = :client_id)"
+    "  AND r.prefix = u.prefix AND u.emergency = 0 AND u.direction = 'out'"
+    " ORDER BY u.emergency, u.direction, u.prefix")
 
 
 class ClientNotFound(LookupError):
