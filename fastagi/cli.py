@@ -27,6 +27,7 @@ COMMANDS = {
     "clients": ("fastagi.commands.clients", "list, show, create, update, suspend, resume clients"),
     "payments": ("fastagi.commands.payments", "record a client's payment, list its payments"),
     "calls": ("fastagi.commands.calls", "export a client's call records (CDR) as CSV"),
+    "statement": ("fastagi.commands.statement", "a client's monthly statement: table, CSV, JSON or HTML"),
 }
 
 
