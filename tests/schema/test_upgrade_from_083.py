@@ -12,6 +12,8 @@ from sqlalchemy import text
 
 from fastagi.db import migrate
 from fastagi.db.engine import make_engine
+from tests.support.database import connect_server, drop_database, fresh_database_name, url_for
+from tests.support.fingerprint import differences, fingerprint
 
 SCHEMA = migrate.schema_dir()
 
@@ -125,3 +127,31 @@ def test_upgrade_from_083_keeps_balances_ledger_and_calls(empty_db_url, tmp_path
     assert new_call_values == [(None,)]
     # c1: opening 1.5, correction -0.25, call 0.1234
     assert len(after["payments"]) == 400 and before["clients"][1][6] == Decimal("1.1266")
+
+
+LANDED_LATER = (93, 94, 147)   # this change's files; databases upgraded before it have 100-140
+
+
+def test_the_client_accounts_files_end_the_same_after_100_to_140(empty_db_url, tmp_path: Path):
+    """A database upgraded at the last landing already has files 100-103 and 140 and gets
+    093/094 after them: it ends exactly as a fresh upgrade (same tables, triggers in the
+    same slots, routines, views and rows)."""
+    for path in SCHEMA.glob("*.sql"):
+        if int(path.name[:3]) not in LANDED_LATER:
+            shutil.copy(path, tmp_path / path.name)
+    migrate.upgrade(empty_db_url, directory=tmp_path)
+    applied_late = migrate.upgrade(empty_db_url)
+    assert set(LANDED_LATER) <= set(applied_late)
+    fresh = fresh_database_name()
+    migrate.upgrade(url_for(fresh))
+    late = empty_db_url.rsplit("/", 1)[1]
+    connection = connect_server()
+    try:
+        with connection.cursor() as cursor:
+            theirs, ours = fingerprint(cursor, fresh), fingerprint(cursor, late)
+    finally:
+        connection.close()
+        drop_database(fresh)
+    for prints in (theirs, ours):          # applied in another order: other ids and times
+        prints.pop("rows of schema_migrations", None)
+    assert differences(theirs, ours) == []
