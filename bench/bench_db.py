@@ -29,7 +29,7 @@ def make_database(kind: str, balance: int, channel_limit: int, pool_size: int,
         plan = conn.execute(text("SELECT id FROM rate_plans WHERE is_default = 1")).scalar_one()
         conn.execute(text("INSERT INTO rates (rate_plan_id, prefix, rate_per_min) "
                           "VALUES (:p, '44', 0.01)"), {"p": plan})
-        conn.execute(text("INSERT INTO clients (code, name, balance, channel_limit) "
+        conn.execute(text("INSERT INTO clients (code, name, opening_balance, channel_limit) "
                           "VALUES ('bench', 'Bench', :b, :c)"),
                      {"b": balance, "c": channel_limit})
 

@@ -153,7 +153,7 @@ def make_population(count: int, rng: random.Random) -> tuple[Population, list[di
 
 
 def insert_clients(engine: Engine, rows: list[dict], batch: int = 1000) -> None:
-    insert = text("INSERT INTO clients (code, name, balance, channel_limit)"
+    insert = text("INSERT INTO clients (code, name, opening_balance, channel_limit)"
                   " VALUES (:code, :name, :balance, :limit)")
     with engine.begin() as conn:
         for start in range(0, len(rows), batch):
@@ -200,9 +200,9 @@ def setup_database(server_url: str, database: str, clients: int, rng: random.Ran
 def ledger_check(engine: Engine) -> tuple[int, list[str]]:
     """(clients checked, problems): balance == payments - costs and balance >= floor."""
     rows = _all(engine, """
-        SELECT c.id, c.code, c.balance, c.credit_limit,
+        SELECT c.id, c.code, a.balance, c.credit_limit,
                COALESCE(p.paid, 0) AS paid, COALESCE(k.charged, 0) AS charged
-        FROM clients c
+        FROM clients c JOIN client_accounts a ON a.client_id = c.id
         LEFT JOIN (SELECT client_id, SUM(amount) AS paid FROM payments GROUP BY client_id) p
                ON p.client_id = c.id
         LEFT JOIN (SELECT client_id, SUM(cost) AS charged FROM calls

@@ -196,10 +196,11 @@ async def run_phase(reactor, label, urls, engines, ids, limits, args, log_dir) -
             live = conn.exec_driver_sql(
                 "SELECT COUNT(*) FROM calls WHERE state = 'live'").scalar()
             bad = conn.execute(text(
-                "SELECT c.code FROM clients c WHERE c.balance <>"
+                "SELECT c.code FROM clients c JOIN client_accounts a ON a.client_id = c.id"
+                " WHERE a.balance <>"
                 " (SELECT COALESCE(SUM(amount), 0) FROM payments p WHERE p.client_id = c.id)"
                 " - (SELECT COALESCE(SUM(cost), 0) FROM calls k WHERE k.client_id = c.id)"
-                " OR c.balance < -c.credit_limit")).scalars().all()
+                " OR a.balance < -c.credit_limit")).scalars().all()
             debited = conn.execute(text(
                 "SELECT COALESCE(SUM(cost), 0) FROM calls WHERE server LIKE 'bench-%'"
                 " AND state = 'settled'")).scalar()
@@ -256,7 +257,7 @@ def main(argv=None) -> int:
             for n in range(args.clients):
                 code, limit = f"g{n}", rng.randint(2, 10)
                 ids[code] = conn.execute(text(
-                    "INSERT INTO clients (code, name, balance, channel_limit)"
+                    "INSERT INTO clients (code, name, opening_balance, channel_limit)"
                     " VALUES (:c, :n, 100000, :l)"), {"c": code, "n": f"Galera {n}",
                                                       "l": limit}).lastrowid
                 limits[code] = limit

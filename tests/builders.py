@@ -68,11 +68,11 @@ def make_client(conn: Connection, code: str | None = None, *, name: str | None =
                 plan: int | None = None, credit_limit: Decimal = Decimal("0"),
                 status: str = "active") -> Client:
     """Insert a client the way an admin does (plain INSERT); `plan=None` means the default
-    plan. A non-zero `balance` becomes the client's opening payment."""
+    plan. A non-zero `balance` is given as `opening_balance`: the client's opening payment."""
     code = code or unique("c")
     name = name or f"Client {code}"
     result = conn.execute(
-        text("INSERT INTO clients (code, name, balance, channel_limit, rate_plan_id, "
+        text("INSERT INTO clients (code, name, opening_balance, channel_limit, rate_plan_id, "
              "credit_limit, status) "
              "VALUES (:code, :name, :balance, :channel_limit, :plan, :credit_limit, :status)"),
         {"code": code, "name": name, "balance": Decimal(balance),
@@ -96,8 +96,8 @@ def top_up(conn: Connection, client_id: int, amount: Decimal, reference: str | N
 
 
 def balance(conn: Connection, client_id: int) -> Decimal:
-    """The client's stored balance."""
-    return conn.execute(text("SELECT balance FROM clients WHERE id = :id"),
+    """The client's stored balance (kept in client_accounts)."""
+    return conn.execute(text("SELECT balance FROM client_accounts WHERE client_id = :id"),
                         {"id": client_id}).scalar_one()
 
 

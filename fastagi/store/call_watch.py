@@ -34,10 +34,10 @@ _RECENT_CHANGES = text(
 # Clients with live calls on this Asterisk (or the given ones), with what decides whether
 # their calls must end: status, the option, funds and the credit their live calls hold.
 _CLIENT_STATES = (
-    "SELECT c.id, c.status, c.end_calls_without_credit, c.balance + c.credit_limit AS funds,"
+    "SELECT c.id, c.status, c.end_calls_without_credit, a.balance + c.credit_limit AS funds,"
     " (SELECT COALESCE(SUM(r.reserved), 0) FROM calls r"
     "   WHERE r.client_id = c.id AND r.state = 'live') AS reserved"
-    " FROM clients c WHERE c.id IN ({ids})")
+    " FROM clients c JOIN client_accounts a ON a.client_id = c.id WHERE c.id IN ({ids})")
 _CLIENTS_LIVE_ON = ("SELECT DISTINCT client_id FROM calls"
                     " WHERE asterisk = :asterisk AND state = 'live'")
 _CALLS_OF = text(
@@ -62,13 +62,17 @@ _DUE = text(
     " WHERE asterisk = :asterisk AND state = 'live' AND emergency = 0"
     " AND max_seconds < :cap AND authorized_at + INTERVAL max_seconds SECOND < :before"
     " ORDER BY authorized_at")
-# The call row first, then the client row: the order settle takes them in.
+# The call row first, then the client's account: the order settle takes them in (the
+# clients row is read without a lock: admissions lock it before the account).
 _CALL_FOR_EXTENSION = text(
     "SELECT id, client_id, state, emergency, max_seconds, reserved, authorized_at, prefix,"
     " rate_per_min, connection_fee, initial_increment, subsequent_increment"
     " FROM calls WHERE id = :call_id FOR UPDATE")
-_CLIENT_FUNDS = text(
-    "SELECT balance + credit_limit AS funds FROM clients WHERE id = :client_id FOR UPDATE")
+_CLIENT_BALANCE = text(
+    "SELECT balance FROM client_accounts WHERE client_id = :client_id FOR UPDATE")
+# Not locked (a locking read of clients here would take it after the account, the other
+# way round from an admission).
+_CLIENT_CREDIT_LIMIT = text("SELECT credit_limit FROM clients WHERE id = :client_id")
 _CLIENT_RESERVED = text(
     "SELECT COALESCE(SUM(reserved), 0) FROM calls WHERE client_id = :client_id"
     " AND state = 'live'")
@@ -211,7 +215,7 @@ def calls_due(engine: Engine, asterisk: str, before: datetime, cap_seconds: int)
 def extend_call(engine: Engine, call_id: int, slice_seconds: int, cap_seconds: int,
                 due_before: datetime, grace_seconds: int) -> Extended | None:
     """Extend one live call by up to a slice, reserving it first (one transaction, under
-    the call's and then the client's row lock). None when the call is no longer live or
+    the call's row lock and then the client account's). None when the call is no longer live or
     due (another server extended it) or no credit is left for another increment."""
     from fastagi.billing.rating import Rate
     from fastagi.billing.slices import extension
@@ -224,7 +228,9 @@ def extend_call(engine: Engine, call_id: int, slice_seconds: int, cap_seconds: i
             deadline = call.authorized_at + timedelta(seconds=int(call.max_seconds))
             if deadline >= due_before:
                 return None
-            funds = conn.execute(_CLIENT_FUNDS, {"client_id": call.client_id}).scalar_one()
+            funds = (conn.execute(_CLIENT_BALANCE, {"client_id": call.client_id}).scalar_one()
+                     + conn.execute(_CLIENT_CREDIT_LIMIT,
+                                    {"client_id": call.client_id}).scalar_one())
             reserved = conn.execute(_CLIENT_RESERVED,
                                     {"client_id": call.client_id}).scalar_one()
             rate = Rate(call.prefix or "", call.rate_per_min, call.connection_fee,

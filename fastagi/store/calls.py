@@ -2,11 +2,13 @@
 
 Each public function is one unit of work, `fn(engine, ...)`, run on the database thread
 pool, inside exactly one transaction (retried on deadlock / lock wait). Admission is
-decided under the client's row lock (SELECT ... FOR UPDATE), so the channel and credit
-checks and the new live call are atomic across every server process. An admission also
-writes the client row (`admitted_calls`): on a Galera cluster, where row locks are local
-to one node, that makes concurrent admissions of one client on different nodes conflict
-at certification, and the loser is retried (docs/galera.md).
+decided under the client's row locks (SELECT ... FOR UPDATE of its `clients` row, then of
+its `client_accounts` row, always in that order), so the channel and credit checks and
+the new live call are atomic across every server process. An admission also writes the
+client's account (`client_accounts.admitted_calls`, never the `clients` row people edit):
+on a Galera cluster, where row locks are local to one node, that makes concurrent
+admissions of one client on different nodes conflict at certification, and the loser is
+retried (docs/galera.md).
 """
 
 from __future__ import annotations
@@ -32,9 +34,12 @@ MAX_PREFIX_LENGTH = 32
 # pauses at most) than an authorize, whose caller is waiting.
 SETTLE_ATTEMPTS = 20
 
+# What people set (clients) and what the system keeps (client_accounts), both locked: the
+# clients row first (found by its unique code), then the account by its primary key.
 _CLIENT_FOR_UPDATE = text(
-    "SELECT id, code, status, balance, credit_limit, channel_limit, rate_plan_id"
-    " FROM clients WHERE code = :code FOR UPDATE")
+    "SELECT c.id, c.code, c.status, a.balance, c.credit_limit, c.channel_limit, c.rate_plan_id"
+    " FROM clients c JOIN client_accounts a ON a.client_id = c.id"
+    " WHERE c.code = :code FOR UPDATE")
 # Read after the client's row lock is held (READ COMMITTED: a new read view per statement),
 # so the live calls counted include every call committed by any server before the lock was
 # granted. One round trip: the client's live usage, its plan, and the longest matching
@@ -50,11 +55,11 @@ _USAGE_PLAN_AND_RATE = text(
     " LEFT JOIN rates r ON r.rate_plan_id = p.id AND r.prefix IN ("
     + ", ".join(f"LEFT(:digits, {n})" for n in range(1, MAX_PREFIX_LENGTH + 1)) + ")"
     " WHERE p.id = :plan_id ORDER BY LENGTH(r.prefix) DESC LIMIT 1")
-# The write that makes admissions of one client conflict across Galera nodes; updated_at
-# stays "last change by an admin".
+# The write that makes admissions of one client conflict across Galera nodes; it goes to
+# the client's account, never to the clients row an admin's form writes back.
 _COUNT_ADMISSION = text(
-    "UPDATE clients SET admitted_calls = admitted_calls + 1, updated_at = updated_at"
-    " WHERE id = :client_id")
+    "UPDATE client_accounts SET admitted_calls = admitted_calls + 1"
+    " WHERE client_id = :client_id")
 _INSERT_CALL = text(
     "INSERT INTO calls (client_id, client_code, direction, number, state, reason, emergency,"
     " prefix, rate_per_min, connection_fee, initial_increment, subsequent_increment,"

@@ -135,8 +135,9 @@ _LOCK_CLIENT_CAMPAIGNS = text(
     "WHERE id IN :ids AND client_id = :client ORDER BY id FOR UPDATE"
 ).bindparams(bindparam("ids", expanding=True))
 _CLIENT = text(
-    "SELECT id, code, status, channel_limit, balance + credit_limit AS credit, rate_plan_id "
-    "FROM clients WHERE id = :client")
+    "SELECT c.id, c.code, c.status, c.channel_limit, a.balance + c.credit_limit AS credit, "
+    "c.rate_plan_id FROM clients c JOIN client_accounts a ON a.client_id = c.id "
+    "WHERE c.id = :client")
 # The rate authorize will find for a number (calls._USAGE_PLAN_AND_RATE: longest prefix).
 _RATE_OF = text(
     "SELECT prefix, rate_per_min, connection_fee, initial_increment, subsequent_increment"

@@ -21,6 +21,7 @@ _PROBES = (
     "INSERT IGNORE INTO calls (id) SELECT id FROM calls WHERE FALSE",
     "UPDATE calls SET id = id WHERE FALSE",
     "UPDATE clients SET id = id WHERE FALSE",
+    "UPDATE client_accounts SET client_id = client_id WHERE FALSE",
     "INSERT IGNORE INTO agent_sessions (id) SELECT id FROM agent_sessions WHERE FALSE",
     "UPDATE agent_sessions SET id = id WHERE FALSE",
     "UPDATE agents SET id = id WHERE FALSE",

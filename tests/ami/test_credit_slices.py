@@ -102,7 +102,7 @@ async def test_twenty_dollars_five_channels_five_calls_billed_exactly(engine, sl
             settled = calls.settle(engine, call_id, seconds * 1000, "ANSWER",
                                    T0 + timedelta(seconds=seconds + 5))
             assert settled.cost == D("0.60") * seconds / 60
-        balance = scalar(engine, "SELECT balance FROM clients WHERE id = :id",
+        balance = scalar(engine, "SELECT balance FROM client_accounts WHERE client_id = :id",
                          id=sliced_client)
         assert balance == D("0.2000") and balance >= 0
         assert ledger_gap(engine, sliced_client) == 0

@@ -149,7 +149,7 @@ async def test_suspension_ends_exactly_that_clients_calls_and_bills_each_once(wo
     assert scalar(world.engine, "SELECT answered_ms FROM calls WHERE id = :id",
                   id=lost) == 120001
     assert ledger_gap(world.engine, acme) == 0 and ledger_gap(world.engine, beta) == 0
-    assert scalar(world.engine, "SELECT balance FROM clients WHERE id = :id", id=acme) == (
+    assert scalar(world.engine, "SELECT balance FROM client_accounts WHERE client_id = :id", id=acme) == (
         D("100") - D("0.6000") - sum(costs.values()))
     assert sample(world.metrics, "ictcontact_enforcement_hangups_total",
                   reason="suspended", result="hungup") == 3

@@ -44,7 +44,7 @@ async def test_allowed_call_sets_the_whole_contract_then_settles_once(tenants):
         assert settled == {v.RESULT: v.ALLOW, v.COST: "0.1600"}
         again = await server.variables("settle", call_id, "ms=900000", "ANSWER")
         assert again[v.COST] == "0.1600"
-    assert scalar(tenants, "SELECT balance FROM clients WHERE code = 'acme'") == D("2.8900")
+    assert scalar(tenants, "SELECT balance FROM client_list WHERE code = 'acme'") == D("2.8900")
 
 
 @pytest_twisted.ensureDeferred
@@ -146,7 +146,7 @@ async def test_emergency_number_is_allowed_for_a_suspended_client_and_not_billed
         # Only whole numbers are emergency numbers: 1125551234 is an ordinary call.
         other = await server.variables("authorize", "frozen", "1125551234")
         assert other[v.REASON] == reasons.SUSPENDED
-    assert scalar(tenants, "SELECT balance FROM clients WHERE code = 'frozen'") == D("10.0000")
+    assert scalar(tenants, "SELECT balance FROM client_list WHERE code = 'frozen'") == D("10.0000")
 
 
 @pytest_twisted.ensureDeferred

@@ -79,7 +79,7 @@ def test_emergency_is_allowed_for_suspended_empty_full_account_and_never_billed(
     assert got.admission.max_seconds == LIMITS.max_call_seconds
     settled = calls.settle(engine, got.call_id, 600000, "ANSWER", NOW + timedelta(minutes=11))
     assert settled.cost == 0
-    assert scalar(engine, "SELECT balance FROM clients WHERE id = :i", i=cid) == 0
+    assert scalar(engine, "SELECT balance FROM client_accounts WHERE client_id = :i", i=cid) == 0
     assert scalar(engine, "SELECT emergency FROM calls WHERE id = :i", i=got.call_id) == 1
 
 
@@ -140,7 +140,7 @@ def test_settle_bills_once_and_a_repeat_changes_nothing(engine, plan):
     assert (first.changed, first.cost) == (True, D("0.0400"))
     again = calls.settle(engine, call, 999000, "ANSWER", NOW + timedelta(seconds=90))
     assert (again.changed, again.cost, again.state) == (False, D("0.0400"), "settled")
-    assert scalar(engine, "SELECT balance FROM clients WHERE id = :i", i=cid) == D("4.9600")
+    assert scalar(engine, "SELECT balance FROM client_accounts WHERE client_id = :i", i=cid) == D("4.9600")
     assert ledger_gap(engine, cid) == 0
 
 
@@ -149,7 +149,7 @@ def test_unanswered_call_costs_nothing_and_releases_channel(engine, plan):
     call = calls.authorize(engine, out("acme"), NOW, LIMITS).call_id
     assert calls.settle(engine, call, None, "BUSY", NOW).cost == 0
     assert calls.authorize(engine, out("acme"), NOW, LIMITS).admission.allowed
-    assert scalar(engine, "SELECT balance FROM clients WHERE id = :i", i=cid) == D("5.0000")
+    assert scalar(engine, "SELECT balance FROM client_accounts WHERE client_id = :i", i=cid) == D("5.0000")
 
 
 def test_talk_above_the_limit_is_billed_at_the_limit_and_flagged(engine, plan):
@@ -158,7 +158,7 @@ def test_talk_above_the_limit_is_billed_at_the_limit_and_flagged(engine, plan):
     assert got.admission.max_seconds == 120
     settled = calls.settle(engine, got.call_id, 121000, "ANSWER", NOW)
     assert settled.cost == D("0.1100")
-    assert scalar(engine, "SELECT balance FROM clients WHERE id = :i", i=cid) == 0
+    assert scalar(engine, "SELECT balance FROM client_accounts WHERE client_id = :i", i=cid) == 0
     assert "above" in scalar(engine, "SELECT review_note FROM calls WHERE id = :i",
                              i=got.call_id)
 
@@ -182,7 +182,7 @@ def test_stale_calls_release_channel_and_credit_and_are_kept_for_review(engine, 
     assert scalar(engine, "SELECT state FROM calls WHERE id = :i", i=got.call_id) == "stale"
     assert scalar(engine, "SELECT COUNT(*) FROM calls_for_review WHERE call_id = :i",
                   i=got.call_id) == 1
-    assert scalar(engine, "SELECT balance FROM clients WHERE id = :i", i=cid) == D("10.0000")
+    assert scalar(engine, "SELECT balance FROM client_accounts WHERE client_id = :i", i=cid) == D("10.0000")
     assert calls.authorize(engine, out("acme"), NOW, LIMITS).admission.allowed
     # A settle that arrives late bills once, and says so for the reviewer.
     late = calls.settle(engine, got.call_id, 60000, "ANSWER", expiry + timedelta(minutes=1))
@@ -231,7 +231,7 @@ def test_credit_for_n_calls_admits_exactly_n_and_the_ledger_holds(engine, db_url
     _in_parallel(db_url, lambda eng, i: calls.settle(eng, allowed[i].call_id, (17 + 83 * i) * 1000,
                                                      "ANSWER", NOW), count=n, threads=n)
     assert ledger_gap(engine, cid) == 0
-    balance = scalar(engine, "SELECT balance FROM clients WHERE id = :i", i=cid)
+    balance = scalar(engine, "SELECT balance FROM client_accounts WHERE client_id = :i", i=cid)
     assert balance >= 0
     charged = scalar(engine, "SELECT SUM(cost) FROM calls WHERE client_id = :i", i=cid)
     assert balance == Decimal("0.132") * n - charged

@@ -41,7 +41,7 @@ def test_an_admission_writes_the_client_row_and_a_rejection_does_not(engine, acm
     request = CallRequest(client_code="acme", number="442071234567")
     assert calls.authorize(engine, request, NOW, LIMITS).admission.allowed
     assert calls.authorize(engine, request, NOW, LIMITS).admission.reason == reasons.CHANNEL_LIMIT
-    assert scalar(engine, "SELECT admitted_calls FROM clients WHERE id = :id", id=acme) == 1
+    assert scalar(engine, "SELECT admitted_calls FROM client_accounts WHERE client_id = :id", id=acme) == 1
     # The write is for the cluster's certification, not an admin change.
     assert str(scalar(engine, "SELECT updated_at FROM clients WHERE id = :id", id=acme)) == \
         "2026-01-01 00:00:00"
@@ -87,7 +87,7 @@ async def test_certification_failure_at_every_commit_answers_unavailable(engine,
     assert (got[v.RESULT], got[v.REASON]) == (v.REJECT, reasons.UNAVAILABLE)
     assert len(commits) == 8  # every try reached its COMMIT
     assert scalar(engine, "SELECT COUNT(*) FROM calls") == 0  # nothing half-done
-    assert scalar(engine, "SELECT admitted_calls FROM clients WHERE id = :id", id=acme) == 0
+    assert scalar(engine, "SELECT admitted_calls FROM client_accounts WHERE client_id = :id", id=acme) == 0
 
 
 def test_a_server_without_wsrep_is_no_galera_node(engine):

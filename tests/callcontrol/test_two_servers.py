@@ -74,7 +74,7 @@ async def test_credit_for_n_maximum_calls_admits_n_of_n_plus_1_over_two_servers(
         run_session(reactor, "127.0.0.1", two_servers[i % 2].port, "settle",
                     (a[v.CALL_ID], str(7 * i + 1), "ANSWER")) for i, a in enumerate(allowed)])
     costs = [Decimal(dict(s.set_by_server)[v.COST]) for s in settled]
-    balance = scalar(engine, "SELECT balance FROM clients WHERE id = :i", i=cid)
+    balance = scalar(engine, "SELECT balance FROM client_accounts WHERE client_id = :i", i=cid)
     assert balance == one_call * n - sum(costs)
     assert balance >= 0
     assert ledger_gap(engine, cid) == 0

@@ -67,7 +67,7 @@ async def test_master_and_a_client_campaign_run_side_by_side_within_their_limits
     assert [tuple(r) for r in progress] == [
         ("master", 20, 20, 20, 20, Decimal("1.0000"), 600, Decimal("1.2000"), 0, "finished"),
         ("acme", 20, 20, 20, 20, Decimal("1.0000"), 600, Decimal("1.2000"), 0, "finished")]
-    balances = rows(engine, "SELECT code, balance FROM clients ORDER BY id")
+    balances = rows(engine, "SELECT code, balance FROM client_list ORDER BY id")
     assert [tuple(r) for r in balances] == [("master", Decimal("48.8000")),
                                             ("acme", Decimal("18.8000"))]
 
@@ -133,7 +133,7 @@ async def test_credit_running_out_stops_the_dialer_without_using_up_contacts(eng
     async with campaign_rig(engine, lambda n: Outcome("ANSWER", 30, hold_seconds=0.1)) as rig:
         rig.add_dialer("d1")
         execute(engine, "UPDATE campaigns SET status = 'running' WHERE id = :g", g=campaign)
-        balance = lambda: rows(engine, "SELECT balance FROM clients WHERE id = :c", c=acme)[0][0]
+        balance = lambda: rows(engine, "SELECT balance FROM client_accounts WHERE client_id = :c", c=acme)[0][0]
         # A contact refused while another call held the credit comes back after the
         # dialer's requeue delay (30 s by default): the deadline is beyond it.
         await wait_until(lambda: balance() == Decimal("0") and rig.pbx.open_calls == 0,

@@ -210,7 +210,7 @@ async def test_database_outage_under_load(private_mariadb, private_db_url, outag
         for code, client_id in ids.items():
             ours = [c for c in book.calls.values() if c.client == code]
             assert ledger_gap(engine, client_id) == 0
-            balance = scalar(engine, "SELECT balance FROM clients WHERE id = :i", i=client_id)
+            balance = scalar(engine, "SELECT balance FROM client_accounts WHERE client_id = :i", i=client_id)
             assert balance == OPENING - sum(Decimal(c.cost) for c in ours)
             billed = scalar(engine, "SELECT COUNT(*) FROM calls WHERE client_id = :i"
                             " AND state = 'settled'", i=client_id)

@@ -164,8 +164,8 @@ def test_schema_objects_behave_the_same_on_every_node(galera_db, galera_cluster)
                 conn.execute(text("INSERT INTO payments (client_id, amount, kind, reference) "
                                   "VALUES (:id, -2.5, 'correction', 'FIX-1')"), {"id": client_id})
             refusals = {
-                "UPDATE clients SET balance = 1000 WHERE id = :id":
-                    "clients.balance is kept by the ledger",
+                "UPDATE client_accounts SET balance = 1000 WHERE client_id = :id":
+                    "client_accounts.balance is kept by the ledger",
                 "UPDATE payments SET amount = 1 WHERE client_id = :id":
                     "payments are never changed",
                 "DELETE FROM payments WHERE client_id = :id": "payments are never deleted",
@@ -226,8 +226,9 @@ def live_usage(engine, code: str) -> tuple[int, Decimal, Decimal]:
         engine, "SELECT (SELECT COUNT(*) FROM calls k WHERE k.client_id = c.id"
                 "        AND k.state = 'live'),"
                 " (SELECT COALESCE(SUM(reserved), 0) FROM calls k WHERE k.client_id = c.id"
-                "        AND k.state = 'live'), c.balance"
-                " FROM clients c WHERE c.code = :code", code=code)[0]
+                "        AND k.state = 'live'), a.balance"
+                " FROM clients c JOIN client_accounts a ON a.client_id = c.id"
+                " WHERE c.code = :code", code=code)[0]
     return int(live), Decimal(reserved), Decimal(balance)
 
 

@@ -131,9 +131,9 @@ async def test_caller_id_and_channel_data_never_change_the_decision_or_leak(worl
         if hostile in STORABLE:
             assert row.channel == ("PJSIP/" + hostile)[:128]
             assert (row.uniqueid or "") == hostile[:64]
-    assert scalar(engine, "SELECT balance FROM clients WHERE code = 'acme'") == \
+    assert scalar(engine, "SELECT balance FROM client_list WHERE code = 'acme'") == \
         Decimal("10") - Decimal("0.03") * len(answers)
-    assert scalar(engine, "SELECT balance FROM clients WHERE code = 'victim'") == 10
+    assert scalar(engine, "SELECT balance FROM client_list WHERE code = 'victim'") == 10
     assert ledger_gap(engine, ids["acme"]) == 0
     assert_intact(engine, before)
 

@@ -256,7 +256,7 @@ async def test_one_of_two_servers_killed_mid_load(engine, db_url):
     for code, client_id in ids.items():
         ours = [c for c in settled if c.client == code]
         assert ledger_gap(engine, client_id) == 0
-        assert scalar(engine, "SELECT balance FROM clients WHERE id = :i", i=client_id) == \
+        assert scalar(engine, "SELECT balance FROM client_accounts WHERE client_id = :i", i=client_id) == \
             OPENING - sum(Decimal(c.cost) for c in ours)
         assert scalar(engine, "SELECT COUNT(*) FROM calls WHERE client_id = :i AND state ="
                       " 'settled'", i=client_id) == len(ours)

@@ -40,7 +40,7 @@ def acme(engine):
 
 
 def balance(engine, client_id: int) -> Decimal:
-    return scalar(engine, "SELECT balance FROM clients WHERE id = :i", i=client_id)
+    return scalar(engine, "SELECT balance FROM client_accounts WHERE client_id = :i", i=client_id)
 
 
 def call_row(engine, call_id: str):

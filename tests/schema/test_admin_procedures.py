@@ -41,7 +41,8 @@ def two_clients(engine):
     return held, other
 
 
-@pytest.mark.parametrize("how", ["select for update", "admission update"])
+@pytest.mark.parametrize("how", ["select for update", "account for update", "admission",
+                                 "settle"])
 def test_a_held_client_row_does_not_stall_procedures_for_another_client(engine, two_clients,
                                                                          how):
     held, _ = two_clients
@@ -51,9 +52,18 @@ def test_a_held_client_row_does_not_stall_procedures_for_another_client(engine, 
         holder.begin()
         if how == "select for update":
             holder.execute(text("SELECT * FROM clients WHERE id = :id FOR UPDATE"), {"id": held.id})
-        else:   # what authorize does to the client it admits
-            holder.execute(text("UPDATE clients SET admitted_calls = admitted_calls + 1 "
-                                "WHERE id = :id"), {"id": held.id})
+        elif how == "account for update":
+            holder.execute(text("SELECT * FROM client_accounts WHERE client_id = :id FOR UPDATE"),
+                           {"id": held.id})
+        elif how == "admission":   # what authorize does to the client it admits
+            holder.execute(text("SELECT c.id FROM clients c JOIN client_accounts a "
+                                "ON a.client_id = c.id WHERE c.code = 'held' FOR UPDATE"))
+            holder.execute(text("UPDATE client_accounts SET admitted_calls = admitted_calls + 1 "
+                                "WHERE client_id = :id"), {"id": held.id})
+        else:   # a call charge: the ledger moves the held client's balance
+            holder.execute(text("INSERT INTO calls (client_id, client_code, number, state, cost, "
+                                "authorized_at) VALUES (:id, 'held', '4420', 'settled', 1, "
+                                "UTC_TIMESTAMP(3))"), {"id": held.id})
         try:
             for statement, params in procedure_calls("other"):
                 with admin.begin():
@@ -65,7 +75,7 @@ def test_a_held_client_row_does_not_stall_procedures_for_another_client(engine, 
         finally:
             holder.rollback()
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT balance, status FROM clients WHERE code = 'other'")
+        assert conn.execute(text("SELECT balance, status FROM client_list WHERE code = 'other'")
                             ).one() == (Decimal("14"), "active")
         assert conn.execute(text("SELECT code, channel_limit FROM clients "
                                  "WHERE code IN ('newc', 'newd') ORDER BY code")).all() == [

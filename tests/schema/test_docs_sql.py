@@ -29,7 +29,7 @@ def test_the_tenant_call_walkthrough_runs_and_gives_a_phone(engine):
             db.exec_driver_sql(statement.rstrip(";"))
     with engine.connect() as db:
         endpoint = db.execute(text("SELECT id, context FROM ps_endpoints")).one()
-        balance = db.execute(text("SELECT balance FROM clients WHERE code = 'acme'")).scalar()
+        balance = db.execute(text("SELECT balance FROM client_list WHERE code = 'acme'")).scalar()
         did = db.execute(text("SELECT did, exten FROM dids")).one()
     assert tuple(endpoint) == ("acme-1001", "client-acme")
     assert balance == 20

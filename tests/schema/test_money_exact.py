@@ -58,8 +58,9 @@ CASES = [
             SIGNAL, ROUNDED_RATE),
     Refusal("connection fee with 7 decimals", insert_rate(fee="0.0100001"),
             insert_rate(fee="0.010001"), SIGNAL, r"^rates\.connection_fee takes at most 6"),
-    Refusal("opening balance with 5 decimals", insert_client(balance=Decimal("1.23456")),
-            insert_client(balance=Decimal("1.2345")), SIGNAL, r"^clients\.balance takes at most 4"),
+    Refusal("opening balance with 5 decimals", insert_client(opening_balance=Decimal("1.23456")),
+            insert_client(opening_balance=Decimal("1.2345")), SIGNAL,
+            r"^clients\.opening_balance takes at most 4"),
     Refusal("credit limit with 5 decimals",
             "UPDATE clients SET credit_limit = 0.00001 WHERE id = :b",
             "UPDATE clients SET credit_limit = 0.0001 WHERE id = :b",
@@ -74,7 +75,7 @@ CASES = [
     Refusal("opening balance through create_client with 5 decimals",
             "CALL create_client('newc', 'New', NULL, 1, 1.00001)",
             "CALL create_client('newc', 'New', NULL, 1, 1.0001)",
-            SIGNAL, r"^clients\.balance takes at most 4"),
+            SIGNAL, r"^clients\.opening_balance takes at most 4"),
     # a payment's sign fits its kind
     Refusal("negative top-up", insert_payment(amount="-5"),
             insert_payment(amount="-5", kind="correction"), SIGNAL,
@@ -90,8 +91,8 @@ CASES = [
             "CALL add_payment('alpha', -103.5, 'p-1')", SIGNAL,
             r"^this payment would take the balance below its floor"),
     Refusal("negative opening balance below the floor",
-            insert_client(balance=Decimal("-3"), credit_limit=Decimal("2")),
-            insert_client(balance=Decimal("-3"), credit_limit=Decimal("3")), SIGNAL,
+            insert_client(opening_balance=Decimal("-3"), credit_limit=Decimal("2")),
+            insert_client(opening_balance=Decimal("-3"), credit_limit=Decimal("3")), SIGNAL,
             r"^this payment would take the balance below its floor"),
     # channel limits have an upper bound
     Refusal("channel limit above 10000", insert_client(channel_limit=10001),
@@ -129,7 +130,7 @@ def test_an_exact_payment_is_kept_to_the_last_decimal(engine):
         top_up(conn, acme.id, Decimal("10.1235"), "INV-1")
         conn.execute(text("CALL add_payment('acme', 0.0001, 'INV-2')")).all()
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT balance FROM clients WHERE id = :id"),
+        assert conn.execute(text("SELECT balance FROM client_accounts WHERE client_id = :id"),
                             {"id": acme.id}).scalar_one() == Decimal("10.1236")
 
 
@@ -154,7 +155,7 @@ def test_an_allowed_correction_below_the_floor_is_recorded_with_its_flag(engine)
                           "VALUES (:id, -100000, 'correction', 'chargeback', 1)"),
                      {"id": acme.id})
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT balance FROM clients WHERE id = :id"),
+        assert conn.execute(text("SELECT balance FROM client_accounts WHERE client_id = :id"),
                             {"id": acme.id}).scalar_one() == Decimal("-99885")
         assert conn.execute(text("SELECT allow_below_floor FROM payments WHERE reference = "
                                  "'chargeback'")).scalar_one() == 1

@@ -75,12 +75,32 @@ CASES = [
             ("UPDATE rate_plans SET is_default = 0", insert_client(rate_plan_id=1)),
             SIGNAL, "^no default rate plan"),
     # clients: the ledger
-    Refusal("direct update of the balance", "UPDATE clients SET balance = balance + 10 WHERE id = :a",
-            insert_payment(), SIGNAL, r"^clients\.balance is kept by the ledger"),
+    Refusal("direct update of the balance",
+            "UPDATE client_accounts SET balance = balance + 10 WHERE client_id = :a",
+            insert_payment(), SIGNAL, r"^client_accounts\.balance is kept by the ledger"),
     Refusal("direct update of the balance to zero",
-            "UPDATE clients SET balance = 0 WHERE id = :a",
-            "UPDATE clients SET balance = balance WHERE id = :a",
-            SIGNAL, r"^clients\.balance is kept by the ledger"),
+            "UPDATE client_accounts SET balance = 0 WHERE client_id = :a",
+            "UPDATE client_accounts SET balance = balance WHERE client_id = :a",
+            SIGNAL, r"^client_accounts\.balance is kept by the ledger"),
+    Refusal("changing the admission count by hand",
+            "UPDATE client_accounts SET admitted_calls = 1000 WHERE client_id = :a",
+            "UPDATE client_accounts SET admitted_calls = admitted_calls WHERE client_id = :a",
+            SIGNAL, r"^client_accounts\.admitted_calls is counted by the server"),
+    Refusal("stamping the balance's time by hand",
+            "UPDATE client_accounts SET balance_moved_at = '2020-01-01' WHERE client_id = :a",
+            "UPDATE client_accounts SET balance_moved_at = balance_moved_at WHERE client_id = :a",
+            SIGNAL, r"^client_accounts\.balance_moved_at is kept by the ledger"),
+    Refusal("an account row by hand",
+            "INSERT INTO client_accounts (client_id, balance) VALUES (:c, 1000)",
+            insert_client(), SIGNAL, r"^client_accounts rows are kept by the system"),
+    Refusal("deleting an account row",
+            "DELETE FROM client_accounts WHERE client_id = :c",
+            "DELETE FROM clients WHERE id = :c", SIGNAL,
+            r"^client_accounts rows go with their client: DELETE FROM clients instead"),
+    Refusal("changing the opening balance after the INSERT",
+            "UPDATE clients SET opening_balance = 500 WHERE id = :a",
+            "UPDATE clients SET opening_balance = opening_balance, notes = 'x' WHERE id = :a",
+            SIGNAL, r"^clients\.opening_balance is read only when the client is created"),
     Refusal("deleting a client with payments", "DELETE FROM clients WHERE id = :p",
             "DELETE FROM clients WHERE id = :c", HAS_CHILDREN, "fk_payments_client"),
     # payments
@@ -213,7 +233,7 @@ def test_refused_with_a_clear_error(world, case: Refusal):
 def test_the_cases_left_the_shared_world_untouched(world):
     engine, ids = world
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT balance FROM clients WHERE id = :a"), ids
+        assert conn.execute(text("SELECT balance FROM client_accounts WHERE client_id = :a"), ids
                             ).scalar_one() == Decimal("103.5")
         assert conn.execute(text("SELECT COUNT(*) FROM payments")).scalar_one() == 3
 
@@ -306,8 +326,9 @@ def test_a_failed_ledger_update_does_not_open_the_balance_to_hand_edits(engine, 
         assert overflow.value.orig.args[0] == 1264
         with pytest.raises(DBAPIError) as refused:
             with conn.begin():
-                conn.execute(text("UPDATE clients SET balance = 1000000 WHERE id = :id"),
+                conn.execute(text("UPDATE client_accounts SET balance = 1000000 "
+                                  "WHERE client_id = :id"),
                              {"id": client.id})
         assert "kept by the ledger" in refused.value.orig.args[1]
-        assert conn.execute(text("SELECT balance FROM clients WHERE id = :id"),
+        assert conn.execute(text("SELECT balance FROM client_accounts WHERE client_id = :id"),
                             {"id": client.id}).scalar_one() == opening

@@ -62,7 +62,7 @@ def view_reading_the_template(cursor) -> None:
 
 
 SHORTFALLS = {
-    "a trigger missing": ("triggers", "DROP TRIGGER calls_after_insert_attempt"),
+    "a trigger missing": ("triggers", "DROP TRIGGER calls_after_insert"),
     "triggers out of firing order": ("triggers", recreate_first_sibling),
     "a seed row missing": ("rows of tenant_privileges",
                            "DELETE FROM tenant_privileges LIMIT 1"),

@@ -1,5 +1,6 @@
 """A database at schema 083 with data upgrades forward with every balance, ledger row and
-call intact (this branch's files 090-092 alter clients, payments and campaigns)."""
+call intact (files 090-092 alter clients, payments and campaigns; 093 moves each client's
+balance and admission counter to client_accounts)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from sqlalchemy import text
 
 from fastagi.db import migrate
 from fastagi.db.engine import make_engine
+from tests.support.database import connect_server, drop_database, fresh_database_name, url_for
+from tests.support.fingerprint import differences, fingerprint
 
 SCHEMA = migrate.schema_dir()
 
@@ -25,12 +28,18 @@ def columns_of(conn, table: str) -> list[str]:
         "AND table_name = :t ORDER BY ordinal_position"), {"t": table})]
 
 
+# What 093 moved from clients to client_accounts (same names there).
+MOVED = ("balance", "admitted_calls")
+
+
 def everything(conn, columns: dict[str, list[str]] | None = None) -> dict[str, list[tuple]]:
     """Every row of the ledger tables, in `columns` (default: every column there is now);
     later files add columns, so the rows before an upgrade are compared in their own."""
     rows = {}
     for table, order in TABLES:
         names = (columns or {}).get(table) or columns_of(conn, table)
+        if columns is not None and table == "clients":
+            names = [n for n in names if n not in MOVED]
         listed = ", ".join(f"`{n}`" for n in names)
         rows[table] = [tuple(r) for r in
                        conn.execute(text(f"SELECT {listed} FROM {table} ORDER BY {order}"))]
@@ -64,7 +73,11 @@ def test_upgrade_from_083_keeps_balances_ledger_and_calls(empty_db_url, tmp_path
             conn.execute(text("INSERT INTO campaigns (client_id, name, status, max_channels) "
                               "SELECT seq + :first, 'spring', 'draft', 3 FROM seq_1_to_200"),
                          params)
+            # admissions counted on the client row, as authorize did at 083
+            conn.execute(text("UPDATE clients SET admitted_calls = id % 7, updated_at = updated_at"))
             before = everything(conn)
+            system_kept_before = [tuple(r) for r in conn.execute(text(
+                "SELECT id, balance, admitted_calls FROM clients ORDER BY id"))]
             columns_before = {t: columns_of(conn, t) for t, _ in TABLES}
         applied = migrate.upgrade(empty_db_url)
         assert applied and min(applied) > 83
@@ -76,26 +89,69 @@ def test_upgrade_from_083_keeps_balances_ledger_and_calls(empty_db_url, tmp_path
             new_payment_values = conn.execute(text(
                 "SELECT DISTINCT allow_below_floor FROM payments")).all()
             mismatched = conn.execute(text(
-                "SELECT COUNT(*) FROM clients c WHERE c.balance <> "
-                "(SELECT COALESCE(SUM(amount), 0) FROM payments p WHERE p.client_id = c.id) - "
-                "(SELECT COALESCE(SUM(cost), 0) FROM calls k WHERE k.client_id = c.id)"
+                "SELECT COUNT(*) FROM client_accounts a WHERE a.balance <> "
+                "(SELECT COALESCE(SUM(amount), 0) FROM payments p WHERE p.client_id = a.client_id) - "
+                "(SELECT COALESCE(SUM(cost), 0) FROM calls k WHERE k.client_id = a.client_id)"
             )).scalar_one()
+            system_kept_after = [tuple(r) for r in conn.execute(text(
+                "SELECT client_id, balance, admitted_calls FROM client_accounts "
+                "ORDER BY client_id"))]
+            openings = conn.execute(text(
+                "SELECT COUNT(*) FROM clients c WHERE c.opening_balance <> COALESCE((SELECT "
+                "SUM(amount) FROM payments p WHERE p.client_id = c.id AND kind = 'opening'), 0)"
+            )).scalar_one()
+            moved_at = conn.execute(text(
+                "SELECT COUNT(*) FROM client_accounts a JOIN clients c ON c.id = a.client_id "
+                "WHERE (a.balance_moved_at IS NULL) <> (c.code = 'master')")).scalar_one()
             payment_columns = [r[0] for r in conn.execute(text(
                 "SELECT column_name FROM information_schema.columns WHERE table_schema = "
                 "DATABASE() AND table_name = 'payments' ORDER BY ordinal_position"))]
     finally:
         engine.dispose()
     assert mismatched == 0
-    assert after["clients"] == before["clients"]
+    # every balance and counter moved to client_accounts exactly (master included); the
+    # clients rows kept every other column, updated_at too
+    assert system_kept_after == system_kept_before and len(system_kept_after) == 201
+    assert openings == 0 and moved_at == 0
+    assert after["clients"] == [tuple(v for n, v in zip(columns_before["clients"], row)
+                                      if n not in MOVED) for row in before["clients"]]
     assert after["calls"] == before["calls"]
     assert after["campaigns"] == before["campaigns"]
     assert after["rates"] == before["rates"]
     assert after["payments"] == before["payments"]
     # later files only added columns: payments.allow_below_floor (0 for every row that was
     # there), calls.answered_ms (unknown for calls settled before: NULL)
-    assert added == {"clients": [], "payments": ["allow_below_floor"], "calls": ["answered_ms"],
-                     "campaigns": [], "rates": []}
+    assert added == {"clients": ["opening_balance"], "payments": ["allow_below_floor"],
+                     "calls": ["answered_ms"], "campaigns": [], "rates": []}
     assert "allow_below_floor" in payment_columns and new_payment_values == [(0,)]
     assert new_call_values == [(None,)]
     # c1: opening 1.5, correction -0.25, call 0.1234
     assert len(after["payments"]) == 400 and before["clients"][1][6] == Decimal("1.1266")
+
+
+LANDED_LATER = (93, 94, 147)   # this change's files; databases upgraded before it have 100-140
+
+
+def test_the_client_accounts_files_end_the_same_after_100_to_140(empty_db_url, tmp_path: Path):
+    """A database upgraded at the last landing already has files 100-103 and 140 and gets
+    093/094 after them: it ends exactly as a fresh upgrade (same tables, triggers in the
+    same slots, routines, views and rows)."""
+    for path in SCHEMA.glob("*.sql"):
+        if int(path.name[:3]) not in LANDED_LATER:
+            shutil.copy(path, tmp_path / path.name)
+    migrate.upgrade(empty_db_url, directory=tmp_path)
+    applied_late = migrate.upgrade(empty_db_url)
+    assert set(LANDED_LATER) <= set(applied_late)
+    fresh = fresh_database_name()
+    migrate.upgrade(url_for(fresh))
+    late = empty_db_url.rsplit("/", 1)[1]
+    connection = connect_server()
+    try:
+        with connection.cursor() as cursor:
+            theirs, ours = fingerprint(cursor, fresh), fingerprint(cursor, late)
+    finally:
+        connection.close()
+        drop_database(fresh)
+    for prints in (theirs, ours):          # applied in another order: other ids and times
+        prints.pop("rows of schema_migrations", None)
+    assert differences(theirs, ours) == []

@@ -43,8 +43,9 @@ def add_call(conn, client_id: int, code: str, state: str = "settled",
 
 def test_master_account_is_seeded(engine):
     with engine.connect() as conn:
-        master = one(conn, "SELECT code, name, channel_limit, status, balance, credit_limit, "
-                           "rate_plan_id FROM clients")  # the only client of a new install
+        master = one(conn, "SELECT code, name, channel_limit, status, a.balance, credit_limit, "
+                           "rate_plan_id FROM clients c JOIN client_accounts a "
+                           "ON a.client_id = c.id")  # the only client of a new install
         plan = one(conn, "SELECT id, name FROM rate_plans WHERE is_default = 1")
         assert master == ("master", "master", 50, "active", Decimal("0"), Decimal("0"), plan.id)
         assert plan.name == "default"
@@ -65,7 +66,8 @@ def test_create_client_without_a_plan_gets_the_default_plan(engine):
                           "VALUES ('bravo', 'Bravo', NULL)"))
         default = default_plan_id(conn)
         assert [tuple(r) for r in conn.execute(text(
-            "SELECT code, rate_plan_id, channel_limit, status, balance FROM clients "
+            "SELECT code, rate_plan_id, channel_limit, status, a.balance FROM clients c "
+            "JOIN client_accounts a ON a.client_id = c.id "
             "WHERE code IN ('acme', 'bravo') ORDER BY code"))] == [
             ("acme", default, 5, "active", Decimal("0")),
             ("bravo", default, 10, "active", Decimal("0"))]
@@ -312,22 +314,25 @@ def test_balance_always_equals_payments_minus_charged_calls(engine):
         assert balance(conn, other.id) == Decimal("3")
 
 
-def test_top_up_by_code_looks_the_client_up_first(engine):
-    """As docs/admin-sql.md says: a payment INSERT that reads `clients` itself fails (1442),
-    because its trigger updates `clients`; looking the id up first works."""
+def test_top_up_by_code_reads_clients_in_the_same_statement(engine):
+    """As docs/admin-sql.md says: the ledger moves client_accounts, not clients, so a
+    payment INSERT may look the client up by code itself (before schema 093 that was error
+    1442); a statement that reads client_accounts while it moves a balance still is."""
     with engine.begin() as conn:
         acme = make_client(conn, "acme")
     with engine.connect() as conn:
-        with pytest.raises(DBAPIError) as raised:
-            with conn.begin():
-                conn.execute(text("INSERT INTO payments (client_id, amount, reference) VALUES "
-                                  "((SELECT id FROM clients WHERE code = :code), 5, 'R-1')"),
-                             {"code": "acme"})
-        assert raised.value.orig.args[0] == 1442
         with conn.begin():
-            assert payments_of(conn, acme.id) == []
-            conn.execute(text("SET @client = (SELECT id FROM clients WHERE code = :code)"),
+            conn.execute(text("INSERT INTO payments (client_id, amount, reference) VALUES "
+                              "((SELECT id FROM clients WHERE code = :code), 5, 'R-1')"),
                          {"code": "acme"})
             conn.execute(text("INSERT INTO payments (client_id, amount, reference) "
-                              "VALUES (@client, 5, 'R-1')"))
-            assert balance(conn, acme.id) == Decimal("5")
+                              "SELECT id, 2.5, 'R-2' FROM clients WHERE code = :code"),
+                         {"code": "acme"})
+            assert balance(conn, acme.id) == Decimal("7.5")
+        with pytest.raises(DBAPIError) as raised:
+            with conn.begin():
+                conn.execute(text("INSERT INTO payments (client_id, amount, reference) "
+                                  "SELECT client_id, 1, 'R-3' FROM client_accounts "
+                                  "WHERE client_id = :id"), {"id": acme.id})
+        assert raised.value.orig.args[0] == 1442
+        assert balance(conn, acme.id) == Decimal("7.5")

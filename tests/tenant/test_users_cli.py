@@ -100,7 +100,7 @@ def test_the_operator_keeps_working_as_before(db_url, engine, acme, account_pref
         assert len(query(conn, "SELECT id FROM clients")) == 3  # master, acme, other
     with engine.begin() as conn:
         conn.execute(text("CALL sync_db_logins()"))
-        assert conn.execute(text("SELECT balance FROM clients WHERE id = :c"),
+        assert conn.execute(text("SELECT balance FROM client_accounts WHERE client_id = :c"),
                             {"c": other.id}).scalar_one() == 10
         assert conn.execute(text("SELECT COUNT(*) FROM db_logins WHERE locked = 1")).scalar_one() == 0
     with connect(db_url, operator, PASSWORD, database) as conn:  # still not locked
