@@ -30,7 +30,10 @@ ensure_mariadb() {
       as_root mkdir -p /run/mysqld
       as_root chown mysql:mysql /run/mysqld
     fi
-    as_root start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+    # --pidfile too: --exec alone matches any other mariadbd on the machine (a Galera test
+    # node, a private server) and would report "already running" without starting ours.
+    as_root start-stop-daemon --start --oknodo --background \
+      --pidfile /run/mysqld/mysqld.pid --exec /usr/sbin/mariadbd
     for _ in $(seq 1 60); do
       mariadb_answers && break
       sleep 1
