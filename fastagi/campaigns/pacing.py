@@ -43,7 +43,7 @@ class Caps:
 @dataclass(frozen=True)
 class Pace:
     calls: int                      # how many calls may start now
-    pacing_clock: datetime | None   # the new campaigns.pacing_clock after starting them
+    pacing_clock: datetime | None   # the new campaign_runs.pacing_clock after starting them
     limited_by: str                 # which cap decided (for the log and tests)
 
 
@@ -57,7 +57,7 @@ def pace(now: datetime, caps: Caps, load: Load, pacing_clock: datetime | None,
          wanted: int) -> Pace:
     """How many of `wanted` calls may start at `now`: the campaign's cap, the client's
     free channels minus those kept free, calls per second as a token bucket whose
-    clock (`pacing_clock`, stored on the campaign so every dialer shares it) advances by
+    clock (`pacing_clock`, kept in campaign_runs so every dialer shares it) advances by
     1/cps per call started and never lags `now` by more than BURST_SECONDS, and for a
     progressive campaign one call per free agent not already spoken for by a call
     ringing (or answered after the agents were counted)."""

@@ -9,6 +9,13 @@ otherwise, its contact held back for `requeue_seconds`. Contacts are taken with 
 UPDATE SKIP LOCKED and marked `dialing` with an attempt row in the same transaction: a
 contact is dialled once per attempt, never by two dialers at once.
 
+What the dialer keeps about a campaign (its calls-per-second clock, why it skips it,
+whether it found nothing left to dial) is the campaign's `campaign_runs` row (schema/095):
+the dialer never writes a `campaigns` row, which holds only what people set, so an
+admin's form saved whole (Adminer) or column by column (phpMyAdmin) neither undoes the
+dialer's state nor misses a row the dialer worked. Lock order, everywhere: a client's
+campaign rows (id order, through uq_campaigns_id_client), then their campaign_runs rows.
+
 An attempt's outcome is written by the transaction that authorizes or settles its call
 (triggers on `calls`, schema/061), matched by the uniqueid the dialer gave the channel.
 `finish_attempts` then applies the retry rules to the contact; a claim whose dialer died
@@ -110,13 +117,19 @@ class DialerLimits:
 
 
 def running_campaigns(engine: Engine) -> list[RunningCampaign]:
+    """Campaigns people set running, of active clients: not those the dialer found
+    finished, unless contacts to dial were added since (the claim then clears it)."""
     with engine.begin() as conn:
         return [RunningCampaign(int(r.id), r.queue, int(r.wrapup or 0)) for r in conn.execute(text(
             "SELECT g.id, IF(g.mode = 'progressive', q.asterisk_name, NULL) AS queue, "
             "q.wrapup_seconds AS wrapup "
             "FROM campaigns g JOIN clients c ON c.id = g.client_id "
+            "LEFT JOIN campaign_runs r ON r.campaign_id = g.id "
             "LEFT JOIN queues q ON q.id = g.queue_id "
-            "WHERE g.status = 'running' AND c.status = 'active' ORDER BY g.id"))]
+            "WHERE g.status = 'running' AND c.status = 'active' "
+            "AND (r.finished IS NULL OR r.finished = 0 OR EXISTS (SELECT 1 FROM contacts k "
+            "     WHERE k.campaign_id = g.id AND k.status IN ('new', 'retry'))) "
+            "ORDER BY g.id"))]
 
 
 _CLIENT_OF = text("SELECT client_id FROM campaigns WHERE id = :campaign")
@@ -155,6 +168,12 @@ _CAMPAIGN = text(
     "SELECT g.*, d.context AS d_context, d.exten AS d_exten, d.priority AS d_priority "
     "FROM campaigns g LEFT JOIN campaign_destinations d ON d.id = g.destination_id "
     "WHERE g.id = :campaign FOR UPDATE")
+# The dialer's own state of the campaign, locked after the campaign rows (a locking read:
+# another dialer's claim may have moved the clock since this transaction began).
+_RUN = text("SELECT pacing_clock, dialer_note, finished FROM campaign_runs "
+            "WHERE campaign_id = :campaign FOR UPDATE")
+# A campaign row made without its trigger (a dump restored without triggers) gets one.
+_ADD_RUN = text("INSERT IGNORE INTO campaign_runs (campaign_id) VALUES (:campaign)")
 # Read without a lock: the queue's admins and agents' logins never wait for a claim.
 _QUEUE = text("SELECT asterisk_name, status FROM queues WHERE id = :queue")
 _LOAD = text(
@@ -219,10 +238,14 @@ def _claim(engine: Engine, campaign_id: int, now: datetime, limits: DialerLimits
             return ClaimResult((), "no such campaign", 0)
         if row.status != "running" or client.status != "active":
             return ClaimResult((), "not running", 0)
+        run = conn.execute(_RUN, {"campaign": campaign_id}).first()
+        if run is None:
+            conn.execute(_ADD_RUN, {"campaign": campaign_id})
+            run = conn.execute(_RUN, {"campaign": campaign_id}).one()
         queue = (conn.execute(_QUEUE, {"queue": row.queue_id}).first()
                  if row.queue_id is not None else None)
         problem = campaign_problem(row, queue)
-        _note(conn, row, problem)
+        _note(conn, row, run, problem)
         if problem:
             return ClaimResult((), "bad campaign row", 0)
         progressive = row.mode == "progressive"
@@ -241,7 +264,7 @@ def _claim(engine: Engine, campaign_id: int, now: datetime, limits: DialerLimits
                            free_agents=agents.free_agents if progressive else None)
         load = pacing.Load(int(campaign_in_flight), int(live_calls), int(client_in_flight),
                            int(in_flight_live), int(ringing))
-        decision = pacing.pace(now, caps, load, row.pacing_clock, limits.batch)
+        decision = pacing.pace(now, caps, load, run.pacing_clock, limits.batch)
         if decision.calls == 0:
             return ClaimResult((), decision.limited_by, 0)
         window = pacing.Window.from_row(row.window_days, row.window_start, row.window_end)
@@ -281,12 +304,10 @@ def _claim(engine: Engine, campaign_id: int, now: datetime, limits: DialerLimits
             orders.append(_start_attempt(conn, client, row, contact, now, limits,
                                          queue.asterisk_name if queue is not None else None))
         if orders:
-            started = pacing.pace(now, caps, load, row.pacing_clock, len(orders))
-            # updated_at = updated_at in every dialer write: a campaign's updated_at is the last
-            # change people made, so a form (a tenant view has no key: Adminer's UPDATE matches
-            # every column) loaded before the dialer worked the campaign still finds its row.
-            conn.execute(text("UPDATE campaigns SET pacing_clock = :clock, "
-                              "updated_at = updated_at WHERE id = :id"),
+            started = pacing.pace(now, caps, load, run.pacing_clock, len(orders))
+            # Dialling again: a campaign found finished before its new contacts is not.
+            conn.execute(text("UPDATE campaign_runs SET pacing_clock = :clock, finished = 0 "
+                              "WHERE campaign_id = :id"),
                          {"clock": started.pacing_clock, "id": campaign_id})
         limited_by = decision.limited_by if len(candidates) >= decision.calls else "no contacts due"
         if out_of_credit:
@@ -338,10 +359,10 @@ def _credit_after_pending(conn: Connection, client, available: Decimal,
     return available
 
 
-def _note(conn: Connection, row, problem: str | None) -> None:
-    if problem != row.dialer_note:
-        conn.execute(text("UPDATE campaigns SET dialer_note = :note, updated_at = updated_at "
-                          "WHERE id = :id"),
+def _note(conn: Connection, row, run, problem: str | None) -> None:
+    """Say in the campaign's campaign_runs row why the dialer skips it (None: it dials)."""
+    if problem != run.dialer_note:
+        conn.execute(text("UPDATE campaign_runs SET dialer_note = :note WHERE campaign_id = :id"),
                      {"note": problem, "id": row.id})
         if problem:
             log.warning("campaign %s (%s) skipped: %s", row.id, row.name, problem)
@@ -478,20 +499,50 @@ def close_orphans(engine: Engine, now: datetime, orphan_seconds: float) -> int:
     return with_retry(work, idempotent=True)
 
 
+# A campaign's finish, the dialer's finding: running, with contacts, none left to dial
+# (new, retry or dialing) -> finished; found finished but given contacts to dial since
+# (added, or set back to 'new' by people) -> not finished. Candidates are read without a
+# lock, their campaign rows then locked in id order through uq_campaigns_id_client (as a
+# claim locks them: a contact's insert checks its campaign there, and a claim holds them
+# while it takes contacts) and read again, so no contact arrives or is taken in between.
+_WAITING = ("EXISTS (SELECT 1 FROM contacts k WHERE k.campaign_id = g.id "
+            "AND k.status IN ('new', 'retry', 'dialing'))")
+_FINISH_OR_REOPEN = (
+    "SELECT g.id, r.finished FROM campaigns g JOIN campaign_runs r ON r.campaign_id = g.id "
+    "WHERE {only} ((g.status = 'running' AND r.finished = 0 "
+    "        AND EXISTS (SELECT 1 FROM contacts k WHERE k.campaign_id = g.id) "
+    "        AND NOT " + _WAITING + ") "
+    "   OR (r.finished = 1 AND " + _WAITING + ")) ORDER BY g.id")
+_FINISH_CANDIDATES = text(_FINISH_OR_REOPEN.format(only=""))
+_FINISH_RECHECK = text(_FINISH_OR_REOPEN.format(only="g.id IN :ids AND")).bindparams(
+    bindparam("ids", expanding=True))
+_LOCK_CAMPAIGNS = text(
+    "SELECT id FROM campaigns FORCE INDEX (uq_campaigns_id_client) "
+    "WHERE id IN :ids ORDER BY id FOR UPDATE").bindparams(bindparam("ids", expanding=True))
+_SET_FINISHED = text(
+    "UPDATE campaign_runs SET finished = 1, finished_at = UTC_TIMESTAMP() "
+    "WHERE campaign_id IN :ids AND finished = 0").bindparams(bindparam("ids", expanding=True))
+_SET_REOPENED = text(
+    "UPDATE campaign_runs SET finished = 0 WHERE campaign_id IN :ids AND finished = 1"
+).bindparams(bindparam("ids", expanding=True))
+
+
 def finish_campaigns(engine: Engine) -> list[int]:
-    """Running campaigns with contacts and nothing left to dial become `finished`."""
+    """Running campaigns with contacts and nothing left to dial are found `finished`
+    (campaign_runs.finished, stamped finished_at); finished ones given contacts to dial
+    are not any more. Returns the campaigns found finished now."""
     def work() -> list[int]:
         with engine.begin() as conn:
-            ids = [int(i) for i in conn.execute(text(
-                "SELECT g.id FROM campaigns g WHERE g.status = 'running' "
-                "AND EXISTS (SELECT 1 FROM contacts c WHERE c.campaign_id = g.id) "
-                "AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.campaign_id = g.id "
-                "                AND c.status IN ('new', 'retry', 'dialing')) "
-                "FOR UPDATE")).scalars()]
-            if ids:
-                conn.execute(text(
-                    "UPDATE campaigns SET status = 'finished', updated_at = updated_at "
-                    "WHERE id IN :ids AND status = 'running'"
-                ).bindparams(bindparam("ids", expanding=True)), {"ids": ids})
-            return ids
+            candidates = [int(i) for i in conn.execute(_FINISH_CANDIDATES).scalars()]
+            if not candidates:
+                return []
+            conn.execute(_LOCK_CAMPAIGNS, {"ids": candidates}).all()
+            found = conn.execute(_FINISH_RECHECK, {"ids": candidates}).all()
+            finish = [int(r.id) for r in found if not r.finished]
+            reopen = [int(r.id) for r in found if r.finished]
+            if finish:
+                conn.execute(_SET_FINISHED, {"ids": finish})
+            if reopen:
+                conn.execute(_SET_REOPENED, {"ids": reopen})
+            return finish
     return with_retry(work, idempotent=True)

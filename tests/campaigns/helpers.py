@@ -63,7 +63,10 @@ def contact_states(engine, campaign: int) -> dict[str, int]:
 
 
 def campaign_status(engine, campaign: int) -> str:
-    return rows(engine, "SELECT status FROM campaigns WHERE id = :g", g=campaign)[0][0]
+    """What the campaign is doing: what people set, or `finished` once the dialer found
+    nothing left to dial (campaign_progress.state)."""
+    return rows(engine, "SELECT state FROM campaign_progress WHERE campaign_id = :g",
+                g=campaign)[0][0]
 
 
 def fast_campaign(engine, client: int, contacts: int, first: int = 0, **columns) -> int:

@@ -93,7 +93,8 @@ def test_a_bad_campaign_row_is_skipped_with_a_note(engine, acme, columns, note):
     add_contacts(engine, acme, campaign, ["442071230001"])
     result = claim(engine, campaign, datetime(2026, 12, 3, 10, 0))
     assert (result.orders, result.limited_by) == ((), "bad campaign row")
-    assert note in rows(engine, "SELECT dialer_note FROM campaigns WHERE id = :g", g=campaign)[0][0]
+    assert note in rows(engine, "SELECT dialer_note FROM campaign_runs WHERE campaign_id = :g",
+                        g=campaign)[0][0]
     assert rows(engine, "SELECT dialer_note FROM campaign_progress")[0][0].startswith(note)
 
 

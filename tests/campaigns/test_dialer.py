@@ -62,7 +62,7 @@ async def test_master_and_a_client_campaign_run_side_by_side_within_their_limits
     assert [tuple(r) for r in billed] == [("acme", 20, Decimal("1.2000")),
                                           ("master", 20, Decimal("1.2000"))]
     progress = rows(engine, "SELECT client, contacts, answered_contacts, attempts, answered, "
-                            "answer_rate, talk_seconds, cost, in_flight, status "
+                            "answer_rate, talk_seconds, cost, in_flight, state "
                             "FROM campaign_progress ORDER BY campaign_id")
     assert [tuple(r) for r in progress] == [
         ("master", 20, 20, 20, 20, Decimal("1.0000"), 600, Decimal("1.2000"), 0, "finished"),

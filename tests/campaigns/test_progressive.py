@@ -118,11 +118,14 @@ async def test_a_disabled_queue_stops_the_campaign_with_a_reason(engine):
         rig.pbx.queues["acme-sales"] = FakeQueue(agents=2)
         rig.add_dialer("d1")
         execute(engine, "UPDATE campaigns SET status = 'running' WHERE id = :g", g=campaign)
-        await wait_until(lambda: rows(engine, "SELECT dialer_note FROM campaigns WHERE id = :g",
-                                    g=campaign)[0][0] is not None, what="a dialer note")
+        await wait_until(lambda: note(engine, campaign) is not None, what="a dialer note")
         assert rig.pbx.calls == []
-    assert rows(engine, "SELECT dialer_note FROM campaigns WHERE id = :g", g=campaign)[0][0] == \
-        "queue acme-sales is disabled: no agent can take a call"
+    assert note(engine, campaign) == "queue acme-sales is disabled: no agent can take a call"
+
+
+def note(engine, campaign: int) -> str | None:
+    return rows(engine, "SELECT dialer_note FROM campaign_runs WHERE campaign_id = :g",
+                g=campaign)[0][0]
 
 
 def test_a_progressive_campaign_needs_a_queue_of_its_own_client(engine):

@@ -1,14 +1,16 @@
 """A database at schema 083 with data upgrades forward with every balance, ledger row and
 call intact (files 090-092 alter clients, payments and campaigns; 093 moves each client's
-balance and admission counter to client_accounts)."""
+balance and admission counter to client_accounts), and every campaign's dialer state moves
+to campaign_runs exactly (095)."""
 
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 
 from fastagi.db import migrate
 from fastagi.db.engine import make_engine
@@ -75,14 +77,49 @@ def test_upgrade_from_083_keeps_balances_ledger_and_calls(empty_db_url, tmp_path
                          params)
             # admissions counted on the client row, as authorize did at 083
             conn.execute(text("UPDATE clients SET admitted_calls = id % 7, updated_at = updated_at"))
+            # what the dialer kept on campaign rows at 083: a clock and a note on running
+            # ones, 'finished' (stamped finished_at) on others, one of a suspended client
+            conn.execute(text(
+                "INSERT INTO campaigns (client_id, name, status, caller_id, recording, "
+                "pacing_clock, dialer_note, updated_at) SELECT seq + :first, 'autumn', "
+                "'running', '4420', 'custom/x', '2026-01-02 03:04:05.678901' + INTERVAL seq "
+                "SECOND, IF(seq % 2, CONCAT('note ', seq), NULL), '2025-06-01 10:00:00' "
+                "FROM seq_1_to_200"), params)
+            conn.execute(text("UPDATE campaigns SET status = 'finished' "
+                              "WHERE name = 'autumn' AND client_id % 3 = 0"))
+            conn.execute(text("UPDATE campaigns SET updated_at = '2025-06-01 10:00:00', "
+                              "finished_at = '2025-07-01 00:00:00' + INTERVAL id MINUTE "
+                              "WHERE name = 'autumn'"))
+            suspended = list(conn.execute(text(   # (read first: the trigger writes campaigns)
+                "SELECT client_id FROM campaigns WHERE status = 'finished' "
+                "AND client_id % 2 = 0")).scalars())
+            conn.execute(text("UPDATE clients SET status = 'suspended' WHERE id IN :ids"
+                              ).bindparams(bindparam("ids", expanding=True)),
+                         {"ids": suspended})
+            # what it must become: finished -> running (paused by the suspension for a
+            # suspended client) with finished = 1; clock, note and finish moved as they were
+            dialer_state_before = [tuple(r) for r in conn.execute(text(
+                "SELECT g.id, g.status = 'finished', g.finished_at, g.pacing_clock, "
+                "g.dialer_note, IF(g.status = 'finished', IF(c.status = 'suspended', "
+                "'paused', 'running'), g.status), IF(g.status = 'finished', "
+                "c.status = 'suspended', g.paused_by_suspension), g.updated_at "
+                "FROM campaigns g JOIN clients c ON c.id = g.client_id ORDER BY g.id"))]
             before = everything(conn)
             system_kept_before = [tuple(r) for r in conn.execute(text(
                 "SELECT id, balance, admitted_calls FROM clients ORDER BY id"))]
             columns_before = {t: columns_of(conn, t) for t, _ in TABLES}
         applied = migrate.upgrade(empty_db_url)
         assert applied and min(applied) > 83
+        moved = ("pacing_clock", "dialer_note", "finished_at")
         with engine.connect() as conn:
-            after = everything(conn, columns_before)
+            after = everything(conn, {**columns_before, "campaigns": [
+                c for c in columns_before["campaigns"] if c not in moved]})
+            dialer_state_after = [tuple(r) for r in conn.execute(text(
+                "SELECT g.id, r.finished, r.finished_at, r.pacing_clock, r.dialer_note, "
+                "g.status, g.paused_by_suspension, g.updated_at FROM campaigns g "
+                "JOIN campaign_runs r ON r.campaign_id = g.id ORDER BY g.id"))]
+            states = dict(conn.execute(text(
+                "SELECT state, COUNT(*) FROM campaign_progress GROUP BY state")).all())
             added = {t: [c for c in columns_of(conn, t) if c not in columns_before[t]]
                      for t, _ in TABLES}
             new_call_values = conn.execute(text("SELECT DISTINCT answered_ms FROM calls")).all()
@@ -103,6 +140,7 @@ def test_upgrade_from_083_keeps_balances_ledger_and_calls(empty_db_url, tmp_path
             moved_at = conn.execute(text(
                 "SELECT COUNT(*) FROM client_accounts a JOIN clients c ON c.id = a.client_id "
                 "WHERE (a.balance_moved_at IS NULL) <> (c.code = 'master')")).scalar_one()
+            columns_of_now = columns_of(conn, "campaigns")
             payment_columns = [r[0] for r in conn.execute(text(
                 "SELECT column_name FROM information_schema.columns WHERE table_schema = "
                 "DATABASE() AND table_name = 'payments' ORDER BY ordinal_position"))]
@@ -116,13 +154,25 @@ def test_upgrade_from_083_keeps_balances_ledger_and_calls(empty_db_url, tmp_path
     assert after["clients"] == [tuple(v for n, v in zip(columns_before["clients"], row)
                                       if n not in MOVED) for row in before["clients"]]
     assert after["calls"] == before["calls"]
-    assert after["campaigns"] == before["campaigns"]
+    # campaigns: what people set as it was ('finished' is now the dialer's finding, below)
+    kept = [c for c in columns_before["campaigns"] if c not in moved]
+    same = [kept.index(c) for c in kept if c not in ("status", "paused_by_suspension")]
+    was = [columns_before["campaigns"].index(c) for c in kept
+           if c not in ("status", "paused_by_suspension")]
+    assert [tuple(r[i] for i in same) for r in after["campaigns"]] == \
+        [tuple(r[i] for i in was) for r in before["campaigns"]]
+    assert dialer_state_after == dialer_state_before
+    # the board reads as before: finished where it was, else the status
+    assert states == dict(Counter("finished" if r[1] else r[5] for r in dialer_state_before))
+    assert states["finished"] > 0 and states["draft"] == 200
+    assert any(r[1] and r[6] for r in dialer_state_before)   # finished, suspended client
     assert after["rates"] == before["rates"]
     assert after["payments"] == before["payments"]
     # later files only added columns: payments.allow_below_floor (0 for every row that was
     # there), calls.answered_ms (unknown for calls settled before: NULL)
     assert added == {"clients": ["opening_balance"], "payments": ["allow_below_floor"],
                      "calls": ["answered_ms"], "campaigns": [], "rates": []}
+    assert not set(moved) & set(columns_of_now)
     assert "allow_below_floor" in payment_columns and new_payment_values == [(0,)]
     assert new_call_values == [(None,)]
     # c1: opening 1.5, correction -0.25, call 0.1234

@@ -196,9 +196,11 @@ CALL_SUSPEND = "CALL suspend_client(:code)"
 CALL_ACTIVATE = "CALL activate_client(:code)"
 
 
-def campaign_states(conn, client_id: int) -> dict[str, tuple[str, int]]:
-    return {r.name: (r.status, r.paused_by_suspension) for r in conn.execute(text(
-        "SELECT name, status, paused_by_suspension FROM campaigns WHERE client_id = :id"),
+def campaign_states(conn, client_id: int) -> dict[str, tuple[str, int, str]]:
+    """name -> (status people set, paused by the suspension, state shown on the board)."""
+    return {r.name: (r.status, r.paused_by_suspension, r.state) for r in conn.execute(text(
+        "SELECT g.name, g.status, g.paused_by_suspension, p.state FROM campaigns g "
+        "JOIN campaign_progress p ON p.campaign_id = g.id WHERE g.client_id = :id"),
         {"id": client_id})}
 
 
@@ -211,9 +213,13 @@ def test_suspend_pauses_running_campaigns_and_reactivate_resumes_exactly_those(
         acme = make_client(conn, "acme", balance=Decimal("7"))
         other = make_client(conn, "other")
         for name, status in [("run1", "running"), ("run2", "running"),
-                             ("held", "paused"), ("draft", "draft"), ("done", "finished")]:
+                             ("held", "paused"), ("draft", "draft"), ("done", "running")]:
             make_campaign(conn, acme.id, name, status)
         make_campaign(conn, other.id, "theirs", "running")
+        # the dialer found nothing left to dial in 'done' (schema/095: its finding, not a status)
+        conn.execute(text("UPDATE campaign_runs r JOIN campaigns g ON g.id = r.campaign_id "
+                          "SET r.finished = 1, r.finished_at = UTC_TIMESTAMP() "
+                          "WHERE g.name = 'done'"))
 
     with engine.begin() as conn:
         conn.execute(text(suspend), {"code": "acme"})
@@ -222,19 +228,21 @@ def test_suspend_pauses_running_campaigns_and_reactivate_resumes_exactly_those(
         assert scalar(conn, "SELECT suspended_at IS NOT NULL FROM clients WHERE id = :id",
                       id=acme.id) == 1
         assert campaign_states(conn, acme.id) == {
-            "run1": ("paused", 1), "run2": ("paused", 1), "held": ("paused", 0),
-            "draft": ("draft", 0), "done": ("finished", 0)}
-        assert campaign_states(conn, other.id) == {"theirs": ("running", 0)}
-        # during the suspension the admin closes one of the paused campaigns
-        conn.execute(text("UPDATE campaigns SET status = 'finished' WHERE name = 'run2'"))
+            "run1": ("paused", 1, "paused"), "run2": ("paused", 1, "paused"),
+            "held": ("paused", 0, "paused"), "draft": ("draft", 0, "draft"),
+            "done": ("paused", 1, "finished")}
+        assert campaign_states(conn, other.id) == {"theirs": ("running", 0, "running")}
+        # during the suspension the admin sets one of the paused campaigns back to draft
+        conn.execute(text("UPDATE campaigns SET status = 'draft' WHERE name = 'run2'"))
 
     with engine.begin() as conn:
         conn.execute(text(activate), {"code": "acme"})
     with engine.begin() as conn:
         assert client_list_row(conn, "acme")["status"] == "active"
         assert campaign_states(conn, acme.id) == {
-            "run1": ("running", 0), "run2": ("finished", 0), "held": ("paused", 0),
-            "draft": ("draft", 0), "done": ("finished", 0)}
+            "run1": ("running", 0, "running"), "run2": ("draft", 0, "draft"),
+            "held": ("paused", 0, "paused"), "draft": ("draft", 0, "draft"),
+            "done": ("running", 0, "finished")}
         assert balance(conn, acme.id) == Decimal("7")  # nothing deleted or charged
 
 
@@ -244,10 +252,10 @@ def test_suspending_twice_and_activating_an_active_client_change_nothing(engine)
         make_campaign(conn, acme.id, "run", "running")
         conn.execute(text(SUSPEND), {"code": "acme"})
         conn.execute(text(SUSPEND), {"code": "acme"})
-        assert campaign_states(conn, acme.id) == {"run": ("paused", 1)}
+        assert campaign_states(conn, acme.id) == {"run": ("paused", 1, "paused")}
         conn.execute(text(ACTIVATE), {"code": "acme"})
         conn.execute(text(ACTIVATE), {"code": "acme"})
-        assert campaign_states(conn, acme.id) == {"run": ("running", 0)}
+        assert campaign_states(conn, acme.id) == {"run": ("running", 0, "running")}
 
 
 @pytest.mark.parametrize("call", [CALL_SUSPEND, CALL_ACTIVATE])

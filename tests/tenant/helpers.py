@@ -17,8 +17,8 @@ from tests.support.waiting import wait_until_blocking
 
 ROLES = ("admin", "supervisor", "agent")
 PASSWORD = "correct horse battery staple"
-BASE_TABLES = ("clients", "campaigns", "contacts", "agents", "extensions", "users",
-               "payments", "db_logins", "dids", "calls", "rate_plans", "rates")
+BASE_TABLES = ("clients", "campaigns", "campaign_runs", "contacts", "agents", "extensions",
+               "users", "payments", "db_logins", "dids", "calls", "rate_plans", "rates")
 
 
 def prefix_for(database: str) -> str:

@@ -10,8 +10,9 @@ from sqlalchemy import text
 from tests.tenant.helpers import execute, query
 
 TENANT_TABLES = ["agents", "calls", "campaign_attempts", "campaign_destinations",
-                 "campaign_progress", "campaigns", "client_list", "contacts", "db_logins",
-                 "dids", "do_not_call", "extensions", "payments", "queues", "rates", "users"]
+                 "campaign_progress", "campaign_runs", "campaigns", "client_list", "contacts",
+                 "db_logins", "dids", "do_not_call", "extensions", "payments", "queues", "rates",
+                 "users"]
 
 
 def test_a_login_sees_its_own_world_by_the_expected_names(world):
@@ -112,7 +113,8 @@ def test_writable_views_carry_cascaded_check_option(world):
                     "client_list": "NONE", "db_logins": "NONE", "dids": "NONE",
                     "payments": "NONE", "rates": "NONE", "queues": "CASCADED",
                     "do_not_call": "CASCADED", "campaign_progress": "NONE",
-                    "campaign_attempts": "NONE", "campaign_destinations": "NONE"}
+                    "campaign_attempts": "NONE", "campaign_destinations": "NONE",
+                    "campaign_runs": "NONE"}
 
 
 def test_a_table_is_offered_by_adding_rows_and_refreshing(world):
