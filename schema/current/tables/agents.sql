@@ -27,66 +27,54 @@ CREATE TABLE `agents` (
   CONSTRAINT `ck_agents_pin_failures` CHECK (`pin_failures` >= 0)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci COMMENT='Call-centre agents of a client';
 
--- BEFORE INSERT, fires 1 of 3
+-- BEFORE INSERT
 DELIMITER //
-CREATE TRIGGER agents_pin_before_insert BEFORE INSERT ON agents FOR EACH ROW
+CREATE TRIGGER agents_before_insert BEFORE INSERT ON agents FOR EACH ROW
 BEGIN
-  IF NEW.pin IS NOT NULL THEN
-    IF NEW.pin NOT REGEXP '^[0-9]{4,10}$' THEN
-      SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'agents.pin must be 4-10 digits (it is typed on a phone keypad)';
+  pin_hashed: BEGIN
+    IF NEW.pin IS NOT NULL THEN
+      IF NEW.pin NOT REGEXP '^[0-9]{4,10}$' THEN
+        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'agents.pin must be 4-10 digits (it is typed on a phone keypad)';
+      END IF;
+      SET NEW.pin_hash = password_hash_of(NEW.pin), NEW.pin = NULL;
     END IF;
-    SET NEW.pin_hash = password_hash_of(NEW.pin), NEW.pin = NULL;
-  END IF;
-END//
-DELIMITER ;
-
--- BEFORE INSERT, fires 2 of 3
-DELIMITER //
-CREATE TRIGGER agents_tenant_before_insert BEFORE INSERT ON agents FOR EACH ROW
-BEGIN
-  IF NEW.client_id IS NULL OR NEW.client_id = 0 THEN
-    SET NEW.client_id = tenant_insert_client(NEW.client_id);
-  END IF;
-END//
-DELIMITER ;
-
--- BEFORE INSERT, fires 3 of 3
-DELIMITER //
-CREATE TRIGGER agents_tenant_guard_insert BEFORE INSERT ON agents FOR EACH ROW
-BEGIN
-  DECLARE v_empty VARCHAR(64) DEFAULT CASE WHEN NEW.status = '' THEN 'status' END;
-  IF v_empty IS NOT NULL THEN
-    CALL guard_tenant_row('agents', 'INSERT', NEW.client_id, NEW.client_id, v_empty);
-  END IF;
-END//
-DELIMITER ;
-
--- BEFORE UPDATE, fires 1 of 2
-DELIMITER //
-CREATE TRIGGER agents_pin_before_update BEFORE UPDATE ON agents FOR EACH ROW
-BEGIN
-  IF NEW.pin IS NOT NULL THEN
-    IF NEW.pin NOT REGEXP '^[0-9]{4,10}$' THEN
-      SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'agents.pin must be 4-10 digits (it is typed on a phone keypad)';
+  END pin_hashed;
+  row_owner: BEGIN
+    IF NEW.client_id IS NULL OR NEW.client_id = 0 THEN
+      SET NEW.client_id = tenant_insert_client(NEW.client_id);
     END IF;
-
-    SET NEW.pin_hash = password_hash_of(NEW.pin), NEW.pin = NULL,
-        NEW.pin_failures = 0, NEW.locked_until = NULL;
-  END IF;
+  END row_owner;
+  tenant_guard: BEGIN
+    DECLARE v_empty VARCHAR(64) DEFAULT CASE WHEN NEW.status = '' THEN 'status' END;
+    IF v_empty IS NOT NULL THEN
+      CALL guard_tenant_row('agents', 'INSERT', NEW.client_id, NEW.client_id, v_empty);
+    END IF;
+  END tenant_guard;
 END//
 DELIMITER ;
 
--- BEFORE UPDATE, fires 2 of 2
+-- BEFORE UPDATE
 DELIMITER //
-CREATE TRIGGER agents_tenant_guard_update BEFORE UPDATE ON agents FOR EACH ROW
+CREATE TRIGGER agents_before_update BEFORE UPDATE ON agents FOR EACH ROW
 BEGIN
-  DECLARE v_empty VARCHAR(64) DEFAULT CASE WHEN NEW.status = '' THEN 'status' END;
-  IF v_empty IS NOT NULL OR NOT (NEW.client_id <=> OLD.client_id)
-     OR @@SESSION.foreign_key_checks = 0 OR @@SESSION.unique_checks = 0
-     OR @@SESSION.check_constraint_checks = 0 OR @@SESSION.skip_replication <> 0
-     OR ABS(@@SESSION.timestamp - UNIX_TIMESTAMP(SYSDATE())) > 300 THEN
-    CALL guard_tenant_row('agents', 'UPDATE', OLD.client_id, NEW.client_id, v_empty);
-  END IF;
+  pin_hashed: BEGIN
+    IF NEW.pin IS NOT NULL THEN
+      IF NEW.pin NOT REGEXP '^[0-9]{4,10}$' THEN
+        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'agents.pin must be 4-10 digits (it is typed on a phone keypad)';
+      END IF;
+      SET NEW.pin_hash = password_hash_of(NEW.pin), NEW.pin = NULL,
+          NEW.pin_failures = 0, NEW.locked_until = NULL;
+    END IF;
+  END pin_hashed;
+  tenant_guard: BEGIN
+    DECLARE v_empty VARCHAR(64) DEFAULT CASE WHEN NEW.status = '' THEN 'status' END;
+    IF v_empty IS NOT NULL OR NOT (NEW.client_id <=> OLD.client_id)
+       OR @@SESSION.foreign_key_checks = 0 OR @@SESSION.unique_checks = 0
+       OR @@SESSION.check_constraint_checks = 0 OR @@SESSION.skip_replication <> 0
+       OR ABS(@@SESSION.timestamp - UNIX_TIMESTAMP(SYSDATE())) > 300 THEN
+      CALL guard_tenant_row('agents', 'UPDATE', OLD.client_id, NEW.client_id, v_empty);
+    END IF;
+  END tenant_guard;
 END//
 DELIMITER ;
 

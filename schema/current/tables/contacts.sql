@@ -36,35 +36,27 @@ CREATE TABLE `contacts` (
   CONSTRAINT `ck_contacts_time_zone` CHECK (`time_zone` is null or `time_zone` regexp '^[A-Za-z0-9_+/-]{1,64}$')
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci COMMENT='Contacts of a client, in a campaign or in the client address book';
 
--- BEFORE INSERT, fires 1 of 3
+-- BEFORE INSERT
 DELIMITER //
-CREATE TRIGGER contacts_before_insert_dnc BEFORE INSERT ON contacts FOR EACH ROW
+CREATE TRIGGER contacts_before_insert BEFORE INSERT ON contacts FOR EACH ROW
 BEGIN
-  IF @ict_contacts_dnc_checked IS NULL AND NEW.campaign_id IS NOT NULL
-     AND NEW.status IN ('new', 'retry') AND on_do_not_call(NEW.client_id, NEW.phone) THEN
-    SET NEW.status = 'do-not-call', NEW.last_reason = 'on a do-not-call list';
-  END IF;
-END//
-DELIMITER ;
-
--- BEFORE INSERT, fires 2 of 3
-DELIMITER //
-CREATE TRIGGER contacts_tenant_before_insert BEFORE INSERT ON contacts FOR EACH ROW
-BEGIN
-  IF NEW.client_id IS NULL OR NEW.client_id = 0 THEN
-    SET NEW.client_id = tenant_insert_client(NEW.client_id);
-  END IF;
-END//
-DELIMITER ;
-
--- BEFORE INSERT, fires 3 of 3
-DELIMITER //
-CREATE TRIGGER contacts_tenant_guard_insert BEFORE INSERT ON contacts FOR EACH ROW
-BEGIN
-  DECLARE v_empty VARCHAR(64) DEFAULT CASE WHEN NEW.status = '' THEN 'status' WHEN NEW.last_outcome = '' THEN 'last_outcome' END;
-  IF v_empty IS NOT NULL THEN
-    CALL guard_tenant_row('contacts', 'INSERT', NEW.client_id, NEW.client_id, v_empty);
-  END IF;
+  do_not_call: BEGIN
+    IF @ict_contacts_dnc_checked IS NULL AND NEW.campaign_id IS NOT NULL
+       AND NEW.status IN ('new', 'retry') AND on_do_not_call(NEW.client_id, NEW.phone) THEN
+      SET NEW.status = 'do-not-call', NEW.last_reason = 'on a do-not-call list';
+    END IF;
+  END do_not_call;
+  row_owner: BEGIN
+    IF NEW.client_id IS NULL OR NEW.client_id = 0 THEN
+      SET NEW.client_id = tenant_insert_client(NEW.client_id);
+    END IF;
+  END row_owner;
+  tenant_guard: BEGIN
+    DECLARE v_empty VARCHAR(64) DEFAULT CASE WHEN NEW.status = '' THEN 'status' WHEN NEW.last_outcome = '' THEN 'last_outcome' END;
+    IF v_empty IS NOT NULL THEN
+      CALL guard_tenant_row('contacts', 'INSERT', NEW.client_id, NEW.client_id, v_empty);
+    END IF;
+  END tenant_guard;
 END//
 DELIMITER ;
 

@@ -29,71 +29,59 @@ CREATE TABLE `extensions` (
   CONSTRAINT `ck_extensions_sip_username_set` CHECK (`sip_username` <> '')
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci COMMENT='SIP extensions of a client; Asterisk reads them through the ps_* realtime views';
 
--- BEFORE INSERT, fires 1 of 3
-DELIMITER //
-CREATE TRIGGER extensions_tenant_before_insert BEFORE INSERT ON extensions FOR EACH ROW
-BEGIN
-  IF NEW.client_id IS NULL OR NEW.client_id = 0 THEN
-    SET NEW.client_id = tenant_insert_client(NEW.client_id);
-  END IF;
-END//
-DELIMITER ;
-
--- BEFORE INSERT, fires 2 of 3
+-- BEFORE INSERT
 DELIMITER //
 CREATE TRIGGER extensions_before_insert BEFORE INSERT ON extensions FOR EACH ROW
 BEGIN
-
-  IF NOT EXISTS (SELECT 1 FROM clients WHERE id = NEW.client_id) THEN
-    SIGNAL SQLSTATE '23000' SET MESSAGE_TEXT = 'extensions.client_id names no client', MYSQL_ERRNO = 1452;
-  END IF;
-  SET NEW.sip_username = CONCAT((SELECT code FROM clients WHERE id = NEW.client_id), '-', NEW.exten);
-  IF NEW.sip_password IS NOT NULL THEN
-    SET NEW.md5_cred = MD5(CONCAT(NEW.sip_username, ':asterisk:', NEW.sip_password));
-    SET NEW.sip_password = NULL;
-  END IF;
+  row_owner: BEGIN
+    IF NEW.client_id IS NULL OR NEW.client_id = 0 THEN
+      SET NEW.client_id = tenant_insert_client(NEW.client_id);
+    END IF;
+  END row_owner;
+  sip_identity: BEGIN
+    IF NOT EXISTS (SELECT 1 FROM clients WHERE id = NEW.client_id) THEN
+      SIGNAL SQLSTATE '23000' SET MESSAGE_TEXT = 'extensions.client_id names no client', MYSQL_ERRNO = 1452;
+    END IF;
+    SET NEW.sip_username = CONCAT((SELECT code FROM clients WHERE id = NEW.client_id), '-', NEW.exten);
+    IF NEW.sip_password IS NOT NULL THEN
+      SET NEW.md5_cred = MD5(CONCAT(NEW.sip_username, ':asterisk:', NEW.sip_password));
+      SET NEW.sip_password = NULL;
+    END IF;
+  END sip_identity;
+  tenant_guard: BEGIN
+    DECLARE v_empty VARCHAR(64) DEFAULT CASE WHEN NEW.status = '' THEN 'status' END;
+    IF v_empty IS NOT NULL THEN
+      CALL guard_tenant_row('extensions', 'INSERT', NEW.client_id, NEW.client_id, v_empty);
+    END IF;
+  END tenant_guard;
 END//
 DELIMITER ;
 
--- BEFORE INSERT, fires 3 of 3
-DELIMITER //
-CREATE TRIGGER extensions_tenant_guard_insert BEFORE INSERT ON extensions FOR EACH ROW
-BEGIN
-  DECLARE v_empty VARCHAR(64) DEFAULT CASE WHEN NEW.status = '' THEN 'status' END;
-  IF v_empty IS NOT NULL THEN
-    CALL guard_tenant_row('extensions', 'INSERT', NEW.client_id, NEW.client_id, v_empty);
-  END IF;
-END//
-DELIMITER ;
-
--- BEFORE UPDATE, fires 1 of 2
+-- BEFORE UPDATE
 DELIMITER //
 CREATE TRIGGER extensions_before_update BEFORE UPDATE ON extensions FOR EACH ROW
 BEGIN
-  IF NOT (NEW.client_id <=> OLD.client_id) THEN
-    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'an extension cannot move to another client: create a new one';
-  END IF;
-  SET NEW.sip_username = CONCAT((SELECT code FROM clients WHERE id = NEW.client_id), '-', NEW.exten);
-  IF NEW.sip_password IS NOT NULL THEN
-    SET NEW.md5_cred = MD5(CONCAT(NEW.sip_username, ':asterisk:', NEW.sip_password));
-    SET NEW.sip_password = NULL;
-  ELSEIF NOT (NEW.exten <=> OLD.exten) THEN
-    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'changing exten changes the SIP username: set sip_password in the same UPDATE';
-  END IF;
-END//
-DELIMITER ;
-
--- BEFORE UPDATE, fires 2 of 2
-DELIMITER //
-CREATE TRIGGER extensions_tenant_guard_update BEFORE UPDATE ON extensions FOR EACH ROW
-BEGIN
-  DECLARE v_empty VARCHAR(64) DEFAULT CASE WHEN NEW.status = '' THEN 'status' END;
-  IF v_empty IS NOT NULL OR NOT (NEW.client_id <=> OLD.client_id)
-     OR @@SESSION.foreign_key_checks = 0 OR @@SESSION.unique_checks = 0
-     OR @@SESSION.check_constraint_checks = 0 OR @@SESSION.skip_replication <> 0
-     OR ABS(@@SESSION.timestamp - UNIX_TIMESTAMP(SYSDATE())) > 300 THEN
-    CALL guard_tenant_row('extensions', 'UPDATE', OLD.client_id, NEW.client_id, v_empty);
-  END IF;
+  sip_identity: BEGIN
+    IF NOT (NEW.client_id <=> OLD.client_id) THEN
+      SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'an extension cannot move to another client: create a new one';
+    END IF;
+    SET NEW.sip_username = CONCAT((SELECT code FROM clients WHERE id = NEW.client_id), '-', NEW.exten);
+    IF NEW.sip_password IS NOT NULL THEN
+      SET NEW.md5_cred = MD5(CONCAT(NEW.sip_username, ':asterisk:', NEW.sip_password));
+      SET NEW.sip_password = NULL;
+    ELSEIF NOT (NEW.exten <=> OLD.exten) THEN
+      SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'changing exten changes the SIP username: set sip_password in the same UPDATE';
+    END IF;
+  END sip_identity;
+  tenant_guard: BEGIN
+    DECLARE v_empty VARCHAR(64) DEFAULT CASE WHEN NEW.status = '' THEN 'status' END;
+    IF v_empty IS NOT NULL OR NOT (NEW.client_id <=> OLD.client_id)
+       OR @@SESSION.foreign_key_checks = 0 OR @@SESSION.unique_checks = 0
+       OR @@SESSION.check_constraint_checks = 0 OR @@SESSION.skip_replication <> 0
+       OR ABS(@@SESSION.timestamp - UNIX_TIMESTAMP(SYSDATE())) > 300 THEN
+      CALL guard_tenant_row('extensions', 'UPDATE', OLD.client_id, NEW.client_id, v_empty);
+    END IF;
+  END tenant_guard;
 END//
 DELIMITER ;
 

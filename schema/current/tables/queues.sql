@@ -30,61 +30,49 @@ CREATE TABLE `queues` (
   CONSTRAINT `ck_queues_asterisk_name_set` CHECK (`asterisk_name` <> '')
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci COMMENT='Call queues of a client: inbound calls wait here for the client''s logged-in agents';
 
--- BEFORE INSERT, fires 1 of 3
-DELIMITER //
-CREATE TRIGGER queues_tenant_before_insert BEFORE INSERT ON queues FOR EACH ROW
-BEGIN
-  IF NEW.client_id IS NULL OR NEW.client_id = 0 THEN
-    SET NEW.client_id = tenant_insert_client(NEW.client_id);
-  END IF;
-END//
-DELIMITER ;
-
--- BEFORE INSERT, fires 2 of 3
+-- BEFORE INSERT
 DELIMITER //
 CREATE TRIGGER queues_before_insert BEFORE INSERT ON queues FOR EACH ROW
 BEGIN
-
-  IF NOT EXISTS (SELECT 1 FROM clients WHERE id = NEW.client_id) THEN
-    SIGNAL SQLSTATE '23000' SET MESSAGE_TEXT = 'queues.client_id names no client', MYSQL_ERRNO = 1452;
-  END IF;
-  SET NEW.asterisk_name = CONCAT((SELECT code FROM clients WHERE id = NEW.client_id), '-', NEW.name);
+  row_owner: BEGIN
+    IF NEW.client_id IS NULL OR NEW.client_id = 0 THEN
+      SET NEW.client_id = tenant_insert_client(NEW.client_id);
+    END IF;
+  END row_owner;
+  queue_name: BEGIN
+    IF NOT EXISTS (SELECT 1 FROM clients WHERE id = NEW.client_id) THEN
+      SIGNAL SQLSTATE '23000' SET MESSAGE_TEXT = 'queues.client_id names no client', MYSQL_ERRNO = 1452;
+    END IF;
+    SET NEW.asterisk_name = CONCAT((SELECT code FROM clients WHERE id = NEW.client_id), '-', NEW.name);
+  END queue_name;
+  tenant_guard: BEGIN
+    DECLARE v_empty VARCHAR(64) DEFAULT CASE WHEN NEW.strategy = '' THEN 'strategy' WHEN NEW.status = '' THEN 'status' END;
+    IF v_empty IS NOT NULL THEN
+      CALL guard_tenant_row('queues', 'INSERT', NEW.client_id, NEW.client_id, v_empty);
+    END IF;
+  END tenant_guard;
 END//
 DELIMITER ;
 
--- BEFORE INSERT, fires 3 of 3
-DELIMITER //
-CREATE TRIGGER queues_tenant_guard_insert BEFORE INSERT ON queues FOR EACH ROW
-BEGIN
-  DECLARE v_empty VARCHAR(64) DEFAULT CASE WHEN NEW.strategy = '' THEN 'strategy' WHEN NEW.status = '' THEN 'status' END;
-  IF v_empty IS NOT NULL THEN
-    CALL guard_tenant_row('queues', 'INSERT', NEW.client_id, NEW.client_id, v_empty);
-  END IF;
-END//
-DELIMITER ;
-
--- BEFORE UPDATE, fires 1 of 2
+-- BEFORE UPDATE
 DELIMITER //
 CREATE TRIGGER queues_before_update BEFORE UPDATE ON queues FOR EACH ROW
 BEGIN
-  IF NOT (NEW.client_id <=> OLD.client_id) THEN
-    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'a queue cannot move to another client: create a new one';
-  END IF;
-  SET NEW.asterisk_name = CONCAT((SELECT code FROM clients WHERE id = NEW.client_id), '-', NEW.name);
-END//
-DELIMITER ;
-
--- BEFORE UPDATE, fires 2 of 2
-DELIMITER //
-CREATE TRIGGER queues_tenant_guard_update BEFORE UPDATE ON queues FOR EACH ROW
-BEGIN
-  DECLARE v_empty VARCHAR(64) DEFAULT CASE WHEN NEW.strategy = '' THEN 'strategy' WHEN NEW.status = '' THEN 'status' END;
-  IF v_empty IS NOT NULL OR NOT (NEW.client_id <=> OLD.client_id)
-     OR @@SESSION.foreign_key_checks = 0 OR @@SESSION.unique_checks = 0
-     OR @@SESSION.check_constraint_checks = 0 OR @@SESSION.skip_replication <> 0
-     OR ABS(@@SESSION.timestamp - UNIX_TIMESTAMP(SYSDATE())) > 300 THEN
-    CALL guard_tenant_row('queues', 'UPDATE', OLD.client_id, NEW.client_id, v_empty);
-  END IF;
+  queue_name: BEGIN
+    IF NOT (NEW.client_id <=> OLD.client_id) THEN
+      SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'a queue cannot move to another client: create a new one';
+    END IF;
+    SET NEW.asterisk_name = CONCAT((SELECT code FROM clients WHERE id = NEW.client_id), '-', NEW.name);
+  END queue_name;
+  tenant_guard: BEGIN
+    DECLARE v_empty VARCHAR(64) DEFAULT CASE WHEN NEW.strategy = '' THEN 'strategy' WHEN NEW.status = '' THEN 'status' END;
+    IF v_empty IS NOT NULL OR NOT (NEW.client_id <=> OLD.client_id)
+       OR @@SESSION.foreign_key_checks = 0 OR @@SESSION.unique_checks = 0
+       OR @@SESSION.check_constraint_checks = 0 OR @@SESSION.skip_replication <> 0
+       OR ABS(@@SESSION.timestamp - UNIX_TIMESTAMP(SYSDATE())) > 300 THEN
+      CALL guard_tenant_row('queues', 'UPDATE', OLD.client_id, NEW.client_id, v_empty);
+    END IF;
+  END tenant_guard;
 END//
 DELIMITER ;
 

@@ -25,90 +25,71 @@ CREATE TABLE `users` (
   CONSTRAINT `ck_users_hash_format` CHECK (`password_hash` is null or `password_hash` regexp '^sha512\\$[0-9a-f]{32}\\$[0-9a-f]{128}$')
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci COMMENT='User logins of a client (web/agent logins); passwords stored only as salted hashes';
 
--- BEFORE INSERT, fires 1 of 3
-DELIMITER //
-CREATE TRIGGER users_tenant_before_insert BEFORE INSERT ON users FOR EACH ROW
-BEGIN
-  IF NEW.client_id IS NULL OR NEW.client_id = 0 THEN
-    SET NEW.client_id = tenant_insert_client(NEW.client_id);
-  END IF;
-END//
-DELIMITER ;
-
--- BEFORE INSERT, fires 2 of 3
+-- BEFORE INSERT
 DELIMITER //
 CREATE TRIGGER users_before_insert BEFORE INSERT ON users FOR EACH ROW
 BEGIN
-  IF NEW.password IS NOT NULL THEN
-    SET NEW.password_hash = password_hash_of(NEW.password), NEW.password = NULL;
-  END IF;
+  row_owner: BEGIN
+    IF NEW.client_id IS NULL OR NEW.client_id = 0 THEN
+      SET NEW.client_id = tenant_insert_client(NEW.client_id);
+    END IF;
+  END row_owner;
+  password_hashed: BEGIN
+    IF NEW.password IS NOT NULL THEN
+      SET NEW.password_hash = password_hash_of(NEW.password), NEW.password = NULL;
+    END IF;
+  END password_hashed;
+  tenant_guard: BEGIN
+    DECLARE v_empty VARCHAR(64) DEFAULT CASE WHEN NEW.role = '' THEN 'role' WHEN NEW.status = '' THEN 'status' END;
+    IF v_empty IS NOT NULL THEN
+      CALL guard_tenant_row('users', 'INSERT', NEW.client_id, NEW.client_id, v_empty);
+    END IF;
+  END tenant_guard;
 END//
 DELIMITER ;
 
--- BEFORE INSERT, fires 3 of 3
-DELIMITER //
-CREATE TRIGGER users_tenant_guard_insert BEFORE INSERT ON users FOR EACH ROW
-BEGIN
-  DECLARE v_empty VARCHAR(64) DEFAULT CASE WHEN NEW.role = '' THEN 'role' WHEN NEW.status = '' THEN 'status' END;
-  IF v_empty IS NOT NULL THEN
-    CALL guard_tenant_row('users', 'INSERT', NEW.client_id, NEW.client_id, v_empty);
-  END IF;
-END//
-DELIMITER ;
-
--- BEFORE UPDATE, fires 1 of 3
-DELIMITER //
-CREATE TRIGGER users_db_login_before_update BEFORE UPDATE ON users FOR EACH ROW
-BEGIN
-  IF NEW.password IS NOT NULL AND EXISTS (SELECT 1 FROM db_logins WHERE user_id = OLD.id) THEN
-    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'this user logs in with its database account: its password is set there (ALTER USER), not in users.password';
-  END IF;
-  IF NOT (NEW.client_id <=> OLD.client_id) AND EXISTS (SELECT 1 FROM db_logins WHERE user_id = OLD.id) THEN
-    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'a user with a database login cannot move to another client: CALL revoke_db_login first';
-  END IF;
-END//
-DELIMITER ;
-
--- BEFORE UPDATE, fires 2 of 3
+-- BEFORE UPDATE
 DELIMITER //
 CREATE TRIGGER users_before_update BEFORE UPDATE ON users FOR EACH ROW
 BEGIN
-  IF NEW.password IS NOT NULL THEN
-    SET NEW.password_hash = password_hash_of(NEW.password), NEW.password = NULL;
-  END IF;
+  db_login: BEGIN
+    IF NEW.password IS NOT NULL AND EXISTS (SELECT 1 FROM db_logins WHERE user_id = OLD.id) THEN
+      SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'this user logs in with its database account: its password is set there (ALTER USER), not in users.password';
+    END IF;
+    IF NOT (NEW.client_id <=> OLD.client_id) AND EXISTS (SELECT 1 FROM db_logins WHERE user_id = OLD.id) THEN
+      SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'a user with a database login cannot move to another client: CALL revoke_db_login first';
+    END IF;
+  END db_login;
+  password_hashed: BEGIN
+    IF NEW.password IS NOT NULL THEN
+      SET NEW.password_hash = password_hash_of(NEW.password), NEW.password = NULL;
+    END IF;
+  END password_hashed;
+  tenant_guard: BEGIN
+    DECLARE v_empty VARCHAR(64) DEFAULT CASE WHEN NEW.role = '' THEN 'role' WHEN NEW.status = '' THEN 'status' END;
+    IF v_empty IS NOT NULL OR NOT (NEW.client_id <=> OLD.client_id)
+       OR @@SESSION.foreign_key_checks = 0 OR @@SESSION.unique_checks = 0
+       OR @@SESSION.check_constraint_checks = 0 OR @@SESSION.skip_replication <> 0
+       OR ABS(@@SESSION.timestamp - UNIX_TIMESTAMP(SYSDATE())) > 300 THEN
+      CALL guard_tenant_row('users', 'UPDATE', OLD.client_id, NEW.client_id, v_empty);
+    END IF;
+  END tenant_guard;
 END//
 DELIMITER ;
 
--- BEFORE UPDATE, fires 3 of 3
+-- BEFORE DELETE
 DELIMITER //
-CREATE TRIGGER users_tenant_guard_update BEFORE UPDATE ON users FOR EACH ROW
+CREATE TRIGGER users_before_delete BEFORE DELETE ON users FOR EACH ROW
 BEGIN
-  DECLARE v_empty VARCHAR(64) DEFAULT CASE WHEN NEW.role = '' THEN 'role' WHEN NEW.status = '' THEN 'status' END;
-  IF v_empty IS NOT NULL OR NOT (NEW.client_id <=> OLD.client_id)
-     OR @@SESSION.foreign_key_checks = 0 OR @@SESSION.unique_checks = 0
-     OR @@SESSION.check_constraint_checks = 0 OR @@SESSION.skip_replication <> 0
-     OR ABS(@@SESSION.timestamp - UNIX_TIMESTAMP(SYSDATE())) > 300 THEN
-    CALL guard_tenant_row('users', 'UPDATE', OLD.client_id, NEW.client_id, v_empty);
-  END IF;
-END//
-DELIMITER ;
-
--- BEFORE DELETE, fires 1 of 2
-DELIMITER //
-CREATE TRIGGER users_tenant_guard_delete BEFORE DELETE ON users FOR EACH ROW
-BEGIN
-  IF EXISTS (SELECT 1 FROM db_logins WHERE account = SUBSTRING_INDEX(USER(), '@', 1)) THEN
-    CALL guard_tenant_row('users', 'DELETE', OLD.client_id, OLD.client_id, NULL);
-  END IF;
-END//
-DELIMITER ;
-
--- BEFORE DELETE, fires 2 of 2
-DELIMITER //
-CREATE TRIGGER users_db_login_before_delete BEFORE DELETE ON users FOR EACH ROW
-BEGIN
-  IF EXISTS (SELECT 1 FROM db_logins WHERE user_id = OLD.id) THEN
-    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'this user has a database login: the operator removes it first (CALL revoke_db_login)';
-  END IF;
+  tenant_guard: BEGIN
+    IF EXISTS (SELECT 1 FROM db_logins WHERE account = SUBSTRING_INDEX(USER(), '@', 1)) THEN
+      CALL guard_tenant_row('users', 'DELETE', OLD.client_id, OLD.client_id, NULL);
+    END IF;
+  END tenant_guard;
+  db_login: BEGIN
+    IF EXISTS (SELECT 1 FROM db_logins WHERE user_id = OLD.id) THEN
+      SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'this user has a database login: the operator removes it first (CALL revoke_db_login)';
+    END IF;
+  END db_login;
 END//
 DELIMITER ;
