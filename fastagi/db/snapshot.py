@@ -173,11 +173,16 @@ def _quote(identifier: str) -> str:
     return "`" + identifier.replace("`", "``") + "`"
 
 
+# A scratch database on a busy server (a developer's, CI's): each DDL statement may wait
+# longer than a product statement's 10 s, and nothing waits on it.
+SCRATCH_TIMEOUT_S = 60
+
+
 def of_database(url: str) -> dict[str, str]:
     """The snapshot of the database at `url`, which must be at this code's schema version
     with unchanged files (SchemaError otherwise: a snapshot of another version would not
     describe schema/)."""
-    engine = make_engine(url, pool_size=1)
+    engine = make_engine(url, pool_size=1, timeout_s=SCRATCH_TIMEOUT_S)
     try:
         migrate.require_current(engine)
         with engine.connect() as conn:
@@ -193,14 +198,14 @@ def of_fresh_upgrade(url: str) -> tuple[str, dict[str, str]]:
     scratch = make_url(url)._replace(database=name).render_as_string(hide_password=False)
     _drop(url, name)
     try:
-        migrate.upgrade(scratch)
+        migrate.upgrade(scratch, timeout_s=SCRATCH_TIMEOUT_S)
         return name, of_database(scratch)
     finally:
         _drop(url, name)
 
 
 def _drop(url: str, name: str) -> None:
-    engine = make_engine(server_url(url), pool_size=1)
+    engine = make_engine(server_url(url), pool_size=1, timeout_s=SCRATCH_TIMEOUT_S)
     try:
         with engine.begin() as conn:
             conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {_quote(name)}")

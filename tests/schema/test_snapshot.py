@@ -95,9 +95,9 @@ def test_a_database_upgraded_in_the_order_of_the_last_landing_has_the_same_schem
     for migration in migrate.available_migrations():
         if migration.version in LANDED:
             (landed / migration.name).symlink_to(migration.path)
-    assert migrate.upgrade(empty_db_url, directory=landed) == list(LANDED)
+    assert migrate.upgrade(empty_db_url, directory=landed, timeout_s=60) == list(LANDED)
 
-    new = migrate.upgrade(empty_db_url)
+    new = migrate.upgrade(empty_db_url, timeout_s=60)
 
     assert new == [m.version for m in migrate.available_migrations() if m.version not in LANDED]
     assert drift(snapshot_of(empty_db_url), snapshot.read(COMMITTED)) == ""
@@ -109,7 +109,7 @@ def test_a_database_behind_the_code_is_not_snapshotted(empty_db_url, tmp_path):
     first.mkdir()
     for migration in migrate.available_migrations()[:3]:
         (first / migration.name).symlink_to(migration.path)
-    migrate.upgrade(empty_db_url, directory=first)
+    migrate.upgrade(empty_db_url, directory=first, timeout_s=60)
     out = tmp_path / "out"
 
     run = ictcontact("db", "snapshot", "--db", empty_db_url, "--out", str(out))
