@@ -7,7 +7,6 @@ import difflib
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from fastagi.db import migrate, snapshot
 from fastagi.db.engine import make_engine
@@ -81,7 +80,7 @@ def test_a_fresh_upgrade_makes_exactly_the_committed_snapshot(empty_db_url, tmp_
     assert left == []   # the scratch database is dropped
 
 
-def test_every_file_says_it_is_generated_and_how(tmp_path):
+def test_every_file_says_it_is_generated_and_how():
     files = snapshot.read(COMMITTED)
     assert files
     assert [p for p, content in files.items() if not content.startswith(snapshot.HEADER)] == []
