@@ -225,13 +225,14 @@ def ensure_database(url: str) -> None:
         engine.dispose()
 
 
-def upgrade(url: str, directory: Path | None = None) -> list[int]:
+def upgrade(url: str, directory: Path | None = None, timeout_s: int = 5) -> list[int]:
     """Create the database if needed and apply pending migrations; return what was applied.
 
-    Raises SchemaError when the database is newer than the code.
+    Raises SchemaError when the database is newer than the code. `timeout_s` bounds the
+    connect and (doubled, at least 10 s) each statement's wait, as fastagi.db.engine does.
     """
     ensure_database(url)
-    engine = make_engine(url, pool_size=1)
+    engine = make_engine(url, pool_size=1, timeout_s=timeout_s)
     try:
         with engine.connect() as conn:
             lock = _lease_lock if galera.is_galera(conn) else _server_lock

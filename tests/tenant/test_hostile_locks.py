@@ -191,7 +191,7 @@ def test_one_bad_row_does_not_stop_the_sync_for_others(world):
     dropped by hand: each is skipped with its reason, fail closed; the rest syncs."""
     a, b = world.clients["a"], world.clients["b"]
     with world.engine.begin() as conn:
-        conn.execute(text("DROP TRIGGER users_tenant_guard_update"))  # as before schema 100
+        conn.execute(text("DROP TRIGGER users_before_update"))  # its tenant guard: as before 100
         conn.execute(text("SET SESSION sql_mode = ''"))
         conn.execute(text("UPDATE users SET role = 'bogus' WHERE id = :u"), {"u": a.users["supervisor"]})
         conn.execute(text("DROP USER :u@'%'"), {"u": b.accounts["agent"]})
