@@ -55,7 +55,9 @@ TOOLS = {"adminer": admin_tools.Adminer, "phpmyadmin": admin_tools.PhpMyAdmin}
 @pytest.fixture(params=sorted(TOOLS))
 def tool(request, chromium, tool_servers) -> admin_tools.AdminTool:
     """Adminer, then phpMyAdmin, in the session's browser (logged in by the test)."""
-    return TOOLS[request.param](chromium, tool_servers[request.param].url)
+    server = make_url(SERVER_URL)
+    return TOOLS[request.param](chromium, tool_servers[request.param].url,
+                                server.host or "127.0.0.1", server.port or 3306)
 
 
 @pytest.fixture

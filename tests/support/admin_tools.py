@@ -201,9 +201,10 @@ class AdminTool:
 
     name = "tool"
 
-    def __init__(self, driver, url: str):
+    def __init__(self, driver, url: str, db_host: str = "127.0.0.1", db_port: int = 3306):
         self.driver = driver
         self.url = url
+        self.db_host, self.db_port = db_host, db_port   # the server the tool logs in to
         self.database = ""
 
     # -- helpers shared by both ------------------------------------------------------------
@@ -288,8 +289,9 @@ class Adminer(AdminTool):
         params = {"server": self.server, "username": self.user, "db": self.database, **query}
         return self.url + "adminer.php?" + urllib.parse.urlencode(params)
 
-    def login(self, user: str, password: str, database: str, server: str = "127.0.0.1") -> None:
+    def login(self, user: str, password: str, database: str) -> None:
         self.fresh_session()
+        server = self.db_host if self.db_port == 3306 else f"{self.db_host}:{self.db_port}"
         self.user, self.server, self.database = user, server, database
         self.driver.get(self.url + "adminer.php")
         self.type_into(self.css("input[name='auth[server]']")[0], server)
@@ -414,8 +416,13 @@ class PhpMyAdmin(AdminTool):
     def edit(self, table: str, key: dict[str, object]) -> None:
         """The table browsed with a WHERE on the key, then the row's Edit link."""
         where = " AND ".join(f"`{c}` = '{v}'" for c, v in key.items())
-        self.driver.get(self.index(route="/sql", db=self.database, table=table,
-                                   sql_query=f"SELECT * FROM `{table}` WHERE {where}"))
+        # As the SQL box sends it (phpMyAdmin runs a query only when it is POSTed with the
+        # session's token).
+        self.driver.get(self.index(route="/table/sql", db=self.database, table=table))
+        self.wait(self._settled, f"the SQL page of {table}")
+        self.post(self.url + "index.php?route=/sql",
+                  {"db": self.database, "table": table, "token": self.token(),
+                   "sql_query": f"SELECT * FROM `{table}` WHERE {where}"})
         self.wait(self._settled, f"the {table} list")
         self.wait(lambda: self.css("td.edit_row_anchor a") or self.css(".alert-danger")
                   or self.css(".alert-success"), f"the {table} list")
@@ -426,6 +433,25 @@ class PhpMyAdmin(AdminTool):
         self.wait(lambda: self.css("form#insertForm input[name^='where_clause']"),
                   f"the {table} edit form")
         self.wait(self._settled, f"the {table} edit form")
+
+    def token(self) -> str:
+        """The session's form token (phpMyAdmin's pages carry it in CommonParams)."""
+        return self.driver.execute_script(
+            "return (window.CommonParams && CommonParams.get('token')) || "
+            "(document.querySelector('input[name=token]') || {}).value")
+
+    def post(self, action: str, fields: dict[str, str]) -> None:
+        """Submit a form of `fields` to `action` (a full page load)."""
+        self.driver.execute_script(
+            "const f = document.createElement('form'); f.method = 'post';"
+            "f.action = arguments[0];"
+            "for (const [k, v] of Object.entries(arguments[1])) {"
+            "  const i = document.createElement('input'); i.type = 'hidden'; i.name = k;"
+            "  i.value = v; f.appendChild(i); }"
+            "document.body.appendChild(f); f.submit();", action, fields)
+        self.wait(lambda: self.driver.execute_script(
+            "return document.readyState === 'complete' && !document.querySelector("
+            "'form[action=\"' + arguments[0] + '\"]')", action), "the page")
 
     def new(self, table: str) -> None:
         self.driver.get(self.index(route="/table/change", db=self.database, table=table))
@@ -451,9 +477,10 @@ class PhpMyAdmin(AdminTool):
                 if not null[0].is_selected():
                     self.js_click(null[0])
                 continue
-            self.type_into(field, value)
-            if null and null[0].is_selected():
+            if null and null[0].is_selected():   # NULL off first: its handler clears the field
                 self.js_click(null[0])
+            self.type_into(field, value)
+            assert not null or not null[0].is_selected(), f"phpMyAdmin: {column} stayed NULL"
 
     def _clear_messages(self) -> None:
         self.driver.execute_script(
