@@ -56,8 +56,11 @@ TOOLS = {"adminer": admin_tools.Adminer, "phpmyadmin": admin_tools.PhpMyAdmin}
 def tool(request, chromium, tool_servers) -> admin_tools.AdminTool:
     """Adminer, then phpMyAdmin, in the session's browser (logged in by the test)."""
     server = make_url(SERVER_URL)
-    return TOOLS[request.param](chromium, tool_servers[request.param].url,
+    used = TOOLS[request.param](chromium, tool_servers[request.param].url,
                                 server.host or "127.0.0.1", server.port or 3306)
+    yield used
+    # Shown with the test's output (-rA, or when it fails): where the time went.
+    print(f"{used.name} steps (s): {used.timings}")
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ read the message the page shows.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import socket
@@ -49,9 +50,7 @@ def missing_tools() -> list[str]:
         modules = subprocess.run(["php", "-m"], capture_output=True, text=True).stdout.split()
         if "mysqli" not in modules:
             missing.append("php mysqli (php-mysql)")
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("selenium") is None:
         missing.append("selenium (Python)")
     return missing
 
@@ -188,6 +187,17 @@ def start_chromium():
     return webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
 
 
+def _timed(step: str, method):
+    def timed(self, *args, **kwargs):
+        started = time.monotonic()
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self.timings.append((step, round(time.monotonic() - started, 2)))
+    timed.__doc__ = method.__doc__
+    return timed
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What the page said after a save or a call: `ok` (a success message or a result),
@@ -197,15 +207,23 @@ class Outcome:
 
 
 class AdminTool:
-    """What a test does in either tool (see Adminer and PhpMyAdmin)."""
+    """What a test does in either tool (see Adminer and PhpMyAdmin). `timings` records
+    how long each step took (step, seconds), for a slow run's report."""
 
     name = "tool"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for step in ("login", "edit", "new", "fill", "save", "call"):
+            if step in cls.__dict__:
+                setattr(cls, step, _timed(step, cls.__dict__[step]))
 
     def __init__(self, driver, url: str, db_host: str = "127.0.0.1", db_port: int = 3306):
         self.driver = driver
         self.url = url
         self.db_host, self.db_port = db_host, db_port   # the server the tool logs in to
         self.database = ""
+        self.timings: list[tuple[str, float]] = []
 
     # -- helpers shared by both ------------------------------------------------------------
     def wait(self, condition, what: str, timeout: float = WAIT_S):
@@ -407,6 +425,7 @@ class PhpMyAdmin(AdminTool):
                   "the login")
         errors = [e.text for e in self.css(".alert-danger") if e.is_displayed()]
         assert not errors, f"phpMyAdmin login as {user} refused: {errors}"
+        self.session_token = self.token()
 
     def _settled(self) -> bool:
         """The page is loaded and phpMyAdmin's AJAX loader is not showing."""
@@ -418,10 +437,8 @@ class PhpMyAdmin(AdminTool):
         where = " AND ".join(f"`{c}` = '{v}'" for c, v in key.items())
         # As the SQL box sends it (phpMyAdmin runs a query only when it is POSTed with the
         # session's token).
-        self.driver.get(self.index(route="/table/sql", db=self.database, table=table))
-        self.wait(self._settled, f"the SQL page of {table}")
         self.post(self.url + "index.php?route=/sql",
-                  {"db": self.database, "table": table, "token": self.token(),
+                  {"db": self.database, "table": table, "token": self.session_token,
                    "sql_query": f"SELECT * FROM `{table}` WHERE {where}"})
         self.wait(self._settled, f"the {table} list")
         self.wait(lambda: self.css("td.edit_row_anchor a") or self.css(".alert-danger")
