@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -77,8 +78,9 @@ class PhpServer:
         # Several workers: a page's scripts and styles load in parallel, and a page that
         # waits on a database lock does not stop the test's other requests.
         env = {**os.environ, "PHP_CLI_SERVER_WORKERS": "4"}
+        # Its own process group: the workers are its children, and stop() ends them all.
         self.process = subprocess.Popen(command, cwd=docroot, env=env, stdout=self.log,
-                                        stderr=subprocess.STDOUT)
+                                        stderr=subprocess.STDOUT, start_new_session=True)
         self._wait_until_it_answers()
 
     def _wait_until_it_answers(self) -> None:
@@ -98,12 +100,20 @@ class PhpServer:
                 time.sleep(0.05)
 
     def stop(self) -> None:
-        self.process.terminate()
+        """End the server and its workers (its process group, which only it started)."""
+        group = self.process.pid
         try:
+            os.killpg(group, signal.SIGTERM)
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            os.killpg(group, signal.SIGKILL)
             self.process.wait()
+        except ProcessLookupError:
+            pass
+        try:                                 # workers still exiting
+            os.killpg(group, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         self.log.close()
 
 
