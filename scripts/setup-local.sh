@@ -90,7 +90,8 @@ ensure_browser_test_tools() {
   [ -d /usr/share/adminer ] || missing+=(adminer)
   [ -d /usr/share/phpmyadmin ] || missing+=(phpmyadmin dbconfig-no-thanks)
   command -v php >/dev/null 2>&1 || missing+=(php-cli php-cgi)
-  php -m 2>/dev/null | grep -qx mysqli || missing+=(php-mysql)
+  # (grep without -q reads to the end: under pipefail, -q would fail php -m on SIGPIPE)
+  php -m 2>/dev/null | grep -x mysqli >/dev/null || missing+=(php-mysql)
   if [ "${#missing[@]}" -gt 0 ]; then
     echo "setup: installing ${missing[*]} with apt-get (browser test of the admin tools)" >&2
     as_root debconf-set-selections <<'PRESEED'
