@@ -185,8 +185,9 @@ def supervisor(engine, db_url):
         with engine.begin() as conn:
             plan = default_plan_id(conn)
             add_rate(conn, plan, "44", Decimal("0.06"))
-            client = conn.execute(text("INSERT INTO clients (code, name, balance) "
-                                       "VALUES (:c, :c, 25)"), {"c": code}).lastrowid
+            client = conn.execute(text("INSERT INTO clients (code, name) VALUES (:c, :c)"),
+                                  {"c": code}).lastrowid
+            top_up(conn, client, Decimal("25"), "INV-1")
             conn.execute(text("INSERT INTO users (client_id, username, role) "
                               "VALUES (:c, :u, 'supervisor')"), {"c": client, "u": f"sup-{code}"})
         campaign = running_campaign(engine, client)
