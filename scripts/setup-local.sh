@@ -81,6 +81,33 @@ ensure_galera_test_tools() {
   fi
 }
 
+# The real-browser test of the admin tools (tests/admin_tools/) serves Debian's stock
+# Adminer and phpMyAdmin with `php -S` and drives headless Chromium through chromedriver.
+# php-cgi satisfies adminer's web-server dependency (its first alternative is Apache);
+# dbconfig-no-thanks and the preseed keep phpmyadmin's package from asking anything or
+# configuring a web server or a database of its own.
+ensure_browser_test_tools() {
+  local missing=()
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+  [ -d /usr/share/adminer ] || missing+=(adminer)
+  [ -d /usr/share/phpmyadmin ] || missing+=(phpmyadmin dbconfig-no-thanks)
+  command -v php >/dev/null 2>&1 || missing+=(php-cli php-cgi)
+  # (grep without -q reads to the end: under pipefail, -q would fail php -m on SIGPIPE)
+  php -m 2>/dev/null | grep -x mysqli >/dev/null || missing+=(php-mysql)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "setup: installing ${missing[*]} with apt-get (browser test of the admin tools)" >&2
+    as_root debconf-set-selections <<'PRESEED'
+phpmyadmin phpmyadmin/dbconfig-install boolean false
+phpmyadmin phpmyadmin/reconfigure-webserver multiselect
+PRESEED
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      -o DPkg::Lock::Timeout=600 --no-install-recommends \
+      php-cli php-cgi "${missing[@]}" >/dev/null
+  fi
+}
+
 # The shipped systemd units (systemd/) are checked by `systemd-analyze verify` and
 # `systemd-analyze security` (tests/cli/test_systemd_units.py); a container image may lack it.
 ensure_systemd_analyze() {
