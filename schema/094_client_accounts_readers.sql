@@ -22,11 +22,14 @@ JOIN rate_plans p ON p.id = c.rate_plan_id;
 
 DROP PROCEDURE create_client;
 
+-- Text parameters are declared with their type only (no COLLATE): Adminer's Call form
+-- parses the parameter list and finds none after a COLLATE (see 097).
+
 DELIMITER //
 
-CREATE PROCEDURE create_client(IN p_code VARCHAR(32) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci,
-                               IN p_name VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci,
-                               IN p_plan VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci,
+CREATE PROCEDURE create_client(IN p_code VARCHAR(32),
+                               IN p_name VARCHAR(128),
+                               IN p_plan VARCHAR(64),
                                IN p_channels INT,
                                IN p_opening_balance DECIMAL(65,30))
   COMMENT 'create_client(code, name, plan name or NULL/empty for the default, channel limit, opening balance)'

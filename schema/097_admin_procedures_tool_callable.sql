@@ -10,8 +10,8 @@
 -- The bodies are 091's unchanged: codes are still looked up as
 -- CONVERT(p_code USING ascii) COLLATE ascii_bin, the column's own collation, so the unique
 -- key of clients.code is used whatever the caller's collation.
--- create_client is left as it is here: issue 19 moves the balance it writes, and its next
--- definition declares its text parameters the same way.
+-- create_client is not redefined here: 094 (which moves the balance it writes) declares its
+-- text parameters the same way.
 
 DROP PROCEDURE activate_client;
 DROP PROCEDURE suspend_client;
