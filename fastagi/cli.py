@@ -24,6 +24,8 @@ COMMANDS = {
     "contacts": ("fastagi.commands.contacts", "import a campaign's contacts from CSV"),
     "dialer": ("fastagi.commands.dialer", "dial the running campaigns over AMI"),
     "users": ("fastagi.commands.users", "give client users database logins, revoke, list, sync"),
+    "notifier": ("fastagi.commands.notifier", "send low-balance, suspension and reactivation "
+                                              "alerts by e-mail and signed webhook"),
 }
 
 
