@@ -72,7 +72,8 @@ def webhook_headers(event: AlertEvent, secret: str, timestamp: int, body: bytes)
 
 
 def _subject(event: AlertEvent) -> str:
-    who = f"{event.client_name} ({event.client_code})"
+    # a header is one line: a name holding a line break (names are free text) is flattened
+    who = " ".join(f"{event.client_name} ({event.client_code})".split())
     if event.kind == "low-balance":
         return (f"Low balance: {who} has {_money(event.balance)} USD, below "
                 f"{_money(event.threshold)} USD")
@@ -92,7 +93,8 @@ def email_message(event: AlertEvent, sender: str, recipient: str) -> EmailMessag
     message[EVENT_HEADER] = event.dedupe_id
     message["Date"] = event.created_at.strftime("%a, %d %b %Y %H:%M:%S +0000")
     lines = [_subject(event), "",
-             f"Client: {event.client_name} ({event.client_code}, id {event.client_id})",
+             " ".join(f"Client: {event.client_name} ({event.client_code}, id "
+                      f"{event.client_id})".split()),
              f"Event: {event.kind}",
              f"Balance: {_money(event.balance)} USD"]
     if event.threshold is not None:
