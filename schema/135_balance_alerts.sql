@@ -179,13 +179,36 @@ BEGIN
   END IF;
 END//
 
--- WIRING: the one trigger on the client row people edit (status, threshold).
+-- WIRING: the one trigger on the client row people edit (status, threshold). The threshold
+-- is money: exact or refused, like credit_limit (schema/090); the statement's rounding
+-- note is still there when AFTER triggers run.
 CREATE TRIGGER clients_after_update_status_alert AFTER UPDATE ON clients FOR EACH ROW
 BEGIN
+  DECLARE conditions INT DEFAULT 0;
+  DECLARE refusal VARCHAR(255) DEFAULT NULL;
+  GET DIAGNOSTICS conditions = NUMBER;
+  IF conditions > 0 OR @@sql_notes = 0 THEN
+    SET refusal = inexact_money_refusal(input_changed_by_server('low_balance_threshold'),
+      NOT (NEW.low_balance_threshold <=> OLD.low_balance_threshold), 'clients.low_balance_threshold', 4);
+    IF refusal IS NOT NULL THEN
+      SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = refusal;
+    END IF;
+  END IF;
   IF NOT (NEW.status <=> OLD.status)
      OR NOT (NEW.low_balance_threshold <=> OLD.low_balance_threshold) THEN
     CALL note_client_change(NEW.id, OLD.status, NEW.status,
                             OLD.low_balance_threshold, NEW.low_balance_threshold);
+  END IF;
+END//
+
+-- A client inserted with a threshold: exact too.
+CREATE TRIGGER clients_before_insert_alert_input BEFORE INSERT ON clients FOR EACH ROW
+BEGIN
+  DECLARE refusal VARCHAR(255) DEFAULT
+    inexact_money_refusal(input_changed_by_server('low_balance_threshold'), NEW.low_balance_threshold IS NOT NULL,
+                          'clients.low_balance_threshold', 4);
+  IF refusal IS NOT NULL THEN
+    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = refusal;
   END IF;
 END//
 

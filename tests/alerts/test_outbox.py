@@ -147,3 +147,25 @@ def test_events_are_insert_only_for_the_notifier(engine, client):
         charge(conn, client, "6")
     with pytest.raises(Exception, match="foreign key|1451"):
         execute(engine, "DELETE FROM alert_events WHERE client_id = :c", c=client.id)
+
+
+def test_a_threshold_is_exact_or_refused(engine, client):
+    with pytest.raises(OperationalError, match="low_balance_threshold takes at most 4 decimals"):
+        execute(engine, "UPDATE clients SET low_balance_threshold = 5.00001 WHERE id = :c",
+                c=client.id)
+    with pytest.raises(OperationalError, match="low_balance_threshold takes at most 4 decimals"):
+        execute(engine, "INSERT INTO clients (code, name, low_balance_threshold)"
+                        " VALUES ('exact1', 'Exact 1', 0.00001)")
+    with engine.begin() as conn:
+        conn.execute(text("SET SESSION sql_notes = 0"))
+        try:
+            with pytest.raises(OperationalError, match="sql_notes off"):
+                conn.execute(text("UPDATE clients SET low_balance_threshold = 6 WHERE id = :c"),
+                             {"c": client.id})
+            # a form saved whole, the threshold as it was: goes through
+            conn.execute(text("UPDATE clients SET low_balance_threshold = 5, notes = 'x'"
+                              " WHERE id = :c"), {"c": client.id})
+        finally:
+            conn.execute(text("SET SESSION sql_notes = 1"))
+    assert scalar(engine, "SELECT low_balance_threshold FROM clients WHERE id = :c",
+                  c=client.id) == Decimal("5.0000")
