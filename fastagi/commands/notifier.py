@@ -29,6 +29,7 @@ from fastagi.db.engine import make_engine
 from fastagi.services import DbRunner
 from fastagi.settings import (Option, add_options, database_url, dataclass_defaults,
                               load_options, source_from_args)
+from fastagi.store.alerts import missing_notifier_privilege
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,12 @@ def run(args: argparse.Namespace) -> int:
     where = make_url(url).render_as_string(hide_password=True)
     try:
         state = migrate.require_current(engine)
+        missing = missing_notifier_privilege(engine)
+        if missing:  # else it would start and fail every poll
+            engine.dispose()
+            print(f"ictcontact notifier: the database account lacks a privilege the notifier "
+                  f"needs: {missing}", file=sys.stderr)
+            return 1
     except migrate.SchemaError as exc:
         engine.dispose()
         print(f"ictcontact notifier: {exc}", file=sys.stderr)

@@ -38,6 +38,7 @@ from fastagi.billing.admission import DEFAULT_CREDIT_SLICE_SECONDS
 from fastagi.services import DbRunner, ServeConfig, Services
 from fastagi.settings import (Option, SettingsError, SettingsSource, add_options,
                               database_url, dataclass_defaults, load_options, source_from_args)
+from fastagi.store.alerts import missing_notifier_privilege
 from fastagi.store.privileges import missing_privilege
 
 log = logging.getLogger(__name__)
@@ -191,6 +192,10 @@ def run(args: argparse.Namespace) -> int:
                          timeout_s=max(1, math.ceil(config.db_timeout)))
     try:
         state = prepare_database(url, engine, login_sync=config.login_sync_seconds > 0)
+        missing = missing_notifier_privilege(engine) if alerts is not None else None
+        if missing:
+            raise StartupError(f"the database account lacks a privilege --alerts needs: "
+                               f"{missing}")
     except StartupError as exc:
         engine.dispose()
         print(f"ictcontact serve: {exc}", file=sys.stderr)

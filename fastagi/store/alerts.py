@@ -17,6 +17,7 @@ from decimal import Decimal
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 from fastagi.db.retry import with_retry
 
@@ -120,3 +121,33 @@ def backlog(engine: Engine) -> tuple[int, datetime | None]:
     with engine.connect() as conn:
         count, due = conn.execute(_BACKLOG).one()
         return int(count), due
+
+
+# What the notifier reads and writes, probed on no rows in a transaction rolled back (as
+# fastagi.store.privileges does for serve): a missing privilege is the server's own line.
+_PROBES = (
+    "SELECT id, kind, address, secret FROM alert_destinations WHERE FALSE",
+    "SELECT id, dedupe_id FROM alert_events WHERE FALSE",
+    "SELECT id, code, name FROM clients WHERE FALSE",
+    "UPDATE alert_deliveries SET state = state, lease_until = lease_until WHERE FALSE",
+)
+_DENIED = {1142, 1143, 1044}
+
+
+def missing_notifier_privilege(engine: Engine) -> str | None:
+    """The server's one-line refusal of the first privilege the notifier's account lacks,
+    or None."""
+    with engine.connect() as conn:
+        transaction = conn.begin()
+        try:
+            for probe in _PROBES:
+                try:
+                    conn.execute(text(probe))
+                except DBAPIError as exc:
+                    orig = exc.orig
+                    if orig is not None and orig.args and orig.args[0] in _DENIED:
+                        return str(orig.args[1])
+                    raise
+            return None
+        finally:
+            transaction.rollback()

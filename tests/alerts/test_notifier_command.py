@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
 from tests.serve_process import run_ictcontact
 
 
@@ -28,3 +31,23 @@ def test_serve_refuses_bad_alert_settings_before_it_starts(db_url):
     assert "alert-smtp-security is one of none, starttls, tls" in done.stderr
     done = run_ictcontact("serve", "--db", db_url, "--alerts", "maybe", timeout=30)
     assert done.returncode == 2 and "--alerts" in done.stderr
+
+
+def test_an_account_that_cannot_claim_is_refused_at_start(engine, db_url):
+    """SELECT only: it would start and fail every poll; it says which privilege instead."""
+    database = make_url(db_url).database
+    account = f"ntf_{database}"
+    with engine.begin() as conn:
+        conn.execute(text("CREATE USER :a@'%' IDENTIFIED BY 'select only 123'"), {"a": account})
+        conn.exec_driver_sql(f"GRANT SELECT ON `{database}`.* TO '{account}'@'%'")
+    try:
+        url = make_url(db_url).set(username=account, password="select only 123")
+        done = run_ictcontact("notifier", "--db", url.render_as_string(hide_password=False),
+                              timeout=30)
+        assert done.returncode == 1, done.stderr
+        assert "lacks a privilege the notifier needs: UPDATE command denied" in done.stderr
+        assert "alert_deliveries" in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DROP USER IF EXISTS :a@'%'"), {"a": account})
