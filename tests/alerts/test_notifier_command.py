@@ -39,7 +39,7 @@ def test_an_account_that_cannot_claim_is_refused_at_start(engine, db_url):
     account = f"ntf_{database}"
     with engine.begin() as conn:
         conn.execute(text("CREATE USER :a@'%' IDENTIFIED BY 'select only 123'"), {"a": account})
-        conn.exec_driver_sql(f"GRANT SELECT ON `{database}`.* TO '{account}'@'%'")
+        conn.exec_driver_sql(f"GRANT SELECT ON `{database}`.* TO '{account}'@'%%'")
     try:
         url = make_url(db_url).set(username=account, password="select only 123")
         done = run_ictcontact("notifier", "--db", url.render_as_string(hide_password=False),
