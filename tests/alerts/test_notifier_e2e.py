@@ -21,7 +21,7 @@ from tests.support.waiting import wait_until_blocking
 
 SECRET = "a shared secret of the client"
 FAST = ("--alert-poll-seconds", "0.1", "--alert-retry-seconds", "0.2",
-        "--alert-retry-max-seconds", "0.8", "--alert-timeout", "2", "--alert-lease-seconds", "6")
+        "--alert-retry-max-seconds", "0.8", "--alert-timeout", "4", "--alert-lease-seconds", "12")
 
 
 class Notifier(LoggedProcess):
@@ -181,7 +181,7 @@ def test_a_notifier_killed_mid_send_sends_it_again_with_the_same_id(engine, db_u
                           " AND lease_until IS NOT NULL") >= 1
     second = Notifier(db_url, smtp.port, "n2")
     try:
-        # the killed notifier's lease (6 s) lapses, then n2 sends that one again
+        # the killed notifier's lease (12 s) lapses, then n2 sends that one again
         wait_until_blocking(lambda: pending(engine) == 0, timeout=30)
     finally:
         second.stop()
