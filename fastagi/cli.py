@@ -28,6 +28,8 @@ COMMANDS = {
     "payments": ("fastagi.commands.payments", "record a client's payment, list its payments"),
     "calls": ("fastagi.commands.calls", "export a client's call records (CDR) as CSV"),
     "statement": ("fastagi.commands.statement", "a client's monthly statement: table, CSV, JSON or HTML"),
+    "notifier": ("fastagi.commands.notifier", "send low-balance, suspension and reactivation "
+                                              "alerts by e-mail and signed webhook"),
 }
 
 

@@ -33,7 +33,8 @@ def env_name(name: str) -> str:
     return "ICTCONTACT_" + name.upper().replace("-", "_")
 
 
-FILE_ONLY_KEYS = frozenset({"ami_secret"})  # secrets: never options, file or environment
+FILE_ONLY_KEYS = frozenset({"ami_secret", "alert_smtp_password"})  # secrets: never options,
+# only the config file or the environment
 
 
 def read_config_file(path: str | None, environ: Mapping[str, str],

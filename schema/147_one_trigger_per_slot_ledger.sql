@@ -15,9 +15,9 @@
 --                   AFTER INSERT   the account, the opening payment
 --                   BEFORE UPDATE  code fixed, exact money, channel bound, opening_balance fixed,
 --                                  emptied plan = default, suspended_at
---                   AFTER UPDATE   suspension / reactivation, end_calls_without_credit switched on
+--                   AFTER UPDATE   alerts (135), suspension / reactivation, end_calls_without_credit switched on
 --   client_accounts BEFORE INSERT / UPDATE / DELETE  only the system writes it
---                   AFTER UPDATE   the balance moved: no-credit change log
+--                   AFTER UPDATE   the balance moved: no-credit change log, low-balance alert (135)
 --   payments        BEFORE INSERT  exact amount, sign fits kind, created_by
 --                   AFTER INSERT   the balance moves, the floor holds
 --                   BEFORE UPDATE / DELETE  refused: the ledger is insert-only
@@ -83,7 +83,9 @@ CREATE TRIGGER clients_before_insert BEFORE INSERT ON clients FOR EACH ROW
 BEGIN
   DECLARE refusal VARCHAR(255) DEFAULT COALESCE(
     inexact_money_refusal(input_changed_by_server('opening_balance'), 1, 'clients.opening_balance', 4),
-    inexact_money_refusal(input_changed_by_server('credit_limit'), 1, 'clients.credit_limit', 4));
+    inexact_money_refusal(input_changed_by_server('credit_limit'), 1, 'clients.credit_limit', 4),
+    inexact_money_refusal(input_changed_by_server('low_balance_threshold'),
+                          NEW.low_balance_threshold IS NOT NULL, 'clients.low_balance_threshold', 4));
   IF refusal IS NOT NULL THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = refusal;
   END IF;
@@ -117,12 +119,15 @@ BEGIN
   IF NOT (NEW.code <=> OLD.code) THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'clients.code cannot change: it names the client dialplan context and SIP usernames';
   END IF;
-  -- A rounding note refuses credit_limit only when it changed; read only when the
-  -- statement has conditions at all.
+  -- A rounding note refuses credit_limit or low_balance_threshold (135) only when it
+  -- changed; read only when the statement has conditions at all.
   GET DIAGNOSTICS conditions = NUMBER;
   IF conditions > 0 OR @@sql_notes = 0 THEN
-    SET refusal = inexact_money_refusal(input_changed_by_server('credit_limit'),
-      NOT (NEW.credit_limit <=> OLD.credit_limit), 'clients.credit_limit', 4);
+    SET refusal = COALESCE(
+      inexact_money_refusal(input_changed_by_server('credit_limit'),
+        NOT (NEW.credit_limit <=> OLD.credit_limit), 'clients.credit_limit', 4),
+      inexact_money_refusal(input_changed_by_server('low_balance_threshold'),
+        NOT (NEW.low_balance_threshold <=> OLD.low_balance_threshold), 'clients.low_balance_threshold', 4));
     IF refusal IS NOT NULL THEN
       SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = refusal;
     END IF;
@@ -147,6 +152,12 @@ END//
 
 CREATE TRIGGER clients_after_update AFTER UPDATE ON clients FOR EACH ROW
 BEGIN
+  -- Alerts (135): suspension, reactivation, a threshold raised above the balance.
+  IF NOT (NEW.status <=> OLD.status)
+     OR NOT (NEW.low_balance_threshold <=> OLD.low_balance_threshold) THEN
+    CALL note_client_change(NEW.id, OLD.status, NEW.status,
+                            OLD.low_balance_threshold, NEW.low_balance_threshold);
+  END IF;
   IF NEW.status = 'suspended' AND OLD.status <> 'suspended' THEN
     CALL client_suspended(NEW.id);
   ELSE
@@ -196,16 +207,21 @@ END//
 CREATE TRIGGER client_accounts_after_update AFTER UPDATE ON client_accounts FOR EACH ROW
 BEGIN
   DECLARE v_credit_limit DECIMAL(14,4);
-  -- Fell below what the live calls hold: the change log, for clients with
-  -- end_calls_without_credit = 1 (the clients row is read without a lock in the server's
-  -- READ COMMITTED sessions).
+  DECLARE v_threshold DECIMAL(14,4);
+  -- The clients row is read once, without a lock in the server's READ COMMITTED sessions.
   IF NEW.balance < OLD.balance THEN
-    SELECT credit_limit INTO v_credit_limit FROM clients
-     WHERE id = NEW.client_id AND end_calls_without_credit = 1;
+    SELECT IF(end_calls_without_credit = 1, credit_limit, NULL), low_balance_threshold
+      INTO v_credit_limit, v_threshold FROM clients WHERE id = NEW.client_id;
+    -- Fell below what the live calls hold: the change log, for clients with
+    -- end_calls_without_credit = 1.
     IF v_credit_limit IS NOT NULL AND NEW.balance + v_credit_limit
        < (SELECT COALESCE(SUM(reserved), 0) FROM calls WHERE client_id = NEW.client_id AND state = 'live') THEN
       INSERT INTO client_changes (client_id, kind, created_at)
         VALUES (NEW.client_id, 'no-credit', UTC_TIMESTAMP(3));
+    END IF;
+    -- Fell below the low-balance threshold (135): an alert in the outbox, once per crossing.
+    IF v_threshold IS NOT NULL AND OLD.balance >= v_threshold AND NEW.balance < v_threshold THEN
+      CALL note_balance_move(NEW.client_id, OLD.balance, NEW.balance);
     END IF;
   END IF;
 END//

@@ -26,6 +26,9 @@ from twisted.internet.interfaces import IListeningPort
 from twisted.internet.task import LoopingCall
 from twisted.python.failure import Failure
 
+from fastagi.alerts.config import OPTIONS as ALERT_OPTIONS
+from fastagi.alerts.config import NotifierConfig, load_notifier_config
+from fastagi.alerts.notifier import Notifier
 from fastagi.db import galera, migrate
 from fastagi.db.engine import make_engine
 from fastagi.emergency import parse_numbers
@@ -35,6 +38,7 @@ from fastagi.billing.admission import DEFAULT_CREDIT_SLICE_SECONDS
 from fastagi.services import DbRunner, ServeConfig, Services
 from fastagi.settings import (Option, SettingsError, SettingsSource, add_options,
                               database_url, dataclass_defaults, load_options, source_from_args)
+from fastagi.store.alerts import missing_notifier_privilege
 from fastagi.store.privileges import missing_privilege
 
 log = logging.getLogger(__name__)
@@ -95,9 +99,24 @@ OPTIONS: dict[str, Option] = {
 SECRET_SETTINGS = ("ami_secret",)  # environment or config file only, never the command line
 
 
+def _yes_no(text: str) -> bool:
+    value = text.strip().lower()
+    if value not in ("yes", "no", "true", "false", "on", "off", "1", "0"):
+        raise ValueError(f"say yes or no, not {text!r}")
+    return value in ("yes", "true", "on", "1")
+
+
+_yes_no.__name__ = "yes/no"
+# The notifier inside serve (docs/alerts.md); its own settings are the notifier's.
+ALERTS_SWITCH = {"alerts": Option(_yes_no, "also send the alert outbox (as `ictcontact "
+                                           "notifier` does, with its --alert-* settings)")}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", help="SQLAlchemy URL (env ICTCONTACT_DB)")
     add_options(parser, OPTIONS, dataclass_defaults(ServeConfig))
+    add_options(parser, ALERTS_SWITCH, {"alerts": "no"})
+    add_options(parser, ALERT_OPTIONS, dataclass_defaults(NotifierConfig))
 
 
 def load_config(source: SettingsSource) -> ServeConfig:
@@ -167,11 +186,16 @@ def run(args: argparse.Namespace) -> int:
     source = source_from_args(args)
     config = load_config(source)
     check_endpoints(config)
+    alerts = load_notifier_config(source) if source.get("alerts", False, _yes_no) else None
     url = database_url(source)
     engine = make_engine(url, pool_size=config.db_pool_size,
                          timeout_s=max(1, math.ceil(config.db_timeout)))
     try:
         state = prepare_database(url, engine, login_sync=config.login_sync_seconds > 0)
+        missing = missing_notifier_privilege(engine) if alerts is not None else None
+        if missing:
+            raise StartupError(f"the database account lacks a privilege --alerts needs: "
+                               f"{missing}")
     except StartupError as exc:
         engine.dispose()
         print(f"ictcontact serve: {exc}", file=sys.stderr)
@@ -180,14 +204,15 @@ def run(args: argparse.Namespace) -> int:
 
     from fastagi.routes import INTERACTIVE, ROUTES
     log.info("schema version %d", state.current)
-    return ServerRun(reactor, engine, config, ROUTES, INTERACTIVE).run()
+    return ServerRun(reactor, engine, config, ROUTES, INTERACTIVE, alerts=alerts).run()
 
 
 class ServerRun:
     """One run of the server on `reactor`: start with it, drain and stop on shutdown."""
 
     def __init__(self, reactor: Any, engine: Engine, config: ServeConfig,
-                 routes: Mapping[str, Any], interactive: frozenset[str] = frozenset()) -> None:
+                 routes: Mapping[str, Any], interactive: frozenset[str] = frozenset(),
+                 alerts: NotifierConfig | None = None) -> None:
         from fastagi.agi.server import AgiServerFactory
 
         self.reactor = reactor
@@ -201,6 +226,7 @@ class ServerRun:
         self.ami: AmiControl | None = None
         if config.ami:
             self.ami = AmiControl(reactor, config, self.db, metrics)
+        self.notifier = Notifier(reactor, self.db, alerts) if alerts is not None else None
         self.port: IListeningPort | None = None
         self.metrics_port: IListeningPort | None = None
         self.loops: list[LoopingCall] = []
@@ -250,7 +276,9 @@ class ServerRun:
                  self.config.session_timeout, self.config.db_timeout,
                  self.config.db_pool_size)
         self._start_extras()
-        for job, interval in periodic_jobs(self.services, self.ami):
+        if self.notifier is not None:
+            self.notifier.start()
+        for job, interval in periodic_jobs(self.services, self.ami, self.notifier):
             loop = LoopingCall(_guarded(job))
             loop.clock = self.reactor
             loop.start(interval, now=True)
@@ -278,6 +306,8 @@ class ServerRun:
             await self.ami.stop()
         if self.metrics_port is not None:
             await self.metrics_port.stopListening()
+        if self.notifier is not None:
+            self.notifier.stop()   # sends in flight end within --alert-timeout
         self.db.stop()
         log.info("stopped after %d session(s) (%d aborted at shutdown)",
                  self.factory.sessions_done, aborted)

@@ -4,7 +4,8 @@
 LoopingCall on the reactor once it runs (first run immediately) and stops them on
 shutdown. A job is called with no arguments and may return a Deferred or a coroutine; it
 is not started again until that has finished; its failures are logged and do not stop it.
-Add jobs to the list below: the one registry (with AMI, `ami` adds its jobs here too).
+Add jobs to the list below: the one registry (with AMI, `ami` adds its jobs here too; with
+`serve --alerts`, the alert notifier's).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, Callable
 
 from sqlalchemy.engine import Engine
 
+from fastagi.alerts.notifier import Notifier
 from fastagi.clock import utc_now
 from fastagi.jobs.ami_control import AmiControl
 from fastagi.jobs.stale_sweep import sweep_stale_calls
@@ -30,7 +32,8 @@ CHANGE_LOG_KEEP = timedelta(days=1)
 SLICE_CHECK_SECONDS = 5.0   # how often calls near the end of their slice are extended
 
 
-def periodic_jobs(services: Services, ami: AmiControl | None = None) -> list[tuple[Job, float]]:
+def periodic_jobs(services: Services, ami: AmiControl | None = None,
+                  notifier: Notifier | None = None) -> list[tuple[Job, float]]:
     # partials, not lambdas: a failure is logged under the job's own name
     jobs: list[tuple[Job, float]] = [
         (partial(sweep_stale_calls, services), services.config.stale_sweep_seconds),
@@ -47,6 +50,8 @@ def periodic_jobs(services: Services, ami: AmiControl | None = None) -> list[tup
                  (ami.reconciler.run, config.reconcile_seconds)]
         if ami.extender is not None:
             jobs.append((ami.extender.run, SLICE_CHECK_SECONDS))
+    if notifier is not None:   # serve --alerts: the alert outbox (fastagi/alerts/notifier.py)
+        jobs.append((notifier.tick, notifier.config.alert_poll_seconds))
     return jobs
 
 

@@ -15,11 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from fastagi.alerts.config import NotifierConfig
 from fastagi.services import ServeConfig
 
 UNITS = Path(__file__).resolve().parents[2] / "systemd"
 SHIPPED_BINARY = "/opt/ictcontact/.venv/bin/ictcontact"
-NAMES = ("ictcontact-serve.service", "ictcontact-dialer.service")
+NAMES = ("ictcontact-serve.service", "ictcontact-dialer.service",
+         "ictcontact-notifier.service")
 HARDENING = {
     "NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes",
     "PrivateTmp": "yes", "PrivateDevices": "yes", "ProtectKernelTunables": "yes",
@@ -90,10 +92,15 @@ def test_the_units_are_hardened(name):
         assert found.get(key) == [value], (key, found.get(key))
     assert "@system-service" in found["SystemCallFilter"]
     assert found["ExecStart"][0].split()[:2] == [SHIPPED_BINARY, name.split("-")[1].split(".")[0]]
-    # The AMI secret comes from a root-only file, never from the unit or the command line.
-    assert "ICTCONTACT_AMI_SECRET" not in "".join(found["ExecStart"])
+    # Secrets come from a root-only file, never from the unit or the command line.
+    assert "SECRET" not in "".join(found["ExecStart"])
+    assert "PASSWORD" not in "".join(found["ExecStart"])
     assert "Environment" not in found
     env_file = found["EnvironmentFile"][0]
+    if name == "ictcontact-notifier.service":
+        # the SMTP password, when the mail server wants AUTH: optional
+        assert env_file == "-/etc/ictcontact/notifier.env"
+        return
     assert env_file.lstrip("-") == "/etc/ictcontact/ami.env"
     # The dialer cannot run without AMI: its secret file is required; serve's is optional.
     assert env_file.startswith("-") == (name == "ictcontact-serve.service")
@@ -103,6 +110,8 @@ def test_the_units_are_hardened(name):
 def test_systemd_waits_longer_than_the_shutdown_grace(name):
     stop = int(settings(UNITS / name)["TimeoutStopSec"][0])
     assert stop > ServeConfig().shutdown_grace_seconds + 5
+    # the notifier (alone or in serve) lets a send in flight end within its timeout
+    assert stop > NotifierConfig().alert_timeout + 5
 
 
 @pytest.mark.parametrize("name", NAMES)

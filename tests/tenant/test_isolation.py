@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from tests.tenant.helpers import execute, query
 
-TENANT_TABLES = ["agents", "calls", "campaign_attempts", "campaign_destinations",
+TENANT_TABLES = ["agents", "alerts", "calls", "campaign_attempts", "campaign_destinations",
                  "campaign_progress", "campaign_runs", "campaigns", "client_list", "contacts",
                  "db_logins", "dids", "do_not_call", "extensions", "payments", "queues", "rates",
                  "users"]
@@ -114,7 +114,8 @@ def test_writable_views_carry_cascaded_check_option(world):
                     "payments": "NONE", "rates": "NONE", "queues": "CASCADED",
                     "do_not_call": "CASCADED", "campaign_progress": "NONE",
                     "campaign_attempts": "NONE", "campaign_destinations": "NONE",
-                    "campaign_runs": "NONE"}
+                    "campaign_runs": "NONE",
+                    "alerts": "NONE"}
 
 
 def test_a_table_is_offered_by_adding_rows_and_refreshing(world):
