@@ -67,7 +67,7 @@ def build_083(url: str) -> None:
 
 def fill(url: str, clients: int, payments: int, calls: int) -> dict[str, int]:
     """The data, through the 083 schema (its triggers keep the ledger)."""
-    engine = make_engine(url, pool_size=1)
+    engine = make_engine(url, pool_size=1, timeout_s=600)   # big statements on a busy server
     try:
         with engine.begin() as conn:
             conn.execute(text("INSERT INTO rates (rate_plan_id, prefix, rate_per_min) "
@@ -93,7 +93,7 @@ def fill(url: str, clients: int, payments: int, calls: int) -> dict[str, int]:
             conn.execute(text("INSERT INTO users (client_id, username, password) "
                               "SELECT seq + :first, CONCAT('user', seq), 'a password' "
                               f"FROM seq_1_to_{clients}"), {"first": first})
-        batch = 20_000
+        batch = 10_000
         for start in range(0, calls, batch):
             size = min(batch, calls - start)
             with engine.begin() as conn:

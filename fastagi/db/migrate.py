@@ -231,7 +231,9 @@ def upgrade(url: str, directory: Path | None = None) -> list[int]:
     Raises SchemaError when the database is newer than the code.
     """
     ensure_database(url)
-    engine = make_engine(url, pool_size=1)
+    # No statement timeout: an ALTER TABLE of a table with millions of rows runs for
+    # minutes, and giving up its connection would leave a file half applied.
+    engine = make_engine(url, pool_size=1, statement_timeout_s=None)
     try:
         with engine.connect() as conn:
             lock = _lease_lock if galera.is_galera(conn) else _server_lock
