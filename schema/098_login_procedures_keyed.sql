@@ -9,15 +9,57 @@
 -- * Suspension's trigger pauses `campaigns WHERE client_id = ? AND status = 'running'`.
 --   With only (client_id, name) and (status) to choose from, the optimizer may take the
 --   status index (it does on a small table) and then lock every running campaign of every
---   client, the rows the dialer updates all the time. The key (client_id, status) serves
---   exactly that statement.
+--   client, the rows the dialer updates all the time; reactivation, and ending a client's
+--   agent sessions, may scan the whole table when one client has many rows. In a DBA's
+--   session (REPEATABLE READ, the server's default) a scanning UPDATE locks every row it
+--   reads: a suspension or reactivation then waited for every other client's campaigns
+--   and sessions. The key (client_id, status) serves exactly these statements, and the
+--   trigger and end_agent_sessions now name their index.
 
 ALTER TABLE campaigns ADD KEY ix_campaigns_client_status (client_id, status);
 
+DROP PROCEDURE end_agent_sessions;
 DROP PROCEDURE grant_db_login_as;
 DROP PROCEDURE revoke_db_login;
 
 DELIMITER //
+
+-- 004's trigger, each UPDATE on the client's own campaigns by the client's key; first in
+-- its slot as before (clients_after_update_agent_sessions of 042 FOLLOWS it).
+CREATE OR REPLACE TRIGGER clients_after_update AFTER UPDATE ON clients FOR EACH ROW
+  PRECEDES clients_after_update_agent_sessions
+BEGIN
+  IF NEW.status = 'suspended' AND OLD.status = 'active' THEN
+    UPDATE campaigns FORCE INDEX (ix_campaigns_client_status)
+       SET status = 'paused', paused_by_suspension = 1
+     WHERE client_id = NEW.id AND status = 'running';
+  ELSEIF NEW.status = 'active' AND OLD.status = 'suspended' THEN
+    UPDATE campaigns FORCE INDEX (ix_campaigns_client_status)
+       SET status = 'running', paused_by_suspension = 0
+     WHERE client_id = NEW.id AND paused_by_suspension = 1;
+  END IF;
+END//
+
+-- 042's procedure, reading and ending the client's open sessions by the client's key.
+CREATE PROCEDURE end_agent_sessions(IN p_client_id INT UNSIGNED, IN p_agent_id INT UNSIGNED,
+                                    IN p_extension_id INT UNSIGNED, IN p_reason VARCHAR(32))
+  COMMENT 'Internal: ends the open sessions of a client (and, if given, of one agent or one extension), logging each as a logout with p_reason'
+BEGIN
+  DECLARE v_now DATETIME DEFAULT UTC_TIMESTAMP();
+  INSERT INTO agent_login_log (client_id, client_code, event, reason, agent_id, extension_id, session_id, endpoint, at)
+    SELECT s.client_id, c.code, 'logout', p_reason, s.agent_id, s.extension_id, s.id, e.sip_username, v_now
+    FROM agent_sessions s FORCE INDEX (ix_agent_sessions_client_open)
+    JOIN clients c ON c.id = s.client_id
+    JOIN extensions e ON e.id = s.extension_id
+    WHERE s.client_id = p_client_id AND s.ended_at IS NULL
+      AND (p_agent_id IS NULL OR s.agent_id = p_agent_id)
+      AND (p_extension_id IS NULL OR s.extension_id = p_extension_id);
+  UPDATE agent_sessions FORCE INDEX (ix_agent_sessions_client_open)
+     SET ended_at = GREATEST(v_now, started_at), end_reason = p_reason
+   WHERE client_id = p_client_id AND ended_at IS NULL
+     AND (p_agent_id IS NULL OR agent_id = p_agent_id)
+     AND (p_extension_id IS NULL OR extension_id = p_extension_id);
+END//
 
 CREATE PROCEDURE grant_db_login_as(IN p_client VARCHAR(32) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci,
                                    IN p_username VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci,
