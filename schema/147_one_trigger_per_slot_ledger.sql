@@ -60,11 +60,15 @@ CREATE OR REPLACE PROCEDURE client_status_campaigns(IN p_client_id INT UNSIGNED,
   COMMENT 'Internal, for the clients UPDATE trigger: a suspension pauses the running campaigns (paused_by_suspension = 1); reactivation runs exactly those again'
 BEGIN
   IF p_suspended THEN
-    UPDATE campaigns SET status = 'paused', paused_by_suspension = 1
-      WHERE client_id = p_client_id AND status = 'running';
+    -- By the client's key (098's index, forced): in a DBA tool's REPEATABLE READ session
+    -- another plan would lock other clients' campaigns.
+    UPDATE campaigns FORCE INDEX (ix_campaigns_client_status)
+       SET status = 'paused', paused_by_suspension = 1
+     WHERE client_id = p_client_id AND status = 'running';
   ELSE
-    UPDATE campaigns SET status = 'running', paused_by_suspension = 0
-      WHERE client_id = p_client_id AND paused_by_suspension = 1;
+    UPDATE campaigns FORCE INDEX (ix_campaigns_client_status)
+       SET status = 'running', paused_by_suspension = 0
+     WHERE client_id = p_client_id AND paused_by_suspension = 1;
   END IF;
 END//
 
@@ -210,8 +214,11 @@ BEGIN
   DECLARE v_threshold DECIMAL(14,4);
   -- The clients row is read once, without a lock in the server's READ COMMITTED sessions.
   IF NEW.balance < OLD.balance THEN
-    SELECT IF(end_calls_without_credit = 1, credit_limit, NULL), low_balance_threshold
-      INTO v_credit_limit, v_threshold FROM clients WHERE id = NEW.client_id;
+    -- SET v = (SELECT ...), never SELECT ... INTO after a write (schema 099: on Galera a
+    -- causal read while holding the account row).
+    SET v_credit_limit = (SELECT IF(end_calls_without_credit = 1, credit_limit, NULL)
+                            FROM clients WHERE id = NEW.client_id);
+    SET v_threshold = (SELECT low_balance_threshold FROM clients WHERE id = NEW.client_id);
     -- Fell below what the live calls hold: the change log, for clients with
     -- end_calls_without_credit = 1.
     IF v_credit_limit IS NOT NULL AND NEW.balance + v_credit_limit
@@ -253,16 +260,13 @@ END//
 -- move and the floor check.
 CREATE TRIGGER payments_after_insert AFTER INSERT ON payments FOR EACH ROW
 BEGIN
-  DECLARE new_balance DECIMAL(14,4);
-  DECLARE floor_limit DECIMAL(14,4);
   CALL ledger_move_balance(NEW.client_id, NEW.amount);
-  IF NEW.amount < 0 AND NEW.allow_below_floor = 0 THEN
-    SELECT a.balance, -c.credit_limit INTO new_balance, floor_limit
-      FROM client_accounts a JOIN clients c ON c.id = a.client_id
-     WHERE a.client_id = NEW.client_id;
-    IF new_balance < floor_limit THEN
-      SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'this payment would take the balance below its floor (-credit_limit): correct by less, or set allow_below_floor = 1 to allow it';
-    END IF;
+  -- IF (SELECT ...), never SELECT ... INTO after a write: on Galera with wsrep_sync_wait
+  -- the latter is a causal read made while holding the account row (schema 099).
+  IF NEW.amount < 0 AND NEW.allow_below_floor = 0
+     AND (SELECT a.balance + c.credit_limit FROM client_accounts a JOIN clients c ON c.id = a.client_id
+           WHERE a.client_id = NEW.client_id) < 0 THEN
+    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'this payment would take the balance below its floor (-credit_limit): correct by less, or set allow_below_floor = 1 to allow it';
   END IF;
 END//
 

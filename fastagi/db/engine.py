@@ -18,11 +18,15 @@ DEFAULT_POOL_SIZE = 10
 
 
 def make_engine(url: str, pool_size: int = DEFAULT_POOL_SIZE, timeout_s: int = 5,
-                pre_ping: bool = False, **kwargs) -> Engine:
+                pre_ping: bool = False, statement_timeout_s: int | None = 10,
+                **kwargs) -> Engine:
     """An Engine for `url` whose pool holds `pool_size` connections (no overflow).
 
     `pre_ping` tests each connection on checkout: for callers that do not retry a lost
-    connection themselves (the server's transactions do, through fastagi.db.retry)."""
+    connection themselves (the server's transactions do, through fastagi.db.retry).
+    `statement_timeout_s`: how long one statement's answer may take before the connection
+    is given up (at least `timeout_s`); None waits as long as the statement runs (schema
+    migrations: an ALTER TABLE of a big table takes minutes)."""
     engine = create_engine(
         url,
         pool_size=pool_size,
@@ -40,8 +44,10 @@ def make_engine(url: str, pool_size: int = DEFAULT_POOL_SIZE, timeout_s: int = 5
         isolation_level="READ COMMITTED",
         connect_args={
             "connect_timeout": timeout_s,
-            "read_timeout": max(timeout_s, 10),
-            "write_timeout": max(timeout_s, 10),
+            "read_timeout": (None if statement_timeout_s is None
+                             else max(timeout_s, statement_timeout_s)),
+            "write_timeout": (None if statement_timeout_s is None
+                              else max(timeout_s, statement_timeout_s)),
             "charset": "utf8mb4",
             "init_command": "SET time_zone = '+00:00'",
         },

@@ -229,10 +229,12 @@ def upgrade(url: str, directory: Path | None = None, timeout_s: int = 5) -> list
     """Create the database if needed and apply pending migrations; return what was applied.
 
     Raises SchemaError when the database is newer than the code. `timeout_s` bounds the
-    connect and (doubled, at least 10 s) each statement's wait, as fastagi.db.engine does.
+    connect and the pool wait; a statement may run as long as it needs.
     """
     ensure_database(url)
-    engine = make_engine(url, pool_size=1, timeout_s=timeout_s)
+    # No statement timeout: an ALTER TABLE of a table with millions of rows runs for
+    # minutes, and giving up its connection would leave a file half applied.
+    engine = make_engine(url, pool_size=1, timeout_s=timeout_s, statement_timeout_s=None)
     try:
         with engine.connect() as conn:
             lock = _lease_lock if galera.is_galera(conn) else _server_lock
