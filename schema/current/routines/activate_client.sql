@@ -4,7 +4,7 @@
 -- Routine `activate_client`.
 
 DELIMITER //
-CREATE PROCEDURE `activate_client`(IN p_code VARCHAR(32) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci)
+CREATE PROCEDURE `activate_client`(IN p_code VARCHAR(32))
     COMMENT 'activate_client(client code): restore a suspended client as it was'
 BEGIN
   CALL set_client_status(p_code, 'active');

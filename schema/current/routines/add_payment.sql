@@ -4,23 +4,42 @@
 -- Routine `add_payment`.
 
 DELIMITER //
-CREATE PROCEDURE `add_payment`(IN p_code VARCHAR(32) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci,
+CREATE PROCEDURE `add_payment`(IN p_code VARCHAR(32),
                              IN p_amount DECIMAL(65,30),
-                             IN p_reference VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci)
+                             IN p_reference VARCHAR(128))
     COMMENT 'add_payment(client code, amount USD, reference): a top-up (negative: a correction, never below the balance floor)'
 BEGIN
   DECLARE refusal VARCHAR(255) DEFAULT inexact_money_refusal(
     input_changed_by_server('p_amount'), 1, 'payments.amount', 4);
   DECLARE cid INT UNSIGNED DEFAULT NULL;
+  DECLARE may_retry TINYINT DEFAULT @@SESSION.autocommit = 1 AND @@SESSION.in_transaction = 0;
+  DECLARE tries INT DEFAULT 0;
+  DECLARE done TINYINT DEFAULT 0;
   IF refusal IS NOT NULL THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = refusal;
   END IF;
-  SET cid = client_id_of(p_code);
-  IF cid IS NULL THEN
-    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'no client with that code: see SELECT code FROM clients';
-  END IF;
-  INSERT INTO payments (client_id, amount, kind, reference)
-    VALUES (cid, p_amount, IF(p_amount < 0, 'correction', 'topup'), p_reference);
+  WHILE NOT done DO
+    BEGIN
+      DECLARE EXIT HANDLER FOR 1213
+      BEGIN
+        SET tries = tries + 1;
+        IF NOT may_retry OR tries >= 10 THEN
+          RESIGNAL;
+        END IF;
+        DO SLEEP(0.01 * tries);
+      END;
+
+
+      SET cid = NULL;
+      SELECT id INTO cid FROM clients WHERE code = CONVERT(p_code USING ascii) COLLATE ascii_bin;
+      IF cid IS NULL THEN
+        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'no client with that code: see SELECT code FROM clients';
+      END IF;
+      INSERT INTO payments (client_id, amount, kind, reference)
+        VALUES (cid, p_amount, IF(p_amount < 0, 'correction', 'topup'), p_reference);
+      SET done = 1;
+    END;
+  END WHILE;
   SELECT * FROM client_list WHERE id = cid;
 END//
 DELIMITER ;

@@ -4,9 +4,9 @@
 -- Routine `create_client`.
 
 DELIMITER //
-CREATE PROCEDURE `create_client`(IN p_code VARCHAR(32) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci,
-                               IN p_name VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci,
-                               IN p_plan VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci,
+CREATE PROCEDURE `create_client`(IN p_code VARCHAR(32),
+                               IN p_name VARCHAR(128),
+                               IN p_plan VARCHAR(64),
                                IN p_channels INT,
                                IN p_opening_balance DECIMAL(65,30))
     COMMENT 'create_client(code, name, plan name or NULL/empty for the default, channel limit, opening balance)'
@@ -19,7 +19,7 @@ BEGIN
       SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'no rate plan with that name: see SELECT name FROM rate_plans, or give NULL for the default plan';
     END IF;
   END IF;
-  INSERT INTO clients (code, name, rate_plan_id, channel_limit, balance)
+  INSERT INTO clients (code, name, rate_plan_id, channel_limit, opening_balance)
     VALUES (p_code, p_name, plan_id, COALESCE(p_channels, 10), COALESCE(p_opening_balance, 0));
 
   SET cid = client_id_of(p_code);

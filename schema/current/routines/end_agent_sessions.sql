@@ -11,15 +11,16 @@ BEGIN
   DECLARE v_now DATETIME DEFAULT UTC_TIMESTAMP();
   INSERT INTO agent_login_log (client_id, client_code, event, reason, agent_id, extension_id, session_id, endpoint, at)
     SELECT s.client_id, c.code, 'logout', p_reason, s.agent_id, s.extension_id, s.id, e.sip_username, v_now
-    FROM agent_sessions s
+    FROM agent_sessions s FORCE INDEX (ix_agent_sessions_client_open)
     JOIN clients c ON c.id = s.client_id
     JOIN extensions e ON e.id = s.extension_id
     WHERE s.client_id = p_client_id AND s.ended_at IS NULL
       AND (p_agent_id IS NULL OR s.agent_id = p_agent_id)
       AND (p_extension_id IS NULL OR s.extension_id = p_extension_id);
-  UPDATE agent_sessions SET ended_at = GREATEST(v_now, started_at), end_reason = p_reason
-    WHERE client_id = p_client_id AND ended_at IS NULL
-      AND (p_agent_id IS NULL OR agent_id = p_agent_id)
-      AND (p_extension_id IS NULL OR extension_id = p_extension_id);
+  UPDATE agent_sessions FORCE INDEX (ix_agent_sessions_client_open)
+     SET ended_at = GREATEST(v_now, started_at), end_reason = p_reason
+   WHERE client_id = p_client_id AND ended_at IS NULL
+     AND (p_agent_id IS NULL OR agent_id = p_agent_id)
+     AND (p_extension_id IS NULL OR extension_id = p_extension_id);
 END//
 DELIMITER ;

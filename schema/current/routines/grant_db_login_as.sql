@@ -4,11 +4,14 @@
 -- Routine `grant_db_login_as`.
 
 DELIMITER //
-CREATE PROCEDURE `grant_db_login_as`(IN p_client VARCHAR(32), IN p_username VARCHAR(64),
-                                   IN p_password VARCHAR(255), IN p_account VARCHAR(255),
+CREATE PROCEDURE `grant_db_login_as`(IN p_client VARCHAR(32),
+                                   IN p_username VARCHAR(64),
+                                   IN p_password VARCHAR(255),
+                                   IN p_account VARCHAR(255),
                                    IN p_host VARCHAR(255))
     COMMENT 'grant_db_login_as(client code, username, password, account or NULL for <code>.<username>, host or NULL for %)'
 BEGIN
+  DECLARE v_client_id INT UNSIGNED DEFAULT NULL;
   DECLARE v_user_id INT UNSIGNED DEFAULT NULL;
   DECLARE v_account VARCHAR(200) CHARACTER SET utf8mb4;
   DECLARE v_host VARCHAR(200) CHARACTER SET utf8mb4 DEFAULT COALESCE(p_host, '%');
@@ -20,7 +23,7 @@ BEGIN
     IF v_created THEN
       CALL tenant_exec(CONCAT('DROP USER IF EXISTS ', QUOTE(v_account), '@', QUOTE(v_host)));
       SET @ict_revoking_login = v_account;
-      DELETE FROM db_logins WHERE account = v_account;
+      DELETE FROM db_logins WHERE user_id = v_user_id;
       SET @ict_revoking_login = NULL;
     END IF;
     RESIGNAL;
@@ -32,8 +35,8 @@ BEGIN
   IF @@GLOBAL.event_scheduler <> 'ON' THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'event_scheduler is OFF: suspension could not lock database logins; SET GLOBAL event_scheduler = ON (and event_scheduler=ON in the server config)';
   END IF;
-  SET v_user_id = (SELECT u.id FROM users u JOIN clients c ON c.id = u.client_id
-                   WHERE c.code = p_client AND u.username = p_username);
+  SET v_client_id = client_id_of(p_client);
+  SET v_user_id = (SELECT id FROM users WHERE username = p_username AND client_id = v_client_id);
   IF v_user_id IS NULL THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'no such user in that client (give the client code and users.username)';
   END IF;
@@ -63,7 +66,7 @@ BEGIN
   SET v_created = 1;
   SET @ict_granting_login = v_account;
   INSERT INTO db_logins (user_id, client_id, account, host, locked)
-    SELECT v_user_id, client_id, v_account, v_host, 1 FROM users WHERE id = v_user_id;
+    VALUES (v_user_id, v_client_id, v_account, v_host, 1);
   UPDATE users SET password_hash = NULL WHERE id = v_user_id;
   CALL sync_db_logins();
   SELECT l.account, l.host, u.role, IF(l.locked, 'locked', 'open') AS state

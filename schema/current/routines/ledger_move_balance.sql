@@ -5,7 +5,7 @@
 
 DELIMITER //
 CREATE PROCEDURE `ledger_move_balance`(IN p_client_id INT UNSIGNED, IN p_delta DECIMAL(14,4))
-    COMMENT 'Internal, for the ledger triggers only: moves clients.balance by p_delta'
+    COMMENT 'Internal, for the ledger triggers only: moves client_accounts.balance by p_delta'
 BEGIN
   DECLARE EXIT HANDLER FOR SQLEXCEPTION
   BEGIN
@@ -13,7 +13,7 @@ BEGIN
     RESIGNAL;
   END;
   SET @ict_ledger_client = p_client_id;
-  UPDATE clients SET balance = balance + p_delta WHERE id = p_client_id;
+  UPDATE client_accounts SET balance = balance + p_delta WHERE client_id = p_client_id;
   SET @ict_ledger_client = NULL;
 END//
 DELIMITER ;

@@ -4,26 +4,29 @@
 -- Routine `revoke_db_login`.
 
 DELIMITER //
-CREATE PROCEDURE `revoke_db_login`(IN p_client VARCHAR(32), IN p_username VARCHAR(64))
+CREATE PROCEDURE `revoke_db_login`(IN p_client VARCHAR(32),
+                                 IN p_username VARCHAR(64))
     COMMENT 'revoke_db_login(client code, username): drop the user''s database account and end its sessions'
 BEGIN
-  DECLARE v_account VARCHAR(80) DEFAULT NULL;
-  DECLARE v_host VARCHAR(60) DEFAULT NULL;
+  DECLARE v_client_id INT UNSIGNED DEFAULT client_id_of(p_client);
+  DECLARE v_user_id INT UNSIGNED DEFAULT NULL;
+  DECLARE v_account VARCHAR(80) CHARACTER SET ascii COLLATE ascii_bin DEFAULT NULL;
+  DECLARE v_host VARCHAR(60) CHARACTER SET ascii COLLATE ascii_bin DEFAULT NULL;
   DECLARE EXIT HANDLER FOR SQLEXCEPTION
   BEGIN
     SET @ict_revoking_login = NULL;
     RESIGNAL;
   END;
-  SELECT l.account, l.host INTO v_account, v_host
-    FROM db_logins l JOIN users u ON u.id = l.user_id JOIN clients c ON c.id = u.client_id
-    WHERE c.code = p_client AND u.username = p_username;
+
+  SET v_user_id = (SELECT id FROM users WHERE username = p_username AND client_id = v_client_id);
+  SELECT account, host INTO v_account, v_host FROM db_logins WHERE user_id = v_user_id;
   IF v_account IS NULL THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'that user has no database login';
   END IF;
   CALL tenant_exec(CONCAT('DROP USER IF EXISTS ', QUOTE(v_account), '@', QUOTE(v_host)));
   CALL kill_db_login_sessions(v_account);
   SET @ict_revoking_login = v_account;
-  DELETE FROM db_logins WHERE account = v_account;
+  DELETE FROM db_logins WHERE user_id = v_user_id;
   SET @ict_revoking_login = NULL;
   SELECT v_account AS account, 'revoked' AS state;
 END//

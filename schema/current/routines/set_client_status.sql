@@ -4,15 +4,35 @@
 -- Routine `set_client_status`.
 
 DELIMITER //
-CREATE PROCEDURE `set_client_status`(IN p_code VARCHAR(32) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci,
-                                   IN p_status VARCHAR(16) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci)
+CREATE PROCEDURE `set_client_status`(IN p_code VARCHAR(32),
+                                   IN p_status VARCHAR(16))
     COMMENT 'set_client_status(client code, active|suspended): the same as UPDATE clients SET status'
 BEGIN
-  DECLARE cid INT UNSIGNED DEFAULT client_id_of(p_code);
-  IF cid IS NULL THEN
-    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'no client with that code: see SELECT code FROM clients';
-  END IF;
-  UPDATE clients SET status = p_status WHERE id = cid;
+  DECLARE cid INT UNSIGNED DEFAULT NULL;
+  DECLARE may_retry TINYINT DEFAULT @@SESSION.autocommit = 1 AND @@SESSION.in_transaction = 0;
+  DECLARE tries INT DEFAULT 0;
+  DECLARE done TINYINT DEFAULT 0;
+  WHILE NOT done DO
+    BEGIN
+      DECLARE EXIT HANDLER FOR 1213
+      BEGIN
+        SET tries = tries + 1;
+        IF NOT may_retry OR tries >= 10 THEN
+          RESIGNAL;
+        END IF;
+        DO SLEEP(0.01 * tries);
+      END;
+
+
+      SET cid = NULL;
+      SELECT id INTO cid FROM clients WHERE code = CONVERT(p_code USING ascii) COLLATE ascii_bin;
+      IF cid IS NULL THEN
+        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'no client with that code: see SELECT code FROM clients';
+      END IF;
+      UPDATE clients SET status = p_status WHERE id = cid;
+      SET done = 1;
+    END;
+  END WHILE;
   SELECT * FROM client_list WHERE id = cid;
 END//
 DELIMITER ;

@@ -4,7 +4,7 @@
 -- Routine `suspend_client`.
 
 DELIMITER //
-CREATE PROCEDURE `suspend_client`(IN p_code VARCHAR(32) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci)
+CREATE PROCEDURE `suspend_client`(IN p_code VARCHAR(32))
     COMMENT 'suspend_client(client code): reject new calls, pause campaigns, lock out agents'
 BEGIN
   CALL set_client_status(p_code, 'suspended');

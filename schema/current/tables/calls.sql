@@ -37,6 +37,7 @@ CREATE TABLE `calls` (
   KEY `ix_calls_state_expires` (`state`,`expires_at`),
   KEY `ix_calls_authorized` (`authorized_at`),
   KEY `ix_calls_asterisk_state` (`asterisk`,`state`),
+  KEY `ix_calls_client_settled` (`client_id`,`state`,`settled_at`,`cost`,`answered_seconds`),
   CONSTRAINT `fk_calls_client` FOREIGN KEY (`client_id`) REFERENCES `clients` (`id`),
   CONSTRAINT `ck_calls_reserved` CHECK (`reserved` >= 0),
   CONSTRAINT `ck_calls_cost` CHECK (`cost` is null or `cost` >= 0),
@@ -47,20 +48,16 @@ CREATE TABLE `calls` (
   CONSTRAINT `ck_calls_emergency` CHECK (`emergency` in (0,1))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci COMMENT='Call records: live calls (channels and credit held), finished calls with their cost, refused attempts';
 
--- AFTER INSERT, fires 1 of 2
+-- AFTER INSERT
 DELIMITER //
 CREATE TRIGGER calls_after_insert AFTER INSERT ON calls FOR EACH ROW
 BEGIN
+
   IF COALESCE(NEW.cost, 0) <> 0 THEN
     CALL ledger_move_balance(NEW.client_id, -NEW.cost);
   END IF;
-END//
-DELIMITER ;
 
--- AFTER INSERT, fires 2 of 2
-DELIMITER //
-CREATE TRIGGER calls_after_insert_attempt AFTER INSERT ON calls FOR EACH ROW
-BEGIN
+
   IF NEW.uniqueid LIKE 'ictc-%' THEN
     IF NEW.state = 'rejected' THEN
       UPDATE campaign_attempts
@@ -73,12 +70,14 @@ BEGIN
 END//
 DELIMITER ;
 
--- BEFORE UPDATE, fires 1 of 2
+-- BEFORE UPDATE
 DELIMITER //
-CREATE TRIGGER calls_before_update_exact BEFORE UPDATE ON calls FOR EACH ROW
+CREATE TRIGGER calls_before_update BEFORE UPDATE ON calls FOR EACH ROW
 BEGIN
   DECLARE conditions INT DEFAULT 0;
   DECLARE refusal VARCHAR(255) DEFAULT NULL;
+
+
   GET DIAGNOSTICS conditions = NUMBER;
   IF conditions > 0 OR @@sql_notes = 0 THEN
     SET refusal = inexact_money_refusal(input_changed_by_server('cost'),
@@ -87,33 +86,20 @@ BEGIN
       SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = refusal;
     END IF;
   END IF;
-END//
-DELIMITER ;
-
--- BEFORE UPDATE, fires 2 of 2
-DELIMITER //
-CREATE TRIGGER calls_before_update BEFORE UPDATE ON calls FOR EACH ROW
-BEGIN
   IF NOT (NEW.client_id <=> OLD.client_id) THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'a call cannot move to another client';
   END IF;
 END//
 DELIMITER ;
 
--- AFTER UPDATE, fires 1 of 2
+-- AFTER UPDATE
 DELIMITER //
 CREATE TRIGGER calls_after_update AFTER UPDATE ON calls FOR EACH ROW
 BEGIN
   IF COALESCE(NEW.cost, 0) <> COALESCE(OLD.cost, 0) THEN
     CALL ledger_move_balance(NEW.client_id, COALESCE(OLD.cost, 0) - COALESCE(NEW.cost, 0));
   END IF;
-END//
-DELIMITER ;
 
--- AFTER UPDATE, fires 2 of 2
-DELIMITER //
-CREATE TRIGGER calls_after_update_attempt AFTER UPDATE ON calls FOR EACH ROW
-BEGIN
   IF NEW.uniqueid LIKE 'ictc-%' AND OLD.state = 'live' AND NEW.state <> 'live' THEN
     UPDATE campaign_attempts
       SET outcome = CASE

@@ -7,7 +7,7 @@ CREATE TABLE `campaigns` (
   `id` int(10) unsigned NOT NULL AUTO_INCREMENT COMMENT 'Campaign id',
   `client_id` int(10) unsigned NOT NULL COMMENT 'Client running the campaign',
   `name` varchar(128) NOT NULL COMMENT 'Campaign name, unique per client',
-  `status` enum('draft','running','paused','finished') NOT NULL DEFAULT 'draft' COMMENT 'Only running campaigns dial; a suspended client cannot have running campaigns',
+  `status` enum('draft','running','paused') NOT NULL DEFAULT 'draft' COMMENT 'What people choose: draft, running (dial) or paused; the dialer''s finding is campaign_runs.finished. A suspended client cannot have running campaigns',
   `mode` enum('broadcast','progressive') NOT NULL DEFAULT 'broadcast' COMMENT 'broadcast: on answer play the recording or go to the destination; progressive: dial only for a free agent of queue_id and connect the answer to that queue',
   `recording` varchar(255) CHARACTER SET ascii COLLATE ascii_bin DEFAULT NULL COMMENT 'Sound an answered contact hears (Asterisk sound name without extension, e.g. custom/promo)',
   `destination_id` int(10) unsigned DEFAULT NULL COMMENT 'Operator-named dialplan destination for an answered contact (instead of a recording)',
@@ -26,9 +26,6 @@ CREATE TABLE `campaigns` (
   `window_start` time NOT NULL DEFAULT '09:00:00' COMMENT 'Earliest local time of a call (contact''s time zone)',
   `window_end` time NOT NULL DEFAULT '20:00:00' COMMENT 'No call starts at or after this local time; before window_start: the window crosses midnight',
   `time_zone` varchar(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL DEFAULT 'UTC' COMMENT 'IANA time zone of contacts that name none (e.g. Europe/London)',
-  `pacing_clock` datetime(6) DEFAULT NULL COMMENT 'Managed by the dialer: calls per second are spent up to this time (UTC)',
-  `dialer_note` varchar(255) DEFAULT NULL COMMENT 'Why the dialer last skipped this campaign (bad time zone, ...); NULL when it dials',
-  `finished_at` datetime DEFAULT NULL COMMENT 'When the campaign last finished (UTC)',
   `created_at` datetime NOT NULL DEFAULT current_timestamp() COMMENT 'When the campaign was created (UTC)',
   `updated_at` datetime NOT NULL DEFAULT current_timestamp() ON UPDATE current_timestamp() COMMENT 'Last change (UTC)',
   PRIMARY KEY (`id`),
@@ -37,6 +34,7 @@ CREATE TABLE `campaigns` (
   KEY `ix_campaigns_status` (`status`),
   KEY `fk_campaigns_destination` (`destination_id`),
   KEY `ix_campaigns_queue_client` (`queue_id`,`client_id`),
+  KEY `ix_campaigns_client_status` (`client_id`,`status`),
   CONSTRAINT `fk_campaigns_client` FOREIGN KEY (`client_id`) REFERENCES `clients` (`id`),
   CONSTRAINT `fk_campaigns_destination` FOREIGN KEY (`destination_id`) REFERENCES `campaign_destinations` (`id`),
   CONSTRAINT `fk_campaigns_queue_same_client` FOREIGN KEY (`queue_id`, `client_id`) REFERENCES `queues` (`id`, `client_id`),
@@ -55,82 +53,61 @@ CREATE TABLE `campaigns` (
   CONSTRAINT `ck_campaigns_queue_wait` CHECK (`queue_wait_seconds` between 1 and 3600)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci COMMENT='Outbound dialling campaigns of a client';
 
--- BEFORE INSERT, fires 1 of 5
-DELIMITER //
-CREATE TRIGGER campaigns_tenant_before_insert BEFORE INSERT ON campaigns FOR EACH ROW
-BEGIN
-  IF NEW.client_id IS NULL OR NEW.client_id = 0 THEN
-    SET NEW.client_id = tenant_insert_client(NEW.client_id);
-  END IF;
-END//
-DELIMITER ;
-
--- BEFORE INSERT, fires 2 of 5
-DELIMITER //
-CREATE TRIGGER campaigns_before_insert_limits BEFORE INSERT ON campaigns FOR EACH ROW
-BEGIN
-  IF NEW.max_channels > 10000 THEN
-    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'campaigns.max_channels is at most 10000 simultaneous calls: give 0-10000, or NULL for no extra cap';
-  END IF;
-END//
-DELIMITER ;
-
--- BEFORE INSERT, fires 3 of 5
+-- BEFORE INSERT
 DELIMITER //
 CREATE TRIGGER campaigns_before_insert BEFORE INSERT ON campaigns FOR EACH ROW
 BEGIN
-  IF NEW.status = 'running' AND (SELECT status FROM clients WHERE id = NEW.client_id) = 'suspended' THEN
-    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'the client is suspended: its campaigns cannot run';
-  END IF;
-END//
-DELIMITER ;
-
--- BEFORE INSERT, fires 4 of 5
-DELIMITER //
-CREATE TRIGGER campaigns_before_insert_dialable BEFORE INSERT ON campaigns FOR EACH ROW
-BEGIN
   DECLARE refusal VARCHAR(128) DEFAULT NULL;
+  DECLARE v_empty VARCHAR(64) DEFAULT NULL;
+
+
+  IF NEW.client_id IS NULL OR NEW.client_id = 0 THEN
+    SET NEW.client_id = tenant_insert_client(NEW.client_id);
+  END IF;
+
+  IF NEW.max_channels > 10000 THEN
+    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'campaigns.max_channels is at most 10000 simultaneous calls: give 0-10000, or NULL for no extra cap';
+  END IF;
   IF NEW.status = 'running' THEN
+
+    IF (SELECT status FROM clients WHERE id = NEW.client_id) = 'suspended' THEN
+      SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'the client is suspended: its campaigns cannot run';
+    END IF;
+
     SET refusal = campaign_run_refusal(NEW.caller_id);
     IF refusal IS NOT NULL THEN
       SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = refusal;
     END IF;
   END IF;
-END//
-DELIMITER ;
 
--- BEFORE INSERT, fires 5 of 5
-DELIMITER //
-CREATE TRIGGER campaigns_tenant_guard_insert BEFORE INSERT ON campaigns FOR EACH ROW
-BEGIN
-  DECLARE v_empty VARCHAR(64) DEFAULT CASE WHEN NEW.status = '' THEN 'status' WHEN NEW.mode = '' THEN 'mode' END;
+  SET v_empty = CASE WHEN NEW.status = '' THEN 'status' WHEN NEW.mode = '' THEN 'mode' END;
   IF v_empty IS NOT NULL THEN
     CALL guard_tenant_row('campaigns', 'INSERT', NEW.client_id, NEW.client_id, v_empty);
   END IF;
 END//
 DELIMITER ;
 
--- BEFORE UPDATE, fires 1 of 4
+-- AFTER INSERT
 DELIMITER //
-CREATE TRIGGER campaigns_before_update_input BEFORE UPDATE ON campaigns FOR EACH ROW
+CREATE TRIGGER campaigns_after_insert AFTER INSERT ON campaigns FOR EACH ROW
 BEGIN
+  INSERT INTO campaign_runs (campaign_id) VALUES (NEW.id);
+END//
+DELIMITER ;
+
+-- BEFORE UPDATE
+DELIMITER //
+CREATE TRIGGER campaigns_before_update BEFORE UPDATE ON campaigns FOR EACH ROW
+BEGIN
+  DECLARE refusal VARCHAR(128) DEFAULT NULL;
+  DECLARE v_empty VARCHAR(64) DEFAULT NULL;
+
+
   IF NEW.max_channels > 10000 AND NOT (NEW.max_channels <=> OLD.max_channels) THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'campaigns.max_channels is at most 10000 simultaneous calls: give 0-10000, or NULL for no extra cap';
   END IF;
 
 
-
-  IF (OLD.pacing_clock IS NOT NULL AND (NEW.pacing_clock IS NULL OR NEW.pacing_clock < OLD.pacing_clock))
-     OR (OLD.finished_at IS NOT NULL AND (NEW.finished_at IS NULL OR NEW.finished_at < OLD.finished_at)) THEN
-    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'campaigns.pacing_clock and finished_at are kept by the dialer: leave them; if you did not change them, the dialer worked this campaign after your form was loaded: reload the form and save again';
-  END IF;
-END//
-DELIMITER ;
-
--- BEFORE UPDATE, fires 2 of 4
-DELIMITER //
-CREATE TRIGGER campaigns_before_update BEFORE UPDATE ON campaigns FOR EACH ROW
-BEGIN
   IF NEW.status = 'running' AND OLD.status <> 'running'
      AND (SELECT status FROM clients WHERE id = NEW.client_id) = 'suspended' THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'the client is suspended: its campaigns cannot run';
@@ -138,15 +115,6 @@ BEGIN
   IF NEW.status <> 'paused' THEN
     SET NEW.paused_by_suspension = 0;
   END IF;
-END//
-DELIMITER ;
-
--- BEFORE UPDATE, fires 3 of 4
-DELIMITER //
-CREATE TRIGGER campaigns_before_update_dialable BEFORE UPDATE ON campaigns FOR EACH ROW
-BEGIN
-  DECLARE refusal VARCHAR(128) DEFAULT NULL;
-
 
 
   IF NEW.status = 'running' AND OLD.paused_by_suspension = 0
@@ -156,17 +124,9 @@ BEGIN
       SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = refusal;
     END IF;
   END IF;
-  IF NEW.status = 'finished' AND OLD.status <> 'finished' THEN
-    SET NEW.finished_at = UTC_TIMESTAMP();
-  END IF;
-END//
-DELIMITER ;
 
--- BEFORE UPDATE, fires 4 of 4
-DELIMITER //
-CREATE TRIGGER campaigns_tenant_guard_update BEFORE UPDATE ON campaigns FOR EACH ROW
-BEGIN
-  DECLARE v_empty VARCHAR(64) DEFAULT CASE WHEN NEW.status = '' THEN 'status' WHEN NEW.mode = '' THEN 'mode' END;
+
+  SET v_empty = CASE WHEN NEW.status = '' THEN 'status' WHEN NEW.mode = '' THEN 'mode' END;
   IF v_empty IS NOT NULL OR NOT (NEW.client_id <=> OLD.client_id)
      OR @@SESSION.foreign_key_checks = 0 OR @@SESSION.unique_checks = 0
      OR @@SESSION.check_constraint_checks = 0 OR @@SESSION.skip_replication <> 0
@@ -178,8 +138,10 @@ DELIMITER ;
 
 -- BEFORE DELETE
 DELIMITER //
-CREATE TRIGGER campaigns_tenant_guard_delete BEFORE DELETE ON campaigns FOR EACH ROW
+CREATE TRIGGER campaigns_before_delete BEFORE DELETE ON campaigns FOR EACH ROW
 BEGIN
+
+
   IF EXISTS (SELECT 1 FROM db_logins WHERE account = SUBSTRING_INDEX(USER(), '@', 1)) THEN
     CALL guard_tenant_row('campaigns', 'DELETE', OLD.client_id, OLD.client_id, NULL);
   END IF;

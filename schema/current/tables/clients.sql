@@ -10,11 +10,11 @@ CREATE TABLE `clients` (
   `email` varchar(254) DEFAULT NULL COMMENT 'Billing/contact e-mail',
   `contact_name` varchar(128) DEFAULT NULL COMMENT 'Contact person',
   `phone` varchar(32) DEFAULT NULL COMMENT 'Contact phone number',
-  `balance` decimal(14,4) NOT NULL DEFAULT 0.0000 COMMENT 'USD credit. Set once at INSERT (recorded as the opening payment); afterwards moved only by payments and call charges',
+  `opening_balance` decimal(14,4) NOT NULL DEFAULT 0.0000 COMMENT 'USD given at INSERT only: recorded as the opening payment. Read-only afterwards; the balance is client_accounts.balance (client_list.balance)',
   `credit_limit` decimal(14,4) NOT NULL DEFAULT 0.0000 COMMENT 'USD a postpaid client may spend below zero (balance floor = -credit_limit); 0 = prepaid',
+  `low_balance_threshold` decimal(14,4) DEFAULT NULL COMMENT 'USD: an alert is sent when the balance falls below this (once per crossing; a top-up back to or above it re-arms); NULL = no low-balance alert',
   `rate_plan_id` int(10) unsigned DEFAULT NULL COMMENT 'Rate plan; left empty (NULL) it becomes the default plan',
   `channel_limit` int(11) NOT NULL DEFAULT 10 COMMENT 'Most simultaneous calls, 0-10000 (0 blocks all calls but emergency)',
-  `admitted_calls` bigint(20) unsigned NOT NULL DEFAULT 0 COMMENT 'Calls admitted so far (never reset); each admission increments it, so concurrent admissions of one client conflict on every Galera node',
   `end_calls_without_credit` tinyint(1) NOT NULL DEFAULT 0 COMMENT '1: when the balance (plus the postpaid credit limit) no longer covers the credit reserved by live calls, they are hung up over AMI; 0 (default): each call''s own limit ends it',
   `status` enum('active','suspended') NOT NULL DEFAULT 'active' COMMENT 'suspended: calls rejected, campaigns paused, agents locked out, nothing deleted',
   `suspended_at` datetime DEFAULT NULL COMMENT 'When the client was last suspended (UTC); set automatically',
@@ -33,28 +33,23 @@ CREATE TABLE `clients` (
   CONSTRAINT `ck_clients_status` CHECK (`status` in ('active','suspended')),
   CONSTRAINT `ck_clients_end_calls_without_credit` CHECK (`end_calls_without_credit` in (0,1)),
   CONSTRAINT `ck_clients_rate_plan_set` CHECK (`rate_plan_id` is not null)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci COMMENT='Clients (tenants): credit, rate plan, channel limit and status of each account';
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci COMMENT='Clients (tenants): what admins set (credit limit, rate plan, channel limit, status); the balance is in client_accounts';
 
--- BEFORE INSERT, fires 1 of 2
+-- BEFORE INSERT
 DELIMITER //
-CREATE TRIGGER clients_before_insert_input BEFORE INSERT ON clients FOR EACH ROW
+CREATE TRIGGER clients_before_insert BEFORE INSERT ON clients FOR EACH ROW
 BEGIN
   DECLARE refusal VARCHAR(255) DEFAULT COALESCE(
-    inexact_money_refusal(input_changed_by_server('balance'), 1, 'clients.balance', 4),
-    inexact_money_refusal(input_changed_by_server('credit_limit'), 1, 'clients.credit_limit', 4));
+    inexact_money_refusal(input_changed_by_server('opening_balance'), 1, 'clients.opening_balance', 4),
+    inexact_money_refusal(input_changed_by_server('credit_limit'), 1, 'clients.credit_limit', 4),
+    inexact_money_refusal(input_changed_by_server('low_balance_threshold'),
+                          NEW.low_balance_threshold IS NOT NULL, 'clients.low_balance_threshold', 4));
   IF refusal IS NOT NULL THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = refusal;
   END IF;
   IF NEW.channel_limit > 10000 THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'clients.channel_limit is at most 10000 simultaneous calls: give 0-10000';
   END IF;
-END//
-DELIMITER ;
-
--- BEFORE INSERT, fires 2 of 2
-DELIMITER //
-CREATE TRIGGER clients_before_insert BEFORE INSERT ON clients FOR EACH ROW
-BEGIN
 
   IF NEW.rate_plan_id IS NULL THEN
     SET NEW.rate_plan_id = (SELECT id FROM rate_plans WHERE is_default = 1);
@@ -72,29 +67,28 @@ DELIMITER ;
 DELIMITER //
 CREATE TRIGGER clients_after_insert AFTER INSERT ON clients FOR EACH ROW
 BEGIN
-  DECLARE EXIT HANDLER FOR SQLEXCEPTION
-  BEGIN
-    SET @ict_opening_client = NULL;
-    RESIGNAL;
-  END;
-  IF NEW.balance <> 0 THEN
-    SET @ict_opening_client = NEW.id;
-    INSERT INTO payments (client_id, amount, kind, reference)
-      VALUES (NEW.id, NEW.balance, 'opening', 'opening balance');
-  END IF;
+  CALL open_client_account(NEW.id, NEW.opening_balance);
 END//
 DELIMITER ;
 
--- BEFORE UPDATE, fires 1 of 2
+-- BEFORE UPDATE
 DELIMITER //
-CREATE TRIGGER clients_before_update_input BEFORE UPDATE ON clients FOR EACH ROW
+CREATE TRIGGER clients_before_update BEFORE UPDATE ON clients FOR EACH ROW
 BEGIN
   DECLARE conditions INT DEFAULT 0;
   DECLARE refusal VARCHAR(255) DEFAULT NULL;
+  IF NOT (NEW.code <=> OLD.code) THEN
+    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'clients.code cannot change: it names the client dialplan context and SIP usernames';
+  END IF;
+
+
   GET DIAGNOSTICS conditions = NUMBER;
   IF conditions > 0 OR @@sql_notes = 0 THEN
-    SET refusal = inexact_money_refusal(input_changed_by_server('credit_limit'),
-      NOT (NEW.credit_limit <=> OLD.credit_limit), 'clients.credit_limit', 4);
+    SET refusal = COALESCE(
+      inexact_money_refusal(input_changed_by_server('credit_limit'),
+        NOT (NEW.credit_limit <=> OLD.credit_limit), 'clients.credit_limit', 4),
+      inexact_money_refusal(input_changed_by_server('low_balance_threshold'),
+        NOT (NEW.low_balance_threshold <=> OLD.low_balance_threshold), 'clients.low_balance_threshold', 4));
     IF refusal IS NOT NULL THEN
       SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = refusal;
     END IF;
@@ -102,13 +96,8 @@ BEGIN
   IF NEW.channel_limit > 10000 AND NOT (NEW.channel_limit <=> OLD.channel_limit) THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'clients.channel_limit is at most 10000 simultaneous calls: give 0-10000';
   END IF;
-
-
-  IF NOT (NEW.balance <=> OLD.balance) AND NOT (@ict_ledger_client <=> OLD.id) THEN
-    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'clients.balance is kept by the ledger: INSERT INTO payments (client_id, amount, reference) instead; if you did not change it, it moved after your form was loaded: reload the form and save again';
-  END IF;
-  IF NOT (NEW.admitted_calls <=> OLD.admitted_calls) AND NOT (NEW.admitted_calls <=> OLD.admitted_calls + 1) THEN
-    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'clients.admitted_calls is counted by the server, one admission at a time: leave it; if you did not change it, calls were admitted after your form was loaded: reload the form and save again';
+  IF NOT (NEW.opening_balance <=> OLD.opening_balance) THEN
+    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'clients.opening_balance is read only when the client is created (it became the opening payment): to move the balance INSERT INTO payments (client_id, amount, reference) instead';
   END IF;
 
   IF NEW.rate_plan_id IS NULL THEN
@@ -117,67 +106,31 @@ BEGIN
       SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'no default rate plan: set rate_plans.is_default = 1 on one plan or give rate_plan_id';
     END IF;
   END IF;
-END//
-DELIMITER ;
-
--- BEFORE UPDATE, fires 2 of 2
-DELIMITER //
-CREATE TRIGGER clients_before_update BEFORE UPDATE ON clients FOR EACH ROW
-BEGIN
-  IF NOT (NEW.code <=> OLD.code) THEN
-    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'clients.code cannot change: it names the client dialplan context and SIP usernames';
-  END IF;
-
-  IF NOT (NEW.balance <=> OLD.balance) THEN
-    IF @ict_ledger_client <=> OLD.id THEN
-      SET @ict_ledger_client = NULL;
-    ELSE
-      SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'clients.balance is kept by the ledger: INSERT INTO payments (client_id, amount, reference) instead';
-    END IF;
-  END IF;
   IF NEW.status = 'suspended' AND OLD.status <> 'suspended' THEN
     SET NEW.suspended_at = UTC_TIMESTAMP();
   END IF;
 END//
 DELIMITER ;
 
--- AFTER UPDATE, fires 1 of 3
+-- AFTER UPDATE
 DELIMITER //
 CREATE TRIGGER clients_after_update AFTER UPDATE ON clients FOR EACH ROW
 BEGIN
-  IF NEW.status = 'suspended' AND OLD.status = 'active' THEN
-    UPDATE campaigns SET status = 'paused', paused_by_suspension = 1
-      WHERE client_id = NEW.id AND status = 'running';
-  ELSEIF NEW.status = 'active' AND OLD.status = 'suspended' THEN
-    UPDATE campaigns SET status = 'running', paused_by_suspension = 0
-      WHERE client_id = NEW.id AND paused_by_suspension = 1;
-  END IF;
-END//
-DELIMITER ;
 
--- AFTER UPDATE, fires 2 of 3
-DELIMITER //
-CREATE TRIGGER clients_after_update_agent_sessions AFTER UPDATE ON clients FOR EACH ROW
-BEGIN
-  IF NEW.status = 'suspended' AND OLD.status <> 'suspended' THEN
-    CALL end_agent_sessions(NEW.id, NULL, NULL, 'suspended');
+  IF NOT (NEW.status <=> OLD.status)
+     OR NOT (NEW.low_balance_threshold <=> OLD.low_balance_threshold) THEN
+    CALL note_client_change(NEW.id, OLD.status, NEW.status,
+                            OLD.low_balance_threshold, NEW.low_balance_threshold);
   END IF;
-END//
-DELIMITER ;
-
--- AFTER UPDATE, fires 3 of 3
-DELIMITER //
-CREATE TRIGGER clients_after_update_changes AFTER UPDATE ON clients FOR EACH ROW
-BEGIN
   IF NEW.status = 'suspended' AND OLD.status <> 'suspended' THEN
-    INSERT INTO client_changes (client_id, kind, created_at)
-      VALUES (NEW.id, 'suspended', UTC_TIMESTAMP(3));
-  ELSEIF NEW.end_calls_without_credit = 1
-     AND (NEW.balance < OLD.balance OR OLD.end_calls_without_credit = 0)
-     AND NEW.balance + NEW.credit_limit < (SELECT COALESCE(SUM(reserved), 0) FROM calls
-                                           WHERE client_id = NEW.id AND state = 'live') THEN
-    INSERT INTO client_changes (client_id, kind, created_at)
-      VALUES (NEW.id, 'no-credit', UTC_TIMESTAMP(3));
+    CALL client_suspended(NEW.id);
+  ELSE
+    IF NEW.status = 'active' AND OLD.status = 'suspended' THEN
+      CALL client_status_campaigns(NEW.id, 0);
+    END IF;
+    IF NEW.end_calls_without_credit = 1 AND OLD.end_calls_without_credit = 0 THEN
+      CALL log_client_without_credit(NEW.id, NEW.credit_limit);
+    END IF;
   END IF;
 END//
 DELIMITER ;

@@ -15,6 +15,7 @@ CREATE TABLE `payments` (
   `created_at` datetime NOT NULL DEFAULT current_timestamp() COMMENT 'When the payment was recorded (UTC)',
   PRIMARY KEY (`id`),
   UNIQUE KEY `uq_payments_client_reference` (`client_id`,`reference`),
+  KEY `ix_payments_client_created` (`client_id`,`created_at`),
   CONSTRAINT `fk_payments_client` FOREIGN KEY (`client_id`) REFERENCES `clients` (`id`),
   CONSTRAINT `ck_payments_amount_not_zero` CHECK (`amount` <> 0),
   CONSTRAINT `ck_payments_reference_not_blank` CHECK (trim(`reference`) <> ''),
@@ -22,9 +23,9 @@ CREATE TABLE `payments` (
   CONSTRAINT `ck_payments_allow_below_floor` CHECK (`allow_below_floor` in (0,1))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci COMMENT='Payments ledger: top-ups and corrections; insert-only, each row moves clients.balance';
 
--- BEFORE INSERT, fires 1 of 2
+-- BEFORE INSERT
 DELIMITER //
-CREATE TRIGGER payments_before_insert_exact BEFORE INSERT ON payments FOR EACH ROW
+CREATE TRIGGER payments_before_insert BEFORE INSERT ON payments FOR EACH ROW
 BEGIN
   DECLARE refusal VARCHAR(255) DEFAULT inexact_money_refusal(input_changed_by_server('amount'), 1, 'payments.amount', 4);
   IF refusal IS NOT NULL THEN
@@ -34,43 +35,23 @@ BEGIN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'a topup is money received and must be positive: insert a negative amount as kind = ''correction''';
   END IF;
   IF NEW.kind = 'opening' AND NOT (@ict_opening_client <=> NEW.client_id) THEN
-    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'kind opening is written only by INSERT INTO clients with a balance: use kind topup or correction';
+    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'kind opening is written only by INSERT INTO clients with an opening_balance: use kind topup or correction';
   END IF;
-END//
-DELIMITER ;
-
--- BEFORE INSERT, fires 2 of 2
-DELIMITER //
-CREATE TRIGGER payments_before_insert BEFORE INSERT ON payments FOR EACH ROW
-BEGIN
   SET NEW.created_by = USER();
 END//
 DELIMITER ;
 
--- AFTER INSERT, fires 1 of 2
+-- AFTER INSERT
 DELIMITER //
 CREATE TRIGGER payments_after_insert AFTER INSERT ON payments FOR EACH ROW
 BEGIN
+  CALL ledger_move_balance(NEW.client_id, NEW.amount);
 
-  IF @ict_opening_client <=> NEW.client_id THEN
-    SET @ict_opening_client = NULL;
-  ELSE
-    CALL ledger_move_balance(NEW.client_id, NEW.amount);
-  END IF;
-END//
-DELIMITER ;
 
--- AFTER INSERT, fires 2 of 2
-DELIMITER //
-CREATE TRIGGER payments_after_insert_floor AFTER INSERT ON payments FOR EACH ROW
-BEGIN
-  DECLARE new_balance DECIMAL(14,4);
-  DECLARE floor_limit DECIMAL(14,4);
-  IF NEW.amount < 0 AND NEW.allow_below_floor = 0 THEN
-    SELECT balance, -credit_limit INTO new_balance, floor_limit FROM clients WHERE id = NEW.client_id;
-    IF new_balance < floor_limit THEN
-      SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'this payment would take the balance below its floor (-credit_limit): correct by less, or set allow_below_floor = 1 to allow it';
-    END IF;
+  IF NEW.amount < 0 AND NEW.allow_below_floor = 0
+     AND (SELECT a.balance + c.credit_limit FROM client_accounts a JOIN clients c ON c.id = a.client_id
+           WHERE a.client_id = NEW.client_id) < 0 THEN
+    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'this payment would take the balance below its floor (-credit_limit): correct by less, or set allow_below_floor = 1 to allow it';
   END IF;
 END//
 DELIMITER ;
