@@ -23,6 +23,7 @@ COMMANDS = {
     "asterisk": ("fastagi.commands.asterisk", "create and check Asterisk's own database login"),
     "contacts": ("fastagi.commands.contacts", "import a campaign's contacts from CSV"),
     "dialer": ("fastagi.commands.dialer", "dial the running campaigns over AMI"),
+    "rates": ("fastagi.commands.rates", "import rate decks (CSV) into a rate plan or a trunk"),
     "users": ("fastagi.commands.users", "give client users database logins, revoke, list, sync"),
 }
 
