@@ -24,7 +24,7 @@ import csv
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, NamedTuple
 
 RATE_DECIMALS = 6
 MAX_MONEY = Decimal("999999.999999")  # DECIMAL(12,6)
@@ -56,8 +56,7 @@ def values_from_key(key: str) -> "Values":
                   int(initial), int(subsequent))
 
 
-@dataclass(frozen=True)
-class Values:
+class Values(NamedTuple):
     """What a prefix is rated with: compared to tell changed from unchanged."""
     description: str | None
     rate_per_min: Decimal
@@ -84,8 +83,7 @@ def _amount(value: Decimal) -> str:
     return f"{whole}.{decimals:0<4}"
 
 
-@dataclass(frozen=True)
-class DeckRow:
+class DeckRow(NamedTuple):
     line: int
     prefix: str
     values: Values

@@ -102,26 +102,27 @@ def deck_before(conn: Connection, deck: DeckRef, when: datetime) -> tuple[dict[s
     return current, later
 
 
-def _params(deck: DeckRef, row: DeckRow) -> dict:
+def _values(deck: DeckRef, row: DeckRow) -> tuple:
     v = row.values
-    return {"id": deck.id, "prefix": row.prefix, "description": v.description,
-            "rate": v.rate_per_min, "fee": v.connection_fee,
-            "initial": v.initial_increment, "subsequent": v.subsequent_increment}
+    return (deck.id, row.prefix, v.description, v.rate_per_min, v.connection_fee,
+            v.initial_increment, v.subsequent_increment)
 
 
+# Positional (%s) driver statements for the bulk writes: the same bound parameters, a
+# tuple per row instead of a dict (100,000 rows: seconds saved in the driver).
 def write_now(conn: Connection, deck: DeckRef, rows: list[DeckRow], removed: list[str],
               progress: Callable[[int], None] = lambda n: None) -> None:
     """Set `rows` and remove the prefixes `removed` in the live table, now."""
     tables = _KINDS[deck.kind]
-    upsert = text(
+    upsert = (
         f"INSERT INTO {tables.live} ({tables.owner_key}, prefix, description, rate_per_min, "
-        f"connection_fee, initial_increment, subsequent_increment) VALUES (:id, :prefix, "
-        f":description, :rate, :fee, :initial, :subsequent) ON DUPLICATE KEY UPDATE "
-        f"description = VALUES(description), rate_per_min = VALUES(rate_per_min), "
-        f"connection_fee = VALUES(connection_fee), initial_increment = VALUES(initial_increment), "
+        f"connection_fee, initial_increment, subsequent_increment) VALUES (%s, %s, %s, %s, %s, "
+        f"%s, %s) ON DUPLICATE KEY UPDATE description = VALUES(description), "
+        f"rate_per_min = VALUES(rate_per_min), connection_fee = VALUES(connection_fee), "
+        f"initial_increment = VALUES(initial_increment), "
         f"subsequent_increment = VALUES(subsequent_increment)")
     for chunk in chunked(rows, CHUNK):
-        conn.execute(upsert, [_params(deck, row) for row in chunk])
+        conn.exec_driver_sql(upsert, [_values(deck, row) for row in chunk])
         progress(len(chunk))
     delete = text(f"DELETE FROM {tables.live} WHERE {tables.owner_key} = :id AND prefix IN :prefixes"
                   ).bindparams(bindparam("prefixes", expanding=True))
@@ -143,15 +144,14 @@ def write_pending(conn: Connection, deck: DeckRef, rows: list[tuple[DeckRow, dat
                   progress: Callable[[int], None] = lambda n: None) -> None:
     """Schedule `rows` (each at its time) and the removal of `removed` at `removed_at`."""
     tables = _KINDS[deck.kind]
-    insert = text(
-        f"INSERT INTO {tables.pending} ({tables.owner_key}, prefix, change_kind, description, "
-        f"rate_per_min, connection_fee, initial_increment, subsequent_increment, effective_at) "
-        f"VALUES (:id, :prefix, :kind, :description, :rate, :fee, :initial, :subsequent, :at)")
+    insert = (
+        f"INSERT INTO {tables.pending} ({tables.owner_key}, prefix, description, rate_per_min, "
+        f"connection_fee, initial_increment, subsequent_increment, change_kind, effective_at) "
+        f"VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)")
     for chunk in chunked(rows, CHUNK):
-        conn.execute(insert, [dict(_params(deck, row), kind="set", at=at) for row, at in chunk])
+        conn.exec_driver_sql(insert, [(*_values(deck, row), "set", at) for row, at in chunk])
         progress(len(chunk))
     for chunk in chunked(removed, CHUNK):
-        conn.execute(insert, [{"id": deck.id, "prefix": prefix, "kind": "remove", "description": None,
-                               "rate": None, "fee": None, "initial": None, "subsequent": None,
-                               "at": removed_at} for prefix in chunk])
+        conn.exec_driver_sql(insert, [(deck.id, prefix, None, None, None, None, None, "remove",
+                                       removed_at) for prefix in chunk])
         progress(len(chunk))
