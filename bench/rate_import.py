@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -59,6 +60,11 @@ def changed(deck: list[dict[str, str]]) -> list[dict[str, str]]:
     return out
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deck", help="deck CSV (default: generated, --rows lines)")
@@ -81,15 +87,18 @@ def main() -> int:
                     ("first deck again, from 2099", first, ["--effective", "2099-01-01 00:00"])]
             for label, path, extra in runs:
                 started = time.monotonic()
+                cpu_before = _children_cpu()
                 result = subprocess.run(
                     [sys.executable, "-m", "fastagi", "rates", "import", "--plan", "bench", path,
                      "--db", url, "--progress", "never", "--show", "0", *extra],
                     capture_output=True, text=True, check=False)
                 elapsed = time.monotonic() - started
+                cpu = _children_cpu() - cpu_before
                 if result.returncode != 0:
                     print(result.stderr, file=sys.stderr)
                     return 1
-                print(f"{label}: {len(deck):,} lines in {elapsed:.1f} s -- "
+                print(f"{label}: {len(deck):,} lines in {elapsed:.1f} s "
+                      f"(the command's own CPU {cpu:.1f} s) -- "
                       f"{result.stdout.splitlines()[0]}")
         with engine.connect() as conn:
             live, pending, history = (conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one()

@@ -77,6 +77,7 @@ class _Counted:
             self.bytes += len(line.encode("utf-8", "surrogateescape"))
             self.bar.show("reading", self.bytes, self.total)
             yield line
+        self.bar.show("reading", self.total, self.total, force=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -180,6 +181,8 @@ def import_rows(engine, kind: str, deck_name: str, rows: list[DeckRow],
                 else:
                     rate_decks.write_now(conn, deck, soon, [], progress)
                     rate_decks.write_pending(conn, deck, wait, removed, deck_time, progress)
+                if total:
+                    bar.show("writing", total, total, force=True)
             else:
                 dropped = later
         except BaseException:

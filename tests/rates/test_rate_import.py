@@ -283,3 +283,19 @@ def test_an_unknown_plan_or_trunk_is_named(db_url, engine, plan, write):
 def test_plan_and_trunk_are_one_or_the_other(db_url, write):
     done = rates_import(db_url, "--plan", "a", "--trunk", "b", write(DECK))
     assert done.returncode == 2 and "not allowed with argument" in done.stderr
+
+
+def test_the_progress_bar_is_drawn_on_stderr_when_asked(db_url, plan, write):
+    done = run_ictcontact("rates", "import", "--plan", "wholesale", write(DECK), "--db", db_url,
+                          "--progress", "always")
+    assert done.returncode == 0, done.stderr
+    assert "reading [" in done.stderr and "writing [" in done.stderr
+    assert "100%" in done.stderr
+    assert done.stdout.startswith("rate plan wholesale: 3 added")  # stdout stays clean
+
+
+def test_an_effective_time_that_is_not_one_is_refused(db_url, plan, write):
+    done = rates_import(db_url, "--plan", "wholesale", write(DECK), "--effective", "next monday")
+    assert done.returncode == 2
+    assert done.stderr.strip() == ("ictcontact rates import: --effective 'next monday' is not a "
+                                   "time: give YYYY-MM-DD or 'YYYY-MM-DD HH:MM' (UTC)")
