@@ -299,3 +299,18 @@ def test_an_effective_time_that_is_not_one_is_refused(db_url, plan, write):
     assert done.returncode == 2
     assert done.stderr.strip() == ("ictcontact rates import: --effective 'next monday' is not a "
                                    "time: give YYYY-MM-DD or 'YYYY-MM-DD HH:MM' (UTC)")
+
+
+def test_a_future_buy_deck_waits_and_its_history_is_kept_per_trunk(db_url, engine, write):
+    execute(engine, "INSERT INTO trunks (name, endpoint) VALUES ('carrier1', 'carrier1')")
+    assert rates_import(db_url, "--trunk", "carrier1", write(DECK)).returncode == 0
+    cheaper = DECK.replace("44,United Kingdom,0.0120", "44,United Kingdom,0.0090")
+    done = rates_import(db_url, "--trunk", "carrier1", write(cheaper, "b.csv"),
+                        "--effective", "2099-01-01 00:00")
+    assert done.returncode == 0, done.stderr
+    assert scalar(engine, "SELECT rate_per_min FROM trunk_rates WHERE prefix = '44'") == D("0.012")
+    execute(engine, "UPDATE trunk_rate_pending SET effective_at = UTC_TIMESTAMP() - INTERVAL 1 SECOND")
+    assert run_ictcontact("rates", "apply-due", "--db", db_url).returncode == 0
+    assert scalar(engine, "SELECT rate_per_min FROM trunk_rates WHERE prefix = '44'") == D("0.009")
+    assert [tuple(r) for r in rows(engine, "SELECT prefix, rate_per_min, how FROM trunk_rate_history")] == [
+        ("44", D("0.012"), "changed")]
