@@ -9,10 +9,11 @@
 -- * A change that takes effect later waits in rate_pending / trunk_rate_pending (one row
 --   per prefix: set it to these values, or remove it) until its effective_at (UTC);
 --   apply_due_rates() moves every due change into the live table, latest change of a
---   prefix winning. `ictcontact serve` runs it every 5 seconds (a periodic job, on every
---   server, so it needs no event scheduler and works on every Galera node); `ictcontact
---   rates import` runs it before it reads a deck, and `ictcontact rates apply-due` by hand
---   or from cron when no server runs.
+--   prefix winning. The event apply_due_rates runs it every 5 seconds (event_scheduler on,
+--   as for db_login_sync; it runs with its definer's privileges, so the server's account
+--   needs nothing more); `ictcontact rates import` runs it before it reads a deck, and
+--   `ictcontact rates apply-due` by hand or from cron (on Galera a replicated event runs
+--   on the node that created it only: cron it on the others).
 -- * Every rate changed or removed, by an import, a due change or by hand, is copied first
 --   into rate_history / trunk_rate_history with when it took effect and when it stopped:
 --   replaced rates are kept for audit.
@@ -178,7 +179,8 @@ BEGIN
 END//
 
 -- Moves every due change into rates / trunk_rates (the latest due change of a prefix
--- wins) and drops the due rows. Opens no transaction: the caller's holds it whole.
+-- wins) and drops the due rows. Opens no transaction: the caller's, or the event's, holds
+-- it whole.
 CREATE PROCEDURE apply_due_rates()
   MODIFIES SQL DATA
   COMMENT 'Moves the rate changes whose effective_at has come from rate_pending/trunk_rate_pending into rates/trunk_rates'
@@ -229,5 +231,16 @@ BEGIN
     DELETE FROM trunk_rate_pending WHERE effective_at <= v_now;
   END IF;
 END//
+
+-- The event holds the whole move in one transaction.
+CREATE EVENT apply_due_rates
+  ON SCHEDULE EVERY 5 SECOND
+  ON COMPLETION PRESERVE ENABLE
+  COMMENT 'Puts rate deck changes into effect within 5 seconds of their effective_at'
+  DO BEGIN
+    START TRANSACTION;
+    CALL apply_due_rates();
+    COMMIT;
+  END//
 
 DELIMITER ;

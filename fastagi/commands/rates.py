@@ -6,7 +6,8 @@ what would change. The columns are documented in fastagi/billing/decks.py and
 docs/admin-sql.md ("Rate decks").
 
 `ictcontact rates apply-due` puts pending changes whose time has come into effect now
-(`ictcontact serve` does it every 5 seconds; use this from cron when no server runs).
+(the database event apply_due_rates does it every 5 seconds; use this when the event
+scheduler is off, or from cron on the Galera nodes where the event does not run).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import TextIO
 
 from fastagi.billing.decks import DeckError, DeckRow, compare, parse_time, read_deck
 from fastagi.db.engine import describe_failure, make_engine
+from fastagi.db.retry import with_retry
 from fastagi.settings import database_url, source_from_args
 from fastagi.store import rate_decks
 
@@ -87,8 +89,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             engine = make_engine(url, pool_size=1)
             try:
-                with engine.begin() as conn:
-                    rate_decks.apply_due(conn)
+                with_retry(lambda: _apply_due(engine), idempotent=True)
             finally:
                 engine.dispose()
         except Exception as exc:
@@ -132,8 +133,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         engine = make_engine(url, pool_size=1)
         try:
-            return import_rows(engine, kind, deck_name, rows, effective, dry_run=args.dry_run,
-                               show=args.show, bar=bar)
+            # a deadlock with the apply_due_rates event is retried whole (nothing printed yet)
+            return with_retry(lambda: import_rows(engine, kind, deck_name, rows, effective,
+                                                  dry_run=args.dry_run, show=args.show, bar=bar),
+                              attempts=3)
         finally:
             engine.dispose()
     except rate_decks.DeckNotFound as exc:
@@ -142,6 +145,11 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:  # the database refused or went away: one line, nothing written
         print(f"{name}: nothing imported: {describe_failure(exc)}", file=sys.stderr)
         return 1
+
+
+def _apply_due(engine) -> None:
+    with engine.begin() as conn:
+        rate_decks.apply_due(conn)
 
 
 def import_rows(engine, kind: str, deck_name: str, rows: list[DeckRow],

@@ -19,7 +19,7 @@ from fastagi.clock import utc_now
 from fastagi.jobs.ami_control import AmiControl
 from fastagi.jobs.stale_sweep import sweep_stale_calls
 from fastagi.services import Services
-from fastagi.store import call_watch, db_logins, rate_decks
+from fastagi.store import call_watch, db_logins
 
 Job = Callable[[], Any]
 
@@ -28,7 +28,6 @@ LIVE_CALLS_SAMPLE_SECONDS = 15.0
 CHANGE_LOG_PRUNE_SECONDS = 3600.0
 CHANGE_LOG_KEEP = timedelta(days=1)
 SLICE_CHECK_SECONDS = 5.0   # how often calls near the end of their slice are extended
-RATE_APPLY_SECONDS = 5.0    # a rate deck dated later takes effect within this of its time
 
 
 def periodic_jobs(services: Services, ami: AmiControl | None = None) -> list[tuple[Job, float]]:
@@ -37,7 +36,6 @@ def periodic_jobs(services: Services, ami: AmiControl | None = None) -> list[tup
         (partial(sweep_stale_calls, services), services.config.stale_sweep_seconds),
     ]
     jobs.append((partial(prune_client_changes, services), CHANGE_LOG_PRUNE_SECONDS))
-    jobs.append((partial(apply_due_rates, services), RATE_APPLY_SECONDS))
     if services.config.login_sync_seconds > 0:
         jobs.append((partial(sync_db_logins, services), services.config.login_sync_seconds))
     if services.config.metrics:
@@ -56,18 +54,6 @@ async def prune_client_changes(services: Services) -> int:
     """Drop client_changes rows older than a day (enforcement reads the last minute)."""
     return await services.db.run(call_watch.prune_changes,
                                  utc_now(services.clock) - CHANGE_LOG_KEEP)
-
-
-async def apply_due_rates(services: Services) -> None:
-    """Put the rate deck changes whose effective time has come into effect (rates and
-    trunk_rates; schema/112_rate_effective_dates.sql). Runs on every server: concurrent
-    runs move the same rows once (the second finds them gone or waits for the first)."""
-    await services.db.run(_apply_due_rates)
-
-
-def _apply_due_rates(engine: Engine) -> None:
-    with engine.begin() as conn:
-        rate_decks.apply_due(conn)
 
 
 async def sample_live_calls(services: Services) -> int:
