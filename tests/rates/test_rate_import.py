@@ -6,6 +6,7 @@ replaced rates are kept. Run as the operator runs it: a real subprocess on a rea
 from __future__ import annotations
 
 import io
+import time
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -314,3 +315,18 @@ def test_a_future_buy_deck_waits_and_its_history_is_kept_per_trunk(db_url, engin
     assert scalar(engine, "SELECT rate_per_min FROM trunk_rates WHERE prefix = '44'") == D("0.009")
     assert [tuple(r) for r in rows(engine, "SELECT prefix, rate_per_min, how FROM trunk_rate_history")] == [
         ("44", D("0.012"), "changed")]
+
+
+def test_the_event_puts_a_due_deck_into_effect_by_itself(db_url, engine, plan, write):
+    assert scalar(engine, "SELECT @@event_scheduler") == "ON"  # as setup-local.sh leaves it
+    assert rates_import(db_url, "--plan", "wholesale", write(DECK)).returncode == 0
+    later = DECK.replace("44,United Kingdom,0.0120", "44,United Kingdom,0.0130")
+    assert rates_import(db_url, "--plan", "wholesale", write(later, "b.csv"),
+                        "--effective", "2099-01-01").returncode == 0
+    execute(engine, "UPDATE rate_pending SET effective_at = UTC_TIMESTAMP() - INTERVAL 1 SECOND")
+    deadline = time.monotonic() + 30  # every 5 s; the machine may be loaded
+    while scalar(engine, "SELECT COUNT(*) FROM rate_pending") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert scalar(engine, "SELECT rate_per_min FROM rates WHERE prefix = '44' AND rate_plan_id = :p",
+                  p=plan) == D("0.013")
+    assert scalar(engine, "SELECT COUNT(*) FROM rate_pending") == 0
