@@ -23,6 +23,7 @@ COMMANDS = {
     "asterisk": ("fastagi.commands.asterisk", "create and check Asterisk's own database login"),
     "contacts": ("fastagi.commands.contacts", "import a campaign's contacts from CSV"),
     "dialer": ("fastagi.commands.dialer", "dial the running campaigns over AMI"),
+    "rates": ("fastagi.commands.rates", "import rate decks (CSV) into a rate plan or a trunk"),
     "users": ("fastagi.commands.users", "give client users database logins, revoke, list, sync"),
     "clients": ("fastagi.commands.clients", "list, show, create, update, suspend, resume clients"),
     "payments": ("fastagi.commands.payments", "record a client's payment, list its payments"),
