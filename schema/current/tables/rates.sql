@@ -51,3 +51,31 @@ BEGIN
   END IF;
 END//
 DELIMITER ;
+
+-- AFTER UPDATE
+DELIMITER //
+CREATE TRIGGER rates_after_update_history AFTER UPDATE ON rates FOR EACH ROW
+BEGIN
+  IF NOT (NEW.rate_per_min <=> OLD.rate_per_min AND NEW.connection_fee <=> OLD.connection_fee
+          AND NEW.initial_increment <=> OLD.initial_increment
+          AND NEW.subsequent_increment <=> OLD.subsequent_increment
+          AND NEW.description <=> OLD.description AND NEW.prefix <=> OLD.prefix
+          AND NEW.rate_plan_id <=> OLD.rate_plan_id) THEN
+    INSERT INTO rate_history (rate_plan_id, prefix, description, rate_per_min, connection_fee,
+                              initial_increment, subsequent_increment, in_effect_from, replaced_at, how)
+    VALUES (OLD.rate_plan_id, OLD.prefix, OLD.description, OLD.rate_per_min, OLD.connection_fee,
+            OLD.initial_increment, OLD.subsequent_increment, OLD.updated_at, UTC_TIMESTAMP(), 'changed');
+  END IF;
+END//
+DELIMITER ;
+
+-- AFTER DELETE
+DELIMITER //
+CREATE TRIGGER rates_after_delete_history AFTER DELETE ON rates FOR EACH ROW
+BEGIN
+  INSERT INTO rate_history (rate_plan_id, prefix, description, rate_per_min, connection_fee,
+                            initial_increment, subsequent_increment, in_effect_from, replaced_at, how)
+  VALUES (OLD.rate_plan_id, OLD.prefix, OLD.description, OLD.rate_per_min, OLD.connection_fee,
+          OLD.initial_increment, OLD.subsequent_increment, OLD.updated_at, UTC_TIMESTAMP(), 'removed');
+END//
+DELIMITER ;
