@@ -94,7 +94,7 @@ def test_hostile_host_names_are_refused(engine, acme, account_prefix, host):
     assert server_accounts(engine, account_prefix) == []
 
 
-@pytest.mark.parametrize("username", ["x' OR '1'='1", f"alice'; DROP TABLE users; --"])
+@pytest.mark.parametrize("username", ["x' OR '1'='1", "alice'; DROP TABLE users; --"])
 def test_hostile_usernames_only_find_no_user(engine, acme, username):
     with pytest.raises(sa_exc.DBAPIError) as refused:
         grant(engine, acme.code, username)
