@@ -10,6 +10,7 @@
 -- temporary MEMORY table of this session (no UNION, no stored function, no cursor), and
 -- the sessions to end are picked and walked from those copies. Same rules, same reasons:
 -- one row per session, the first reason that applies (a connection's before a query's).
+-- kill_db_login_sessions (073) loses its cursor over processlist the same way.
 --
 -- The event: its comment fits the 64 characters MariaDB keeps, and while the database
 -- lacks what the sync needs (a DROP DATABASE under way drops the tables before the
@@ -105,6 +106,29 @@ BEGIN
   END IF;
   DROP TEMPORARY TABLE IF EXISTS watchdog_sessions, watchdog_transactions, watchdog_blockers;
   DELETE FROM tenant_sessions_ended WHERE ended_at < UTC_TIMESTAMP() - INTERVAL 7 DAY;
+END//
+
+-- The same for the sessions of one account (073): its cursor over processlist, run by the
+-- sync after every lock or role change, becomes a copy and a walk over it.
+CREATE OR REPLACE PROCEDURE kill_db_login_sessions(IN p_account VARCHAR(80))
+  COMMENT 'Internal: disconnects every session of a client login (after a lock, role change or revoke)'
+BEGIN
+  DECLARE v_id BIGINT UNSIGNED DEFAULT 0;
+  DECLARE CONTINUE HANDLER FOR 1094 BEGIN END;  -- the session ended meanwhile
+  DROP TEMPORARY TABLE IF EXISTS watchdog_account_sessions;
+  CREATE TEMPORARY TABLE watchdog_account_sessions (
+    id BIGINT UNSIGNED NOT NULL,
+    PRIMARY KEY (id)
+  ) ENGINE=MEMORY;
+  INSERT INTO watchdog_account_sessions (id)
+    SELECT id FROM information_schema.processlist
+     WHERE CAST(user AS BINARY) = CAST(p_account AS BINARY) AND id <> CONNECTION_ID();
+  sessions_loop: LOOP
+    SET v_id = (SELECT MIN(id) FROM watchdog_account_sessions WHERE id > v_id);
+    IF v_id IS NULL THEN LEAVE sessions_loop; END IF;
+    CALL tenant_exec(CONCAT('KILL CONNECTION ', CAST(v_id AS CHAR)));
+  END LOOP;
+  DROP TEMPORARY TABLE IF EXISTS watchdog_account_sessions;
 END//
 
 -- The event's body: what it runs every second. The sync's own errors are the event's to
