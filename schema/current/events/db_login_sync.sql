@@ -4,5 +4,25 @@
 -- Event `db_login_sync`.
 
 DELIMITER //
-CREATE EVENT `db_login_sync` ON SCHEDULE EVERY 1 SECOND ON COMPLETION PRESERVE ENABLE COMMENT 'Locks/unlocks client database logins within a second of a suspen' DO CALL sync_db_logins()//
+CREATE EVENT `db_login_sync` ON SCHEDULE EVERY 1 SECOND ON COMPLETION PRESERVE ENABLE COMMENT 'Every second: client logins in step, hostile sessions ended' DO BEGIN
+    DECLARE EXIT HANDLER FOR 1146, 1305
+    BEGIN
+
+
+      IF (SELECT COUNT(*) FROM information_schema.tables
+           WHERE table_schema = DATABASE()
+             AND table_name IN ('clients', 'users', 'agents', 'db_logins', 'tenant_login_limits',
+                                'tenant_sessions_ended', 'db_login_sync_problems')) = 7
+         AND (SELECT COUNT(*) FROM information_schema.routines
+               WHERE routine_schema = DATABASE()
+                 AND routine_name IN ('sync_db_logins', 'sync_db_login', 'end_hostile_tenant_sessions',
+                                      'end_tenant_session', 'take_db_login_sync_lock',
+                                      'lock_db_login_after_failure', 'tenant_account_of',
+                                      'tenant_database_name', 'tenant_exec',
+                                      'kill_db_login_sessions')) = 10 THEN
+        RESIGNAL;
+      END IF;
+    END;
+    CALL sync_db_logins();
+  END//
 DELIMITER ;

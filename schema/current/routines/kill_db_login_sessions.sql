@@ -7,19 +7,21 @@ DELIMITER //
 CREATE PROCEDURE `kill_db_login_sessions`(IN p_account VARCHAR(80))
     COMMENT 'Internal: disconnects every session of a client login (after a lock, role change or revoke)'
 BEGIN
-  DECLARE done INT DEFAULT 0;
-  DECLARE v_id BIGINT UNSIGNED;
-  DECLARE sessions CURSOR FOR
+  DECLARE v_id BIGINT UNSIGNED DEFAULT 0;
+  DECLARE CONTINUE HANDLER FOR 1094 BEGIN END;
+  DROP TEMPORARY TABLE IF EXISTS watchdog_account_sessions;
+  CREATE TEMPORARY TABLE watchdog_account_sessions (
+    id BIGINT UNSIGNED NOT NULL,
+    PRIMARY KEY (id)
+  ) ENGINE=MEMORY;
+  INSERT INTO watchdog_account_sessions (id)
     SELECT id FROM information_schema.processlist
      WHERE CAST(user AS BINARY) = CAST(p_account AS BINARY) AND id <> CONNECTION_ID();
-  DECLARE CONTINUE HANDLER FOR NOT FOUND SET done = 1;
-  DECLARE CONTINUE HANDLER FOR 1094 BEGIN END;
-  OPEN sessions;
   sessions_loop: LOOP
-    FETCH sessions INTO v_id;
-    IF done THEN LEAVE sessions_loop; END IF;
+    SET v_id = (SELECT MIN(id) FROM watchdog_account_sessions WHERE id > v_id);
+    IF v_id IS NULL THEN LEAVE sessions_loop; END IF;
     CALL tenant_exec(CONCAT('KILL CONNECTION ', CAST(v_id AS CHAR)));
   END LOOP;
-  CLOSE sessions;
+  DROP TEMPORARY TABLE IF EXISTS watchdog_account_sessions;
 END//
 DELIMITER ;
