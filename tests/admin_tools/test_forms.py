@@ -140,7 +140,8 @@ def test_a_dba_creates_tops_up_suspends_and_reactivates_while_the_system_works(
     assert after.balance == moved.balance == ledger(engine, acme.id) == (
         Decimal("55") - scalar(engine, "SELECT cost FROM calls WHERE id = :k", k=first_call))
     assert admitted_calls(engine, acme.id) >= 2
-    assert progress(engine, campaign).status == "paused"      # the suspension paused it
+    stopped = progress(engine, campaign)      # the suspension stopped it, writing no campaign
+    assert (stopped.status, stopped.state) == ("running", "suspended")
 
     # Reactivate, while the second call settles and another payment lands.
     tool.edit("clients", {"id": acme.id})
@@ -154,7 +155,8 @@ def test_a_dba_creates_tops_up_suspends_and_reactivates_while_the_system_works(
     assert after.balance == ledger(engine, acme.id) == Decimal("56.25") - scalar(
         engine, "SELECT SUM(cost) FROM calls WHERE client_id = :c", c=acme.id)
     assert scalar(engine, "SELECT COUNT(*) FROM payments WHERE client_id = :c", c=acme.id) == 3
-    assert progress(engine, campaign).status == "running"     # reactivation restored it
+    resumed = progress(engine, campaign)      # reactivation: it runs again, nothing written
+    assert (resumed.status, resumed.state) == ("running", "running")
 
     # A campaign form loaded before the dialer worked it and finished it.
     tool.edit("campaigns", {"id": campaign})
@@ -167,8 +169,8 @@ def test_a_dba_creates_tops_up_suspends_and_reactivates_while_the_system_works(
     tool.fill(max_channels="4")
     assert_saved(tool.save(), tool)
     after = progress(engine, campaign)
-    assert (after.max_channels, after.status, after.finished_at) == (
-        4, "finished", finished.finished_at)
+    assert (after.max_channels, after.status, after.state, after.finished_at) == (
+        4, "running", "finished", finished.finished_at)
     assert after.finished_at is not None
 
 
@@ -210,8 +212,8 @@ def test_a_client_login_pauses_a_running_campaign_the_dialer_is_working(
     # Between load and save the dialer works on: more calls, and a note about the campaign.
     dialer_works(engine, campaign)
     with engine.begin() as conn:
-        dialer_store._note(conn, SimpleNamespace(id=campaign, name="Spring offer",
-                                                 dialer_note=None),
+        dialer_store._note(conn, SimpleNamespace(id=campaign, name="Spring offer"),
+                           SimpleNamespace(dialer_note=None),
                            "queue sales is paused: no agent can take a call")
     attempts = scalar(engine, "SELECT COUNT(*) FROM campaign_attempts WHERE campaign_id = :g",
                       g=campaign)
