@@ -192,7 +192,8 @@ def test_the_client_accounts_files_end_the_same_after_100_to_140(empty_db_url, t
     093/094 after them: it ends exactly as a fresh upgrade (same tables, triggers in the
     same slots, routines, views and rows)."""
     for path in SCHEMA.glob("*.sql"):
-        if int(path.name[:3]) not in LANDED_LATER:
+        # 150 and later landed after 147 (they redefine what it made): never before it
+        if int(path.name[:3]) not in LANDED_LATER and int(path.name[:3]) < 150:
             shutil.copy(path, tmp_path / path.name)
     migrate.upgrade(empty_db_url, directory=tmp_path)
     applied_late = migrate.upgrade(empty_db_url)
