@@ -140,7 +140,8 @@ def test_a_dba_creates_tops_up_suspends_and_reactivates_while_the_system_works(
     assert after.balance == moved.balance == ledger(engine, acme.id) == (
         Decimal("55") - scalar(engine, "SELECT cost FROM calls WHERE id = :k", k=first_call))
     assert admitted_calls(engine, acme.id) >= 2
-    assert progress(engine, campaign).status == "paused"      # the suspension paused it
+    stopped = progress(engine, campaign)      # the suspension stopped it, writing no campaign
+    assert (stopped.status, stopped.state) == ("running", "suspended")
 
     # Reactivate, while the second call settles and another payment lands.
     tool.edit("clients", {"id": acme.id})
@@ -154,7 +155,8 @@ def test_a_dba_creates_tops_up_suspends_and_reactivates_while_the_system_works(
     assert after.balance == ledger(engine, acme.id) == Decimal("56.25") - scalar(
         engine, "SELECT SUM(cost) FROM calls WHERE client_id = :c", c=acme.id)
     assert scalar(engine, "SELECT COUNT(*) FROM payments WHERE client_id = :c", c=acme.id) == 3
-    assert progress(engine, campaign).status == "running"     # reactivation restored it
+    resumed = progress(engine, campaign)      # reactivation: it runs again, nothing written
+    assert (resumed.status, resumed.state) == ("running", "running")
 
     # A campaign form loaded before the dialer worked it and finished it.
     tool.edit("campaigns", {"id": campaign})

@@ -114,7 +114,7 @@ async def test_suspension_stops_the_campaign_at_once_and_reactivation_resumes_it
         suspended_at = time.monotonic()
         await pause(1.5)  # time is the behaviour: what is dialled after it
         assert [t for t in originates_after(rig.pbx, suspended_at) if t > 1.0] == []
-        assert campaign_status(engine, campaign) == "paused"
+        assert campaign_status(engine, campaign) == "suspended"   # state; status untouched (150)
         # calls that reached authorize after the suspension were refused there
         refused = [c.result for c in rig.pbx.calls if c.result.startswith("REJECT")]
         assert set(refused) <= {"REJECT:suspended"}

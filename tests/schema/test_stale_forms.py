@@ -296,3 +296,54 @@ def test_finished_is_not_a_status_people_set(engine, running_campaign):
             conn.execute(text("UPDATE campaigns SET status = 'finished' WHERE id = :id"),
                          {"id": running_campaign})
     assert refused.value.orig.args[0] == 1265        # not one of draft, running, paused
+
+
+# ---- a suspension writes no campaign row (schema/150) ------------------------------------
+
+def test_a_campaign_form_loaded_before_a_suspension_and_saved_after_reactivation(
+        engine, running_campaign):
+    """The form holds status 'running' from before the suspension; saved whole after
+    reactivation it writes back what people set, and the campaign dials again."""
+    with engine.connect() as conn:
+        form = load_campaign(conn, running_campaign)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE clients SET status = 'suspended' WHERE code = 'acme'"))
+    with engine.connect() as conn:
+        assert load_campaign(conn, running_campaign) == form     # the suspension wrote nothing
+        assert dialer_state(conn, running_campaign)[4] == "suspended"
+    assert running_campaign not in {c.id for c in dialer_store.running_campaigns(engine)}
+    assert dialer_store.claim(engine, running_campaign, NOON, DIALER).orders == ()
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE clients SET status = 'active' WHERE code = 'acme'"))
+    with engine.begin() as conn:        # Adminer: the form loaded before the suspension
+        assert full_row_save_campaign(conn, form, max_channels=4) == 1
+    with engine.connect() as conn:
+        after = load_campaign(conn, running_campaign)
+        assert (after["status"], after["max_channels"]) == ("running", 4)
+        assert dialer_state(conn, running_campaign)[4] == "running"
+    assert running_campaign in {c.id for c in dialer_store.running_campaigns(engine)}
+    assert len(dialer_store.claim(engine, running_campaign, NOON, DIALER).orders) == 2
+
+
+def test_a_campaign_form_saved_during_a_suspension_does_not_make_it_dial(
+        engine, running_campaign):
+    """The hostile side: a form loaded before the suspension (status running) and saved
+    during it leaves the campaign stopped until reactivation; a paused one stays paused."""
+    with engine.connect() as conn:
+        form = load_campaign(conn, running_campaign)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE clients SET status = 'suspended' WHERE code = 'acme'"))
+    with engine.begin() as conn:
+        assert full_row_save_campaign(conn, form, max_channels=4) == 1
+    with engine.connect() as conn:
+        assert dialer_state(conn, running_campaign)[4] == "suspended"
+    assert running_campaign not in {c.id for c in dialer_store.running_campaigns(engine)}
+    assert dialer_store.claim(engine, running_campaign, NOON, DIALER).orders == ()
+    with engine.begin() as conn:        # people pause it during the suspension
+        conn.execute(text("UPDATE campaigns SET status = 'paused' WHERE id = :id"),
+                     {"id": running_campaign})
+        conn.execute(text("UPDATE clients SET status = 'active' WHERE code = 'acme'"))
+    with engine.connect() as conn:
+        assert load_campaign(conn, running_campaign)["status"] == "paused"
+        assert dialer_state(conn, running_campaign)[4] == "paused"
+    assert dialer_store.claim(engine, running_campaign, NOON, DIALER).orders == ()

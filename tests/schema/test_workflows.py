@@ -196,19 +196,27 @@ CALL_SUSPEND = "CALL suspend_client(:code)"
 CALL_ACTIVATE = "CALL activate_client(:code)"
 
 
-def campaign_states(conn, client_id: int) -> dict[str, tuple[str, int, str]]:
-    """name -> (status people set, paused by the suspension, state shown on the board)."""
-    return {r.name: (r.status, r.paused_by_suspension, r.state) for r in conn.execute(text(
-        "SELECT g.name, g.status, g.paused_by_suspension, p.state FROM campaigns g "
+def campaign_states(conn, client_id: int) -> dict[str, tuple[str, str]]:
+    """name -> (status people set, state shown on the board)."""
+    return {r.name: (r.status, r.state) for r in conn.execute(text(
+        "SELECT g.name, g.status, p.state FROM campaigns g "
         "JOIN campaign_progress p ON p.campaign_id = g.id WHERE g.client_id = :id"),
         {"id": client_id})}
+
+
+def campaigns_row(conn, client_id: int) -> list:
+    """Every column of the client's campaign rows, as a form would load them."""
+    return [tuple(r) for r in conn.execute(text(
+        "SELECT * FROM campaigns WHERE client_id = :id ORDER BY id"), {"id": client_id})]
 
 
 @pytest.mark.parametrize("suspend, activate", [(SUSPEND, ACTIVATE),
                                                (CALL_SUSPEND, CALL_ACTIVATE)],
                          ids=["plain SQL", "procedures"])
-def test_suspend_pauses_running_campaigns_and_reactivate_resumes_exactly_those(
+def test_suspend_stops_running_campaigns_without_writing_them_and_reactivate_resumes_them(
         engine, suspend, activate):
+    """schema/150: a suspension writes no campaign row; the board shows 'suspended' for
+    the running ones, and reactivation gives back exactly what people had set."""
     with engine.begin() as conn:
         acme = make_client(conn, "acme", balance=Decimal("7"))
         other = make_client(conn, "other")
@@ -220,6 +228,7 @@ def test_suspend_pauses_running_campaigns_and_reactivate_resumes_exactly_those(
         conn.execute(text("UPDATE campaign_runs r JOIN campaigns g ON g.id = r.campaign_id "
                           "SET r.finished = 1, r.finished_at = UTC_TIMESTAMP() "
                           "WHERE g.name = 'done'"))
+        rows_before = campaigns_row(conn, acme.id)
 
     with engine.begin() as conn:
         conn.execute(text(suspend), {"code": "acme"})
@@ -227,12 +236,13 @@ def test_suspend_pauses_running_campaigns_and_reactivate_resumes_exactly_those(
         assert scalar(conn, "SELECT status FROM clients WHERE id = :id", id=acme.id) == "suspended"
         assert scalar(conn, "SELECT suspended_at IS NOT NULL FROM clients WHERE id = :id",
                       id=acme.id) == 1
+        assert campaigns_row(conn, acme.id) == rows_before      # not one column written
         assert campaign_states(conn, acme.id) == {
-            "run1": ("paused", 1, "paused"), "run2": ("paused", 1, "paused"),
-            "held": ("paused", 0, "paused"), "draft": ("draft", 0, "draft"),
-            "done": ("paused", 1, "finished")}
-        assert campaign_states(conn, other.id) == {"theirs": ("running", 0, "running")}
-        # during the suspension the admin sets one of the paused campaigns back to draft
+            "run1": ("running", "suspended"), "run2": ("running", "suspended"),
+            "held": ("paused", "paused"), "draft": ("draft", "draft"),
+            "done": ("running", "suspended")}
+        assert campaign_states(conn, other.id) == {"theirs": ("running", "running")}
+        # during the suspension the admin sets one of the stopped campaigns back to draft
         conn.execute(text("UPDATE campaigns SET status = 'draft' WHERE name = 'run2'"))
 
     with engine.begin() as conn:
@@ -240,10 +250,29 @@ def test_suspend_pauses_running_campaigns_and_reactivate_resumes_exactly_those(
     with engine.begin() as conn:
         assert client_list_row(conn, "acme")["status"] == "active"
         assert campaign_states(conn, acme.id) == {
-            "run1": ("running", 0, "running"), "run2": ("draft", 0, "draft"),
-            "held": ("paused", 0, "paused"), "draft": ("draft", 0, "draft"),
-            "done": ("running", 0, "finished")}
+            "run1": ("running", "running"), "run2": ("draft", "draft"),
+            "held": ("paused", "paused"), "draft": ("draft", "draft"),
+            "done": ("running", "finished")}
         assert balance(conn, acme.id) == Decimal("7")  # nothing deleted or charged
+
+
+def test_a_suspended_clients_paused_campaign_cannot_be_started_but_a_running_one_can_be_saved(
+        engine):
+    """Starting a campaign of a suspended client is refused in words; saving one that was
+    left running (its status unchanged) goes through and it stays stopped."""
+    with engine.begin() as conn:
+        acme = make_client(conn, "acme")
+        make_campaign(conn, acme.id, "run", "running")
+        make_campaign(conn, acme.id, "held", "paused")
+        conn.execute(text(SUSPEND), {"code": "acme"})
+    with pytest.raises(DBAPIError, match="the client is suspended: its campaigns cannot run"):
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE campaigns SET status = 'running' WHERE name = 'held'"))
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE campaigns SET status = 'running', max_channels = 3 "
+                          "WHERE name = 'run'"))
+        assert campaign_states(conn, acme.id) == {"run": ("running", "suspended"),
+                                                  "held": ("paused", "paused")}
 
 
 def test_suspending_twice_and_activating_an_active_client_change_nothing(engine):
@@ -252,10 +281,10 @@ def test_suspending_twice_and_activating_an_active_client_change_nothing(engine)
         make_campaign(conn, acme.id, "run", "running")
         conn.execute(text(SUSPEND), {"code": "acme"})
         conn.execute(text(SUSPEND), {"code": "acme"})
-        assert campaign_states(conn, acme.id) == {"run": ("paused", 1, "paused")}
+        assert campaign_states(conn, acme.id) == {"run": ("running", "suspended")}
         conn.execute(text(ACTIVATE), {"code": "acme"})
         conn.execute(text(ACTIVATE), {"code": "acme"})
-        assert campaign_states(conn, acme.id) == {"run": ("running", 0, "running")}
+        assert campaign_states(conn, acme.id) == {"run": ("running", "running")}
 
 
 @pytest.mark.parametrize("call", [CALL_SUSPEND, CALL_ACTIVATE])

@@ -5,9 +5,8 @@
 
 DELIMITER //
 CREATE PROCEDURE `client_suspended`(IN p_client_id INT UNSIGNED)
-    COMMENT 'Internal, for the clients UPDATE trigger: what a suspension does at once (campaigns paused, agent sessions ended, live calls ended over AMI through client_changes)'
+    COMMENT 'Internal, for the clients UPDATE trigger: what a suspension does at once (agent sessions ended, live calls ended over AMI through client_changes); campaigns are not written, the dialer skips a suspended client''s'
 BEGIN
-  CALL client_status_campaigns(p_client_id, 1);
   CALL end_agent_sessions(p_client_id, NULL, NULL, 'suspended');
   INSERT INTO client_changes (client_id, kind, created_at)
     VALUES (p_client_id, 'suspended', UTC_TIMESTAMP(3));

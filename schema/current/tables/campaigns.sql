@@ -13,7 +13,7 @@ CREATE TABLE `campaigns` (
   `destination_id` int(10) unsigned DEFAULT NULL COMMENT 'Operator-named dialplan destination for an answered contact (instead of a recording)',
   `queue_id` int(10) unsigned DEFAULT NULL COMMENT 'progressive: the queue (same client) whose free agents the dialer dials for',
   `queue_wait_seconds` int(11) NOT NULL DEFAULT 30 COMMENT 'progressive: longest an answered contact waits in the queue for an agent before being hung up',
-  `paused_by_suspension` tinyint(1) NOT NULL DEFAULT 0 COMMENT '1: paused because the client was suspended; reactivation sets it running again',
+  `paused_by_suspension` tinyint(1) NOT NULL DEFAULT 0 COMMENT 'Deprecated (schema/150), always 0: a suspension no longer writes campaigns; campaign_progress.state shows suspended',
   `caller_id` varchar(64) DEFAULT NULL COMMENT 'Caller ID the campaign presents',
   `max_channels` int(11) DEFAULT NULL COMMENT 'Most simultaneous campaign calls, 0-10000 (within the client channel limit); NULL = no extra cap',
   `calls_per_second` decimal(7,3) NOT NULL DEFAULT 1.000 COMMENT 'Most new calls started per second (0.001-1000)',
@@ -112,12 +112,8 @@ BEGIN
      AND (SELECT status FROM clients WHERE id = NEW.client_id) = 'suspended' THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'the client is suspended: its campaigns cannot run';
   END IF;
-  IF NEW.status <> 'paused' THEN
-    SET NEW.paused_by_suspension = 0;
-  END IF;
 
-
-  IF NEW.status = 'running' AND OLD.paused_by_suspension = 0
+  IF NEW.status = 'running'
      AND (OLD.status <> 'running' OR NOT (NEW.caller_id <=> OLD.caller_id)) THEN
     SET refusal = campaign_run_refusal(NEW.caller_id);
     IF refusal IS NOT NULL THEN

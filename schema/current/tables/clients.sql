@@ -122,15 +122,11 @@ BEGIN
     CALL note_client_change(NEW.id, OLD.status, NEW.status,
                             OLD.low_balance_threshold, NEW.low_balance_threshold);
   END IF;
+
   IF NEW.status = 'suspended' AND OLD.status <> 'suspended' THEN
     CALL client_suspended(NEW.id);
-  ELSE
-    IF NEW.status = 'active' AND OLD.status = 'suspended' THEN
-      CALL client_status_campaigns(NEW.id, 0);
-    END IF;
-    IF NEW.end_calls_without_credit = 1 AND OLD.end_calls_without_credit = 0 THEN
-      CALL log_client_without_credit(NEW.id, NEW.credit_limit);
-    END IF;
+  ELSEIF NEW.end_calls_without_credit = 1 AND OLD.end_calls_without_credit = 0 THEN
+    CALL log_client_without_credit(NEW.id, NEW.credit_limit);
   END IF;
 END//
 DELIMITER ;
