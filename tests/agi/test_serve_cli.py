@@ -276,6 +276,7 @@ def test_health_is_down_when_a_privilege_is_revoked_while_serving(server_account
     # table-level grants: a REVOKE applies at once, even to pooled connections
     grant("GRANT SELECT ON {db}.* TO {who}")
     for table, privileges in (("calls", "INSERT, UPDATE"), ("clients", "UPDATE"),
+                              ("client_accounts", "UPDATE"),
                               ("agent_sessions", "INSERT, UPDATE"), ("agents", "UPDATE"),
                               ("agent_login_log", "INSERT"), ("client_changes", "DELETE")):
         grant(f"GRANT {privileges} ON {{db}}.{table} TO {{who}}")
@@ -300,6 +301,7 @@ def test_health_is_down_when_a_privilege_is_revoked_while_serving(server_account
 def _grant_what_serve_writes(grant) -> None:
     grant("GRANT SELECT ON {db}.* TO {who}")
     for table, privileges in (("calls", "INSERT, UPDATE"), ("clients", "UPDATE"),
+                              ("client_accounts", "UPDATE"),
                               ("agent_sessions", "INSERT, UPDATE"), ("agents", "UPDATE"),
                               ("agent_login_log", "INSERT"), ("client_changes", "DELETE")):
         grant(f"GRANT {privileges} ON {{db}}.{table} TO {{who}}")

@@ -77,7 +77,7 @@ def spend(engine, client, amount: str) -> None:
 
 def cross(engine, client) -> None:
     """One low-balance crossing: down below 5, then back to 10 (re-armed)."""
-    balance = scalar(engine, "SELECT balance FROM clients WHERE id = :c", c=client.id)
+    balance = scalar(engine, "SELECT balance FROM client_list WHERE id = :c", c=client.id)
     spend(engine, client, str(Decimal("4.5") - balance))
     with engine.begin() as conn:
         top_up(conn, client.id, Decimal("5.5"))

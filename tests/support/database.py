@@ -25,6 +25,7 @@ import queue
 import re
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import pymysql
 from sqlalchemy.engine import make_url
@@ -62,9 +63,41 @@ def drop_database(name: str) -> None:
     connection = connect_server()
     try:
         with connection.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS {quote(name)}")
+            drop_with(cursor, name)
     finally:
         connection.close()
+
+
+# MariaDB 10.11 sometimes leaves a trigger file's crash-safety backup (<table>.TRG-,
+# <trigger>.TRN-) in a database directory, seen when a DROP DATABASE ran while that
+# database's event was running; the DROP then fails with 1010 "Directory not empty" and
+# every later DROP too. Stopping the events first avoids the race; the leftovers of a
+# server on this machine are removed and the DROP repeated.
+STRAY_DDL_BACKUPS = ("*.TRG-", "*.TRN-")
+
+
+def drop_with(cursor, name: str) -> None:
+    """DROP DATABASE `name` (if it exists), its events stopped first."""
+    cursor.execute("SELECT event_name FROM information_schema.events WHERE event_schema = %s",
+                   (name,))
+    for (event,) in cursor.fetchall():
+        try:
+            cursor.execute(f"ALTER EVENT {quote(name)}.{quote(event)} DISABLE")
+        except pymysql.MySQLError:
+            pass  # half-dropped already: the DROP below says what is wrong
+    try:
+        cursor.execute(f"DROP DATABASE IF EXISTS {quote(name)}")
+    except pymysql.err.OperationalError as exc:
+        if exc.args[0] != 1010:
+            raise
+        cursor.execute("SELECT @@datadir")
+        folder = Path(cursor.fetchone()[0]) / name
+        if not folder.is_dir():
+            raise
+        for pattern in STRAY_DDL_BACKUPS:
+            for leftover in folder.glob(pattern):
+                leftover.unlink(missing_ok=True)
+        cursor.execute(f"DROP DATABASE IF EXISTS {quote(name)}")
 
 
 def quote(identifier: str) -> str:
@@ -166,7 +199,7 @@ class CloneSupply:
                         self.snapshot.clone_into(cursor, name)
                         self._ready.put(name)
                     else:
-                        cursor.execute(f"DROP DATABASE IF EXISTS {quote(argument)}")
+                        drop_with(cursor, argument)
                         self._made.discard(argument)
             except Exception as exc:  # handed to the waiting test; drops are retried by close
                 if connection is not None:
