@@ -17,9 +17,9 @@ from decimal import Decimal
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
 
 from fastagi.db.retry import with_retry
+from fastagi.store.privileges import first_refused_probe
 
 _DUE = text(
     "SELECT id FROM alert_deliveries"
@@ -131,7 +131,6 @@ _PROBES = (
     "SELECT id, code, name FROM clients WHERE FALSE",
     "UPDATE alert_deliveries SET state = state, lease_until = lease_until WHERE FALSE",
 )
-_DENIED = {1142, 1143, 1044}
 
 
 def missing_notifier_privilege(engine: Engine) -> str | None:
@@ -140,14 +139,6 @@ def missing_notifier_privilege(engine: Engine) -> str | None:
     with engine.connect() as conn:
         transaction = conn.begin()
         try:
-            for probe in _PROBES:
-                try:
-                    conn.execute(text(probe))
-                except DBAPIError as exc:
-                    orig = exc.orig
-                    if orig is not None and orig.args and orig.args[0] in _DENIED:
-                        return str(orig.args[1])
-                    raise
-            return None
+            return first_refused_probe(conn, _PROBES)
         finally:
             transaction.rollback()

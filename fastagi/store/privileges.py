@@ -38,14 +38,9 @@ def missing_privilege(engine: Engine, login_sync: bool = False) -> str | None:
     with engine.connect() as conn:
         transaction = conn.begin()
         try:
-            for probe in _PROBES:
-                try:
-                    conn.execute(text(probe))
-                except DBAPIError as exc:
-                    orig = exc.orig
-                    if orig is not None and orig.args and orig.args[0] in _DENIED:
-                        return str(orig.args[1])
-                    raise
+            refusal = first_refused_probe(conn, _PROBES)
+            if refusal is not None:
+                return refusal
             if login_sync and not _may_execute(conn, "sync_db_logins"):
                 return (f"EXECUTE on the procedure sync_db_logins (the login sync job): "
                         f"GRANT EXECUTE ON PROCEDURE {_database(conn)}.sync_db_logins TO "
@@ -54,6 +49,20 @@ def missing_privilege(engine: Engine, login_sync: bool = False) -> str | None:
         finally:
             transaction.rollback()
 
+
+
+def first_refused_probe(conn: Connection, probes) -> str | None:
+    """Run each probe (a statement that changes nothing) in the caller's transaction; the
+    server's one-line refusal of the first one denied for lack of a privilege, or None."""
+    for probe in probes:
+        try:
+            conn.execute(text(probe))
+        except DBAPIError as exc:
+            orig = exc.orig
+            if orig is not None and orig.args and orig.args[0] in _DENIED:
+                return str(orig.args[1])
+            raise
+    return None
 
 def _may_execute(conn: Connection, routine: str) -> bool:
     # information_schema.ROUTINES lists only the routines the account holds a privilege on;
