@@ -15,12 +15,13 @@ SCHEMA = migrate.schema_dir()
 COMMITTED = SCHEMA / "current"
 REGENERATE = "run `ictcontact db snapshot` and commit schema/current/"
 
-# The schema files a database upgraded at the last landing (main at 53b47f2) has applied.
+# The schema files a database upgraded at the last landing (main at fd37d71) has applied.
 # Files added since are applied after these on such a database, whatever their number: a
-# file numbered below 140 runs after 140 there, but before it on a fresh upgrade.
-LANDED = (1, 2, 3, 4, 5, 6, 7, 8, 9, 20, 21, 22, 30, 31, 32, 40, 41, 42, 43, 44,
-          50, 51, 52, 53, 60, 61, 62, 63, 70, 71, 72, 73, 74, 75, 76, 80, 81, 82, 83,
-          90, 91, 92, 100, 101, 102, 103, 140)
+# file numbered below 150 runs after 150 there, but before it on a fresh upgrade.
+LANDED = (1, 2, 3, 4, 5, 6, 7, 8, 9, 20, 21, 22, 30, 31, 32, 40, 41, 42, 43, 44, 50, 51,
+          52, 53, 60, 61, 62, 63, 70, 71, 72, 73, 74, 75, 76, 80, 81, 82, 83, 90, 91, 92,
+          93, 94, 95, 96, 97, 98, 99, 100, 101, 102, 103, 104, 110, 111, 112, 132, 135,
+          140, 147, 148, 149, 150)
 
 
 def ictcontact(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
