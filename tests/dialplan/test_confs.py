@@ -4,6 +4,7 @@ and the files agree with each other (names one file uses are defined in the othe
 from __future__ import annotations
 
 import configparser
+import re
 
 import pytest
 from asterisk.config import Config
@@ -105,6 +106,44 @@ def test_the_trunk_is_dialled_whether_or_not_it_answers_options():
     aor = sections_by_type(read_conf(CONF_DIR / "pjsip.conf"))[("carrier", "aor")]
     assert aor.get("contact").startswith("sip:")
     assert aor.get("qualify_frequency") == "0"
+
+
+ROUTING_TRUNKS = ("carrier1", "carrier2")
+
+
+def _trunk_endpoints_in_docs() -> set[str]:
+    """The endpoint (second value) of every row of every INSERT INTO trunks in the docs."""
+    found = set()
+    for page in sorted((CONF_DIR.parent / "docs").glob("*.md")) + [CONF_DIR.parent / "README.md"]:
+        for statement in re.findall(r"INSERT INTO trunks \(name, endpoint[^;]*;", page.read_text()):
+            values = statement.split("VALUES", 1)[1]
+            found.update(re.findall(r"\(\s*'[^']*',\s*'([^']*)'", values))
+    return found
+
+
+def test_every_trunk_endpoint_in_the_docs_is_in_pjsip_conf():
+    endpoints = _trunk_endpoints_in_docs()
+    assert set(ROUTING_TRUNKS) <= endpoints, "the docs' trunk example changed: update this test"
+    by = sections_by_type(read_conf(CONF_DIR / "pjsip.conf"))
+    missing = sorted(e for e in endpoints if (e, "endpoint") not in by)
+    assert not missing, f"trunk endpoints in the docs but not in pjsip.conf: {missing}"
+
+
+@pytest.mark.parametrize("name", ROUTING_TRUNKS)
+def test_routing_trunks_are_wired_like_the_carrier(name):
+    by = sections_by_type(read_conf(CONF_DIR / "pjsip.conf"))
+    endpoint = by[(name, "endpoint")]
+    assert endpoint.get("context") == "ict-from-carrier"
+    assert (endpoint.get("aors"), endpoint.get("outbound_auth")) == (name, name)
+    assert endpoint.get("transport") == "transport-udp"
+    assert by[(name, "auth")].get("auth_type") == "userpass"
+    assert by[(name, "identify")].get("endpoint") == name
+    aor = by[(name, "aor")]
+    assert aor.get("contact").startswith("sip:")
+    # the qualify note of [carrier] holds for every trunk
+    assert aor.get("qualify_frequency") == "0"
+    # the legacy trunk stays for the dial template and emergency calls
+    assert ("carrier", "endpoint") in by
 
 
 def test_server_dial_template_names_the_trunk():
