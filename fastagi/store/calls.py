@@ -26,6 +26,7 @@ from fastagi.billing.admission import Admission, CallRequest, ClientSnapshot, de
 from fastagi.billing.rating import Rate
 from fastagi.billing.settlement import Charge, charge_for
 from fastagi.db.retry import NotCommitted, with_retry
+from fastagi.store import buy_side
 
 MAX_PREFIX_LENGTH = 32
 # A settle that gives up leaves its call unbilled (stale, for review), and running it
@@ -69,13 +70,13 @@ _INSERT_CALL = text(
     " :max_seconds, :reserved, :uniqueid, :channel, :server, :asterisk, :now, :expires_at)")
 _CALL_BY_ID = text(
     "SELECT id, client_id, state, emergency, prefix, rate_per_min, connection_fee,"
-    " initial_increment, subsequent_increment, max_seconds, cost, billable_seconds"
+    " initial_increment, subsequent_increment, max_seconds, cost, billable_seconds, trunk_id"
     " FROM calls WHERE id = :call_id")
 _SETTLE = text(
     "UPDATE calls SET state = 'settled', settled_at = :now, answered_seconds = :answered,"
     " answered_ms = :answered_ms,"
     " dial_status = :dial_status, billable_seconds = :billable, cost = :cost,"
-    " review_note = :review_note"
+    " review_note = :review_note, buy_billable_seconds = :buy_billable, buy_cost = :buy_cost"
     " WHERE id = :call_id AND state = :seen_state")
 _CLOSE_STALE = text(
     "UPDATE calls SET state = 'stale', settled_at = :now,"
@@ -236,11 +237,14 @@ def _settle_once(engine: Engine, call_id: int, answered_ms: int | None, dial_sta
             if call.state in ("settled", "rejected"):
                 return Settlement(found=True, state=call.state, cost=call.cost, changed=False)
             charge = _charge(call, answered_ms, dial_status)
+            buy = buy_side.carrier_charge(conn, call_id, call.trunk_id, answered_ms, dial_status)
             updated = conn.execute(_SETTLE, {
                 "now": now, "answered": _started_seconds(answered_ms), "answered_ms": answered_ms,
                 "dial_status": dial_status[:16] or None, "billable": charge.billable_seconds,
                 "cost": charge.cost, "review_note": _review_note(call, charge, answered_ms),
                 "call_id": call_id, "seen_state": call.state,
+                "buy_billable": buy.billable_seconds if buy else None,
+                "buy_cost": buy.cost if buy else None,
             }).rowcount
             if updated == 1:
                 return Settlement(found=True, state="settled", cost=charge.cost, changed=True,

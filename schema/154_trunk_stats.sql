@@ -1,0 +1,55 @@
+-- The operator's trunk statistics (issue 22): ASR, ACD, minutes, cost, revenue and margin
+-- per trunk and destination per day, and per trunk per day (docs/admin-sql.md, "Trunks and
+-- routes"). New views; in the 15x range only because they read calls.answered_ms (140) and
+-- the buy side of 117: a fresh install creates them after both.
+--
+-- They count attempts (each failover attempt seizes its trunk: ASR is answered attempts
+-- over attempts) and put each call's money on the attempt that answered it. They read
+-- call_attempts by the UTC day the attempt started (started_day, key
+-- ix_call_attempts_day_trunk of 117) and each call by its primary key, so asking for a day
+-- costs one range scan of that day's attempts (MariaDB pushes `WHERE day = ...` into the
+-- grouped view).
+
+-- Per trunk, destination (the carrier's prefix the attempt was rated by) and UTC day.
+-- answered: attempts that carried their call (state answered, set at settle). Money and
+-- ACD come from the settled calls of answered attempts; a call still talking counts in
+-- attempts only.
+CREATE VIEW route_destination_daily_stats AS
+SELECT a.started_day AS day,
+       MAX(t.name) AS trunk,
+       a.trunk_id,
+       a.buy_prefix AS destination,
+       COUNT(*) AS attempts,
+       SUM(a.state = 'answered') AS answered,
+       ROUND(100 * SUM(a.state = 'answered') / COUNT(*), 1) AS asr_percent,
+       ROUND(AVG(IF(a.state = 'answered', c.answered_ms, NULL)) / 1000, 1) AS acd_seconds,
+       ROUND(SUM(IF(a.state = 'answered', c.billable_seconds, 0)) / 60, 2) AS minutes,
+       ROUND(SUM(IF(a.state = 'answered', c.buy_billable_seconds, 0)) / 60, 2) AS carrier_minutes,
+       SUM(IF(a.state = 'answered', c.buy_cost, 0)) AS cost,
+       SUM(IF(a.state = 'answered', c.cost, 0)) AS revenue,
+       SUM(IF(a.state = 'answered', c.margin, 0)) AS margin,
+       SUM(a.state = 'answered' AND c.state = 'settled' AND c.buy_cost IS NULL) AS unpriced
+FROM call_attempts a
+JOIN trunks t ON t.id = a.trunk_id
+JOIN calls c ON c.id = a.call_id
+GROUP BY a.started_day, a.trunk_id, a.buy_prefix;
+
+-- The same per trunk and UTC day.
+CREATE VIEW trunk_daily_stats AS
+SELECT a.started_day AS day,
+       MAX(t.name) AS trunk,
+       a.trunk_id,
+       COUNT(*) AS attempts,
+       SUM(a.state = 'answered') AS answered,
+       ROUND(100 * SUM(a.state = 'answered') / COUNT(*), 1) AS asr_percent,
+       ROUND(AVG(IF(a.state = 'answered', c.answered_ms, NULL)) / 1000, 1) AS acd_seconds,
+       ROUND(SUM(IF(a.state = 'answered', c.billable_seconds, 0)) / 60, 2) AS minutes,
+       ROUND(SUM(IF(a.state = 'answered', c.buy_billable_seconds, 0)) / 60, 2) AS carrier_minutes,
+       SUM(IF(a.state = 'answered', c.buy_cost, 0)) AS cost,
+       SUM(IF(a.state = 'answered', c.cost, 0)) AS revenue,
+       SUM(IF(a.state = 'answered', c.margin, 0)) AS margin,
+       SUM(a.state = 'answered' AND c.state = 'settled' AND c.buy_cost IS NULL) AS unpriced
+FROM call_attempts a
+JOIN trunks t ON t.id = a.trunk_id
+JOIN calls c ON c.id = a.call_id
+GROUP BY a.started_day, a.trunk_id;
