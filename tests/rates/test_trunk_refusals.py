@@ -19,6 +19,9 @@ ROUTE = "INSERT INTO routes (route_group_id, trunk_id, priority, allow_loss) VAL
 PENDING = ("INSERT INTO rate_pending (rate_plan_id, prefix, change_kind, rate_per_min, "
            "connection_fee, initial_increment, subsequent_increment, effective_at) "
            "VALUES (:plan, {}, '2099-01-01')")
+TRUNK_PENDING = ("INSERT INTO trunk_rate_pending (trunk_id, prefix, change_kind, rate_per_min, "
+                 "connection_fee, initial_increment, subsequent_increment, effective_at) "
+                 "VALUES (:trunk, {}, '2099-01-01')")
 
 CASES = [
     # (id, bad, good, message in the refusal)
@@ -63,6 +66,31 @@ CASES = [
     ("deleting a trunk routes use", "DELETE FROM trunks WHERE id = :trunk",
      "DELETE FROM trunks WHERE id = :trunk3",
      "this trunk is used by routes: set trunks.status = 'disabled' to stop using it"),
+    # schema 155 words a deck refusal only for a row that breaks a rule: every rule still
+    # refuses, also after clean rows of the same statement, and on update
+    ("buy rate rounded after a clean row", TRUNK_RATE.format("'441', 0.01, 0, 60, 60), (:trunk, '442', 0.0000001, 0, 60, 60"),
+     TRUNK_RATE.format("'441', 0.01, 0, 60, 60), (:trunk, '442', 0.000001, 0, 60, 60"),
+     "trunk_rates.rate_per_min takes at most 6 decimals and is never rounded"),
+    ("buy rate prefix with + after a clean row", TRUNK_RATE.format("'441', 0.01, 0, 60, 60), (:trunk, '+442', 0.01, 0, 60, 60"),
+     TRUNK_RATE.format("'441', 0.01, 0, 60, 60), (:trunk, '442', 0.01, 0, 60, 60"),
+     "trunk_rates.prefix is 1-32 digits"),
+    ("buy rate increment 0 by update", "UPDATE trunk_rates SET subsequent_increment = 0 WHERE trunk_id = :trunk",
+     "UPDATE trunk_rates SET subsequent_increment = 6 WHERE trunk_id = :trunk",
+     "trunk_rates increments are 1-3600 seconds each"),
+    ("buy rate negative by update", "UPDATE trunk_rates SET rate_per_min = -0.01 WHERE trunk_id = :trunk",
+     "UPDATE trunk_rates SET rate_per_min = 0.01 WHERE trunk_id = :trunk",
+     "trunk_rates.rate_per_min is USD per minute, 0 or more"),
+    ("buy rate rounded by update", "UPDATE trunk_rates SET connection_fee = 0.0000001 WHERE trunk_id = :trunk",
+     "UPDATE trunk_rates SET connection_fee = 0.000001 WHERE trunk_id = :trunk",
+     "trunk_rates.connection_fee takes at most 6 decimals"),
+    ("pending buy rate rounded", TRUNK_PENDING.format("'44', 'set', 0.0000001, 0, 60, 60"),
+     TRUNK_PENDING.format("'44', 'set', 0.000001, 0, 60, 60"),
+     "trunk_rate_pending.rate_per_min takes at most 6 decimals and is never rounded"),
+    ("pending buy rate without a fee", TRUNK_PENDING.format("'44', 'set', 0.01, NULL, 60, 60"),
+     TRUNK_PENDING.format("'44', 'remove', NULL, NULL, NULL, NULL"),
+     "trunk_rate_pending.connection_fee is USD once per answered call"),
+    ("pending sell prefix of letters", PENDING.format("'4x', 'set', 0.01, 0, 60, 60"),
+     PENDING.format("'44', 'set', 0.01, 0, 60, 60"), "rate_pending.prefix is 1-32 digits"),
     ("pending sell rate rounded", PENDING.format("'44', 'set', 0.0000001, 0, 60, 60"),
      PENDING.format("'44', 'set', 0.000001, 0, 60, 60"),
      "rate_pending.rate_per_min takes at most 6 decimals and is never rounded"),
@@ -82,6 +110,7 @@ def ids(engine):
         group = conn.execute(text(GROUP.format(":plan, '33', 'least-cost'")), {"plan": plan}).lastrowid
         conn.execute(text("INSERT INTO routes (route_group_id, trunk_id, priority) VALUES (:g, :t, 10)"),
                      {"g": group, "t": trunk})
+        conn.execute(text(TRUNK_RATE.format("'4420', 0.01, 0, 30, 6")), {"trunk": trunk})
     return {"plan": plan, "trunk": trunk, "trunk2": trunk2, "trunk3": trunk3, "group": group}
 
 

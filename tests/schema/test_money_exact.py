@@ -69,6 +69,34 @@ CASES = [
             "UPDATE calls SET cost = 1.00001 WHERE id = :charged_call",
             "UPDATE calls SET cost = 1.0001 WHERE id = :charged_call",
             SIGNAL, r"^calls\.cost takes at most 4"),
+    Refusal("buy cost re-rated with 5 decimals",
+            "UPDATE calls SET buy_cost = 0.00001 WHERE id = :charged_call",
+            "UPDATE calls SET buy_cost = 0.0001 WHERE id = :charged_call",
+            SIGNAL, r"^calls\.buy_cost takes at most 4"),
+    Refusal("buy cost written with sql_notes off",
+            ("SET sql_notes = 0", "UPDATE calls SET buy_cost = 0.0002 WHERE id = :charged_call"),
+            ("SET sql_notes = 1", "UPDATE calls SET buy_cost = 0.0002 WHERE id = :charged_call"),
+            SIGNAL, NOTES_OFF),
+    # 155's fast path skips the checks only for a statement with no condition at all:
+    # a rounded row after clean ones, notes off, or no room for notes is still refused
+    Refusal("rounded rate after two clean rows of one insert", (
+        "INSERT INTO rates (rate_plan_id, prefix, rate_per_min, connection_fee) VALUES "
+        "(:plan, '4497', 0.01, 0), (:plan, '4498', 0.02, 0), (:plan, '4499', 0.0000004, 0)"), (
+        "INSERT INTO rates (rate_plan_id, prefix, rate_per_min, connection_fee) VALUES "
+        "(:plan, '4497', 0.01, 0), (:plan, '4498', 0.02, 0), (:plan, '4499', 0.000001, 0)"),
+        SIGNAL, ROUNDED_RATE),
+    Refusal("rate with sql_notes off", ("SET sql_notes = 0", insert_rate(rate="0.02")),
+            ("SET sql_notes = 1", insert_rate(rate="0.02")), SIGNAL, NOTES_OFF),
+    Refusal("rate with no room for notes", ("SET max_error_count = 0", insert_rate(rate="0.02")),
+            ("SET max_error_count = 64", insert_rate(rate="0.02")), SIGNAL, NOTES_OFF),
+    Refusal("rate changed with sql_notes off",
+            ("SET sql_notes = 0", "UPDATE rates SET rate_per_min = 0.5 WHERE rate_plan_id = :plan"),
+            ("SET sql_notes = 1", "UPDATE rates SET rate_per_min = 0.5 WHERE rate_plan_id = :plan"),
+            SIGNAL, NOTES_OFF),
+    Refusal("call re-rated with no room for notes",
+            ("SET max_error_count = 0", "UPDATE calls SET cost = 1.0002 WHERE id = :charged_call"),
+            ("SET max_error_count = 64", "UPDATE calls SET cost = 1.0002 WHERE id = :charged_call"),
+            SIGNAL, NOTES_OFF),
     Refusal("top-up through add_payment with 6 decimals",
             "CALL add_payment('alpha', 10.123456, 'p-1')",
             "CALL add_payment('alpha', 10.1234, 'p-1')", SIGNAL, ROUNDED_AMOUNT),
