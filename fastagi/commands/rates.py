@@ -167,7 +167,16 @@ def import_rows(engine, kind: str, deck_name: str, rows: list[DeckRow],
             deck_time = max(effective or now, now)
             times = {row.prefix: max(row.effective or deck_time, now) for row in rows}
             since = min([deck_time, *times.values()])
-            current, later = rate_decks.deck_before(conn, deck, since)
+            # reading the deck back takes seconds for 100,000 rates: the bar shows it
+            # against the file's size (the usual deck is about as long as the file)
+            read = 0
+
+            def comparing(n: int) -> None:
+                nonlocal read
+                read += n
+                bar.show("comparing", read, len(rows))
+
+            current, later = rate_decks.deck_before(conn, deck, since, comparing)
             plan = compare(current, rows)
             by_prefix = {row.prefix: row for row in rows}
             changed = [by_prefix[d.prefix] for d in plan.differences if d.kind != "removed"]

@@ -80,15 +80,20 @@ _KEY = ("CONCAT_WS('|', rate_per_min, connection_fee, initial_increment, subsequ
         "COALESCE(CONCAT('=', description), ''))")
 
 
-def deck_before(conn: Connection, deck: DeckRef, when: datetime) -> tuple[dict[str, str], int]:
+def deck_before(conn: Connection, deck: DeckRef, when: datetime,
+                progress: Callable[[int], None] = lambda n: None) -> tuple[dict[str, str], int]:
     """The deck as it will stand just before `when`, prefix -> values key
     (billing.decks.deck_key): the rates in effect now with the
     pending changes due before `when` applied in order; and how many pending changes are
-    at or after `when` (an import replaces those)."""
+    at or after `when` (an import replaces those). `progress` is told each batch of rates
+    read."""
     tables = _KINDS[deck.kind]
     result = conn.execute(text(
         f"SELECT prefix, {_KEY} FROM {tables.live} WHERE {tables.owner_key} = :id"), {"id": deck.id})
-    current = {prefix: key for prefix, key in result}
+    current = {}
+    for batch in iter(lambda: result.fetchmany(CHUNK), []):
+        current.update(batch)
+        progress(len(batch))
     later = 0
     for row in conn.execute(text(
             f"SELECT prefix, change_kind, {_KEY} AS value_key, effective_at FROM {tables.pending} "
