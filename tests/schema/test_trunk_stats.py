@@ -5,8 +5,10 @@ below; and that asking for a day reads that day's attempts through the index."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -167,3 +169,32 @@ def test_asking_for_a_day_reads_that_days_attempts_by_the_index(engine, trunks):
         assert all(t["access_type"] != "ALL" for name, t in tables.items()
                    if not name.startswith("<derived")), plan
         assert scalar(engine, f"SELECT attempts FROM {view} WHERE day = '2026-10-05'") == 1000
+
+
+def _doc_statements(marker: str) -> list[str]:
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "admin-sql.md").read_text()
+    block = re.search(r"```sql\n(.*?)```", guide.split(marker, 1)[1], re.S).group(1)
+    lines = [line.split("--", 1)[0] for line in block.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def test_the_queries_of_the_admin_guide_run_as_written(engine, traffic):
+    statements = (_doc_statements("### Buy cost and margin of each call")
+                  + _doc_statements("### Trunk statistics"))
+    assert len(statements) == 3
+    with engine.connect() as conn:
+        # the guide's days are relative to today: move the hand-made calls to yesterday
+        # and today, so each query has rows to show
+        conn.exec_driver_sql("SET @shift = DATEDIFF(UTC_DATE(), DATE'2026-11-26')")
+        conn.exec_driver_sql("UPDATE call_attempts SET started_at = started_at + INTERVAL @shift DAY")
+        conn.exec_driver_sql("UPDATE calls SET authorized_at = authorized_at + INTERVAL @shift DAY")
+        conn.exec_driver_sql("UPDATE calls SET cost = 0.0010 WHERE answered_ms = 95000")
+        got = [conn.exec_driver_sql(s, execution_options={"no_parameters": True}).mappings().all()
+               for s in statements]
+        conn.rollback()
+    losses, yesterday, month = got
+    # D re-rated to 0.001 against its carrier's 0.016
+    assert [(r["trunk"], r["margin"]) for r in losses] == [("carrier1", D("-0.0150"))]
+    assert {r["trunk"]: r["attempts"] for r in yesterday} == {"carrier1": 4, "carrier2": 1}
+    # this month: all of carrier1 if yesterday and today are in the same month
+    assert {r["destination"] for r in month} <= {"4420", "44"} and month
