@@ -141,12 +141,17 @@ def main(argv=None) -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep the two databases")
+    parser.add_argument("--reuse", action="store_true",
+                        help="use the two databases a run with --keep left (no setup)")
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
     deck = ratedeck.read(Path(args.deck))
     names = {"A": "ict_bench_routes_a", "B": "ict_bench_routes_b"}
-    urls = {"A": setup(args.server_url, names["A"], deck, False, rng),
-            "B": setup(args.server_url, names["B"], deck, True, rng)}
+    if args.reuse:
+        urls = {side: bench_url(args.server_url, name) for side, name in names.items()}
+    else:
+        urls = {"A": setup(args.server_url, names["A"], deck, False, rng),
+                "B": setup(args.server_url, names["B"], deck, True, rng)}
     engine = make_engine(urls["A"], pool_size=1)
     with engine.connect() as conn:
         codes = [r[0] for r in conn.execute(text("SELECT code FROM clients"))]

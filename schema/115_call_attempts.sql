@@ -9,9 +9,10 @@
 -- settle: answered or ended) or, at once, when its call leaves 'live' (settled, or closed
 -- as stale by the sweep, which then ends the attempt too). So every unit is released
 -- exactly once, whatever server or node does it.
--- calls.trunk_id names the trunk of the attempt that carried (or last tried) the call.
--- Adds a table, a column placed after a column of 050 and one new trigger slot: the same
--- result before or after every later file.
+-- calls.trunk_id (153: after 132, which adds a key to calls, so the keys come in the same
+-- order on every database) names the trunk of the attempt that carried (or last tried)
+-- the call. Adds a table and one new trigger slot: the same result before or after every
+-- later file.
 
 CREATE TABLE call_attempts (
   id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT COMMENT 'Attempt id',
@@ -41,13 +42,6 @@ CREATE TABLE call_attempts (
   CONSTRAINT ck_call_attempts_ended CHECK (state = 'live' OR ended_at IS NOT NULL)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
   COMMENT='Each trunk a call was dialled through, its outcome and the buy rate copied (system-kept)';
-
-ALTER TABLE calls
-  ADD COLUMN trunk_id INT UNSIGNED NULL
-    COMMENT 'Trunk of the attempt that carried (or last tried) the call; NULL: no trunk route (dial template, emergency, inbound)'
-    AFTER asterisk,
-  ADD KEY ix_calls_trunk (trunk_id),
-  ADD CONSTRAINT fk_calls_trunk FOREIGN KEY (trunk_id) REFERENCES trunks (id);
 
 DELIMITER //
 
