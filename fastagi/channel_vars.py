@@ -9,6 +9,8 @@ CAUSE = "ICT_CAUSE"          # Q.850 cause for Hangup() when rejected
 CALL_ID = "ICT_CALL_ID"      # the live call's id, handed back to `settle`
 MAX_MS = "ICT_MAX_MS"        # maximum talk time in ms, for Dial(...,L(...))
 DIAL = "ICT_DIAL"            # the dial target for Dial()
+TRUNK = "ICT_TRUNK"          # trunks.name of the trunk ICT_DIAL goes through; unset/empty:
+                             # no trunk route (a dial template), so no failover
 RATE = "ICT_RATE"            # rate per minute applied (USD)
 COST = "ICT_COST"            # set by `settle`: what the call cost (USD)
 HEALTH = "ICT_HEALTH"        # set by `health`: OK or DOWN
@@ -19,8 +21,9 @@ TIMEOUT_ABSOLUTE = "TIMEOUT(absolute)"
 
 ALLOW = "ALLOW"
 REJECT = "REJECT"
+DONE = "DONE"                # `failover` only: no failover for this answer, it stands
 
-ALL = (RESULT, REASON, CAUSE, CALL_ID, MAX_MS, DIAL, RATE, COST, HEALTH)
+ALL = (RESULT, REASON, CAUSE, CALL_ID, MAX_MS, DIAL, TRUNK, RATE, COST, HEALTH)
 
 # Set by the dialer (`ictcontact dialer`) on the channel it originates, from the campaign's
 # database row: read by [ict-campaign], [ict-campaign-play] and [ict-campaign-queue] in

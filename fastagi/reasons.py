@@ -15,9 +15,11 @@ NO_CREDIT = "no-credit"
 CHANNEL_LIMIT = "channel-limit"
 BAD_REQUEST = "bad-request"
 UNAVAILABLE = "unavailable"
+NO_ROUTE = "no-route"          # no usable trunk (issue 22): none routed, all full/cooling/at a loss
 
 # Q.850 causes, with the SIP answer chan_pjsip gives each
 CAUSE_UNALLOCATED = 1                  # SIP 404
+CAUSE_NO_ROUTE_DESTINATION = 3         # SIP 404 (hangup_cause2sip: 1, 2 and 3 -> 404)
 CAUSE_NORMAL_CLEARING = 16             # (normal end of an answered call: BYE)
 CAUSE_USER_BUSY = 17                   # SIP 486
 CAUSE_CALL_REJECTED = 21               # SIP 403
@@ -32,6 +34,7 @@ CAUSE_FOR_REASON = {
     CHANNEL_LIMIT: CAUSE_CONGESTION,
     BAD_REQUEST: CAUSE_TEMPORARY_FAILURE,
     UNAVAILABLE: CAUSE_TEMPORARY_FAILURE,
+    NO_ROUTE: CAUSE_NO_ROUTE_DESTINATION,
 }
 
 ALL = tuple(CAUSE_FOR_REASON)

@@ -48,11 +48,14 @@ CONTACTS = "ICTCONTACT_CONTACTS"       # channel variable: PJSIP_DIAL_CONTACTS r
 # FastAGI scripts the dialplan calls and the contract variables each one sets.
 AUTHORIZE = "authorize"
 SETTLE_SCRIPT = "settle"
+FAILOVER = "failover"
 HEALTH = "health"
 AGENT_LOGIN_SCRIPT = "agent_login"
 AGENT_LOGOUT_SCRIPT = "agent_logout"
 SCRIPT_SETS = {
-    AUTHORIZE: (cv.RESULT, cv.REASON, cv.CAUSE, cv.CALL_ID, cv.MAX_MS, cv.DIAL, cv.RATE),
+    AUTHORIZE: (cv.RESULT, cv.REASON, cv.CAUSE, cv.CALL_ID, cv.MAX_MS, cv.DIAL, cv.TRUNK,
+                cv.RATE),
+    FAILOVER: (cv.RESULT, cv.REASON, cv.CAUSE, cv.DIAL, cv.TRUNK),
     SETTLE_SCRIPT: (cv.COST,),
     HEALTH: (cv.HEALTH,),
     AGENT_LOGIN_SCRIPT: (cv.RESULT, cv.REASON),

@@ -8,11 +8,12 @@ bounds them by --interactive-timeout instead of --session-timeout.
 
 from __future__ import annotations
 
-from fastagi.routes import agent_login, agent_logout, authorize, health, settle
+from fastagi.routes import agent_login, agent_logout, authorize, failover, health, settle
 
 ROUTES = {
     "authorize": authorize.handle,
     "settle": settle.handle,
+    "failover": failover.handle,
     "health": health.handle,
     "agent_login": agent_login.handle,
     "agent_logout": agent_logout.handle,

@@ -1,6 +1,7 @@
 """`authorize,<client>,<number>[,in|out]`: may this call go ahead, and for how long?
 
-Sets ICT_RESULT and, when allowed, ICT_CALL_ID, ICT_MAX_MS, ICT_DIAL, ICT_RATE; when
+Sets ICT_RESULT and, when allowed, ICT_CALL_ID, ICT_MAX_MS, ICT_DIAL, ICT_RATE (and
+ICT_TRUNK when the call is routed to a trunk); when
 rejected, ICT_REASON, ICT_CAUSE and an empty ICT_CALL_ID (see docs/contract.md). Only
 what the dialplan reads is sent: every SET VARIABLE is one round trip through Asterisk's
 AGI thread.
@@ -94,6 +95,8 @@ async def handle(channel: Channel, services: Services) -> None:
             v.CALL_ID: outcome.call_id,
             v.MAX_MS: max_ms,
             v.DIAL: admission.dial_target,
+            # only on a trunk route (issue 22): it turns the dialplan's failover on
+            **({v.TRUNK: outcome.trunk} if outcome.trunk else {}),
             v.RATE: f"{admission.rate.rate_per_min:.6f}",
         })
     else:

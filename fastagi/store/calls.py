@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.engine import Connection, Engine
 
 from fastagi.billing.admission import Admission, CallRequest, ClientSnapshot, decide
+from fastagi.store import trunks
 from fastagi.billing.rating import Rate
 from fastagi.billing.settlement import Charge, charge_for
 from fastagi.db.retry import NotCommitted, with_retry
@@ -106,6 +107,7 @@ class Authorization:
     admission: Admission
     call_id: int | None       # the call record (live when allowed, rejected otherwise)
     client_id: int | None
+    trunk: str = ""           # trunks.name the call was routed to ('' : no trunk route)
 
 
 @dataclass(frozen=True)
@@ -154,9 +156,12 @@ def _authorize_once(engine: Engine, request: CallRequest, now: datetime, limits:
                 client, rate = _snapshot(conn, row, request.number)
             admission = decide(request, client, rate, limits.max_call_seconds,
                                limits.dial_template)
+            # issue 22: the trunk (after every client check; no route group: as before)
+            admission, route = trunks.route_admission(conn, request, row, admission, now)
             call_id = _record(conn, request, client, admission, now, limits, context)
             if admission.allowed:
                 conn.execute(_COUNT_ADMISSION, {"client_id": client.id})
+                trunks.take_routed(conn, call_id, route, now)
         except DBAPIError as exc:
             if exc.connection_invalidated:  # lost before COMMIT: nothing happened
                 raise NotCommitted("connection lost before the commit") from exc
@@ -165,7 +170,8 @@ def _authorize_once(engine: Engine, request: CallRequest, now: datetime, limits:
         if why:
             raise Abandoned(f"authorize rolled back: {why}")
         conn.commit()  # a connection lost here leaves the outcome unknown: not retried
-        return Authorization(admission, call_id, client.id if client else None)
+        return Authorization(admission, call_id, client.id if client else None,
+                             route.trunk.name if route.trunk else "")
 
 
 def _snapshot(conn: Connection, row, number: str) -> tuple[ClientSnapshot, Rate | None]:
@@ -247,6 +253,8 @@ def _settle_once(engine: Engine, call_id: int, answered_ms: int | None, dial_sta
                 "buy_cost": buy.cost if buy else None,
             }).rowcount
             if updated == 1:
+                if call.trunk_id is not None:  # issue 22: release the trunk
+                    trunks.settle_attempt(conn, call_id, answered_ms, dial_status, now)
                 return Settlement(found=True, state="settled", cost=charge.cost, changed=True,
                                   charge=charge)
         raise RuntimeError(f"call {call_id} kept changing state while being settled")
@@ -280,6 +288,9 @@ def close_stale(engine: Engine, now: datetime, batch: int = 1000) -> int:
     billed, kept for review). Safe with many servers: the UPDATE is conditional."""
     def work() -> int:
         with engine.begin() as conn:
-            return conn.execute(_CLOSE_STALE, {"now": now, "batch": batch}).rowcount
+            closed = conn.execute(_CLOSE_STALE, {"now": now, "batch": batch}).rowcount
+            if closed:  # issue 22: their trunk attempts end too
+                trunks.end_attempts_of_closed_calls(conn, now)
+            return closed
     return with_retry(work, idempotent=True)
 

@@ -51,7 +51,7 @@ def test_ict_names_are_the_servers_constants():
 
 def test_agi_scripts_are_served(plan):
     used = {script for _, script in check.agi_scripts(plan)}
-    assert used == {names.AUTHORIZE, names.SETTLE_SCRIPT, names.HEALTH,
+    assert used == {names.AUTHORIZE, names.SETTLE_SCRIPT, names.HEALTH, names.FAILOVER,
                     names.AGENT_LOGIN_SCRIPT, names.AGENT_LOGOUT_SCRIPT}
     assert used <= set(ROUTES), f"the server does not route {sorted(used - set(ROUTES))}"
 
@@ -88,6 +88,7 @@ def test_outbound_order_of_operations(plan):
     steps = outbound_body(plan)
     apps = [s.app for s in steps]
     agi = apps.index("AGI")
+    assert steps[agi].args.endswith("/authorize,${ARG1},${ARG2},out")
     push = next(i for i, s in enumerate(steps)
                 if s.args.startswith("CHANNEL(hangup_handler_push)=ict-settle,s,1"))
     dial = apps.index("Dial")
@@ -101,6 +102,34 @@ def test_outbound_order_of_operations(plan):
     assert steps[dial].args == \
         "${ICT_DIAL},${ICTCONTACT_RING_TIMEOUT},L(${ICT_MAX_MS}:60000:30000)"
     assert "Answer" not in apps
+
+
+def test_outbound_failover_loop(plan):
+    """After Dial: only with a trunk route (ICT_TRUNK) and only on CHANUNAVAIL/CONGESTION
+    does the call go to `failover`; its answer is checked (fail closed, DONE, REJECT, no
+    target) before it loops back to the same Dial, at most 10 Dials per call."""
+    steps = outbound_body(plan)
+    dial = next(i for i, s in enumerate(steps) if s.app == "Dial")
+    assert steps[dial].label == "dial"
+    after = steps[dial + 1:]
+    assert after[0].args == '$["${ICT_TRUNK}" = ""]?ict-after-dial,s,1'
+    assert after[1].args == ('$["${DIALSTATUS}" != "CHANUNAVAIL" & "${DIALSTATUS}" != '
+                             '"CONGESTION"]?ict-after-dial,s,1')
+    assert after[2].args == "$[${ICTCONTACT_TRIES} >= 10]?ict-after-dial,s,1"
+    agi = next(i for i, s in enumerate(after) if s.app == "AGI")
+    args = check.split_top(after[agi].args, ",")
+    assert args == ["${ICTCONTACT_AGI}/failover", "${FILTER(0123456789,${ICT_CALL_ID})}",
+                    "${DIALSTATUS}", "${FILTER(0123456789,${HANGUPCAUSE})}",
+                    "${FILTER(-_abcdefghijklmnopqrstuvwxyz0123456789,${ICT_TRUNK})}"]
+    assert after[agi + 1].args == '$["${AGISTATUS}" != "SUCCESS"]?ict-fail-closed,s,1'
+    assert after[agi + 2].args == '$["${ICT_RESULT}" = "DONE"]?ict-after-dial,s,1'
+    assert after[agi + 3].args == '$["${ICT_RESULT}" != "ALLOW"]?ict-reject,s,1'
+    assert "0${ICT_MAX_MS} < 1" in after[agi + 4].args and '"${ICT_TRUNK}" = ""' in after[agi + 4].args
+    assert (after[agi + 5].app, after[agi + 5].args) == ("Goto", "dial")
+    # the counter starts before the loop, grows before each failover
+    start = next(i for i, s in enumerate(steps) if s.args == "ICTCONTACT_TRIES=1")
+    assert start < dial
+    assert any(s.args == "ICTCONTACT_TRIES=$[${ICTCONTACT_TRIES} + 1]" for s in after[:agi])
 
 
 def test_inbound_order_of_operations(plan):

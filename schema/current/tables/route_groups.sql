@@ -9,6 +9,7 @@ CREATE TABLE `route_groups` (
   `plan_key` int(10) unsigned GENERATED ALWAYS AS (coalesce(`rate_plan_id`,0)) STORED COMMENT 'Derived from rate_plan_id (0 for every plan): its unique key allows one group per prefix and plan',
   `prefix` varchar(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL COMMENT 'Destination prefix, digits only, or default for every number no longer prefix matches',
   `ordering` enum('priority','least-cost') NOT NULL DEFAULT 'priority' COMMENT 'priority: trunks by routes.priority, lower first; least-cost: by the trunk''s buy rate for the number, then priority',
+  `max_tries` tinyint(3) unsigned NOT NULL DEFAULT 3 COMMENT 'Most trunks one call tries (the first and its failovers), 1-10',
   `description` varchar(128) DEFAULT NULL COMMENT 'Free text for admins, e.g. UK mobiles, premium carriers',
   `created_at` datetime NOT NULL DEFAULT current_timestamp() COMMENT 'When the group was created (UTC)',
   `updated_at` datetime NOT NULL DEFAULT current_timestamp() ON UPDATE current_timestamp() COMMENT 'Last change (UTC)',
@@ -17,7 +18,8 @@ CREATE TABLE `route_groups` (
   KEY `ix_route_groups_rate_plan` (`rate_plan_id`),
   CONSTRAINT `fk_route_groups_rate_plan` FOREIGN KEY (`rate_plan_id`) REFERENCES `rate_plans` (`id`) ON DELETE CASCADE,
   CONSTRAINT `ck_route_groups_prefix` CHECK (`prefix` = 'default' or `prefix` regexp '^[0-9]{1,32}$'),
-  CONSTRAINT `ck_route_groups_ordering` CHECK (`ordering` in ('priority','least-cost'))
+  CONSTRAINT `ck_route_groups_ordering` CHECK (`ordering` in ('priority','least-cost')),
+  CONSTRAINT `ck_route_groups_max_tries` CHECK (`max_tries` between 1 and 10)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci COMMENT='Route groups: a destination prefix (or default), for every plan or one, and how its trunks are ordered';
 
 -- BEFORE INSERT
@@ -26,6 +28,10 @@ CREATE TRIGGER route_groups_before_insert BEFORE INSERT ON route_groups FOR EACH
 BEGIN
   IF NEW.prefix IS NULL OR NOT (NEW.prefix = 'default' OR NEW.prefix REGEXP '^[0-9]{1,32}$') THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'route_groups.prefix is 1-32 digits (no + or spaces) or the word default for every other number: e.g. 44 or default';
+  END IF;
+
+  IF NEW.max_tries IS NULL OR NEW.max_tries NOT BETWEEN 1 AND 10 THEN
+    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'route_groups.max_tries is how many trunks one call may try, 1-10: e.g. 3 (1: no failover)';
   END IF;
 END//
 DELIMITER ;
@@ -36,6 +42,10 @@ CREATE TRIGGER route_groups_before_update BEFORE UPDATE ON route_groups FOR EACH
 BEGIN
   IF NEW.prefix IS NULL OR NOT (NEW.prefix = 'default' OR NEW.prefix REGEXP '^[0-9]{1,32}$') THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'route_groups.prefix is 1-32 digits (no + or spaces) or the word default for every other number: e.g. 44 or default';
+  END IF;
+
+  IF NEW.max_tries IS NULL OR NEW.max_tries NOT BETWEEN 1 AND 10 THEN
+    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'route_groups.max_tries is how many trunks one call may try, 1-10: e.g. 3 (1: no failover)';
   END IF;
 END//
 DELIMITER ;

@@ -10,6 +10,8 @@ CREATE TABLE `trunks` (
   `status` enum('active','disabled') NOT NULL DEFAULT 'active' COMMENT 'active: calls may be routed to it; disabled: skipped by every route',
   `capacity` int(11) NOT NULL DEFAULT 30 COMMENT 'Most simultaneous calls on this trunk, 0-10000 (0: none)',
   `calls_per_second` decimal(6,2) DEFAULT NULL COMMENT 'Most new calls a second on this trunk; NULL: no limit',
+  `failures_before_cooldown` int(11) NOT NULL DEFAULT 3 COMMENT 'Attempts failing in a row (CHANUNAVAIL/CONGESTION) before the trunk cools down, 1-100',
+  `cooldown_seconds` int(11) NOT NULL DEFAULT 60 COMMENT 'Seconds a trunk that failed failures_before_cooldown times in a row is skipped, 1-86400',
   `comments` varchar(255) DEFAULT NULL COMMENT 'Free text for admins (account number, support contact)',
   `created_at` datetime NOT NULL DEFAULT current_timestamp() COMMENT 'When the trunk was created (UTC)',
   `updated_at` datetime NOT NULL DEFAULT current_timestamp() ON UPDATE current_timestamp() COMMENT 'Last change (UTC)',
@@ -19,17 +21,30 @@ CREATE TABLE `trunks` (
   CONSTRAINT `ck_trunks_endpoint_name` CHECK (`endpoint` regexp '^[A-Za-z0-9_.-]{1,64}$'),
   CONSTRAINT `ck_trunks_status` CHECK (`status` in ('active','disabled')),
   CONSTRAINT `ck_trunks_capacity_0_to_10000` CHECK (`capacity` between 0 and 10000),
-  CONSTRAINT `ck_trunks_calls_per_second_positive` CHECK (`calls_per_second` is null or `calls_per_second` > 0)
+  CONSTRAINT `ck_trunks_calls_per_second_positive` CHECK (`calls_per_second` is null or `calls_per_second` > 0),
+  CONSTRAINT `ck_trunks_failures_before_cooldown` CHECK (`failures_before_cooldown` between 1 and 100),
+  CONSTRAINT `ck_trunks_cooldown_seconds` CHECK (`cooldown_seconds` between 1 and 86400)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci COMMENT='Carrier trunks: a PJSIP endpoint with a capacity; routes send calls to them';
 
 -- BEFORE INSERT
 DELIMITER //
 CREATE TRIGGER trunks_before_insert BEFORE INSERT ON trunks FOR EACH ROW
 BEGIN
-  DECLARE refusal VARCHAR(255) DEFAULT trunk_refusal(NEW.name, NEW.endpoint, NEW.capacity, NEW.calls_per_second);
+  DECLARE refusal VARCHAR(255) DEFAULT COALESCE(
+    trunk_refusal(NEW.name, NEW.endpoint, NEW.capacity, NEW.calls_per_second),
+
+    trunk_cooldown_refusal(NEW.failures_before_cooldown, NEW.cooldown_seconds));
   IF refusal IS NOT NULL THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = refusal;
   END IF;
+END//
+DELIMITER ;
+
+-- AFTER INSERT
+DELIMITER //
+CREATE TRIGGER trunks_after_insert AFTER INSERT ON trunks FOR EACH ROW
+BEGIN
+  INSERT IGNORE INTO trunk_states (trunk_id) VALUES (NEW.id);
 END//
 DELIMITER ;
 
@@ -37,7 +52,10 @@ DELIMITER ;
 DELIMITER //
 CREATE TRIGGER trunks_before_update BEFORE UPDATE ON trunks FOR EACH ROW
 BEGIN
-  DECLARE refusal VARCHAR(255) DEFAULT trunk_refusal(NEW.name, NEW.endpoint, NEW.capacity, NEW.calls_per_second);
+  DECLARE refusal VARCHAR(255) DEFAULT COALESCE(
+    trunk_refusal(NEW.name, NEW.endpoint, NEW.capacity, NEW.calls_per_second),
+
+    trunk_cooldown_refusal(NEW.failures_before_cooldown, NEW.cooldown_seconds));
   IF refusal IS NOT NULL THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = refusal;
   END IF;
@@ -50,6 +68,10 @@ CREATE TRIGGER trunks_before_delete BEFORE DELETE ON trunks FOR EACH ROW
 BEGIN
   IF EXISTS (SELECT 1 FROM routes WHERE trunk_id = OLD.id) THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'this trunk is used by routes: set trunks.status = ''disabled'' to stop using it, or delete its routes first';
+  END IF;
+
+  IF EXISTS (SELECT 1 FROM call_attempts WHERE trunk_id = OLD.id) THEN
+    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'this trunk carried calls, whose records name it: set trunks.status = ''disabled'' to stop using it';
   END IF;
 END//
 DELIMITER ;

@@ -1,0 +1,356 @@
+"""Trunk routing transactions (issue 22): pick a call's trunk, take and release capacity,
+fail over, count failures and cool-downs.
+
+The functions taking `conn` run inside the caller's transaction (authorize, settle, the
+stale sweep); `failover()` is a unit of work of its own. Lock order, everywhere: the
+client's rows first (authorize: clients, then client_accounts), or the call's row
+(failover, settle), and the trunk_states rows last, several of them in ascending trunk
+id, so two transactions never wait on each other in a circle.
+
+Capacity is never stored: it is the count of live attempts of live calls on the trunk,
+read after its trunk_states row is locked (READ COMMITTED: a fresh view per statement),
+so it includes every take any server committed before the lock was granted, and a
+release (an attempt or its call leaving 'live') needs no lock at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
+
+from fastagi import reasons
+from fastagi.billing import routing
+from fastagi.billing.admission import reject
+from fastagi.billing.rating import Rate
+from fastagi.db.retry import with_retry
+
+MAX_PREFIX_LENGTH = 32
+_PREFIXES = ", ".join(f"LEFT(:digits, {n})" for n in range(1, MAX_PREFIX_LENGTH + 1))
+
+# One round trip: whether any route group exists (none: the install has no routing, the
+# plan's dial template is used as before), and the trunks of the call's group. The group:
+# the longest prefix of the number, a plan's own group before the every-plan group
+# (plan_key 0) at the same prefix, `default` last: point lookups on (plan_key, prefix).
+_CANDIDATES = text(
+    "SELECT EXISTS (SELECT 1 FROM route_groups) AS any_group, c.* FROM (SELECT 1 AS one) o"
+    " LEFT JOIN ("
+    "  SELECT g.id AS group_id, g.ordering, g.max_tries, t.id AS trunk_id, t.name, t.endpoint,"
+    "   t.status, t.capacity, r.priority, r.allow_loss"
+    "  FROM (SELECT id, ordering, max_tries FROM route_groups"
+    "        WHERE plan_key IN (0, :plan_key) AND prefix IN (" + _PREFIXES + ", 'default')"
+    "        ORDER BY prefix = 'default', LENGTH(prefix) DESC, plan_key DESC LIMIT 1) g"
+    "  LEFT JOIN routes r ON r.route_group_id = g.id"
+    "  LEFT JOIN trunks t ON t.id = r.trunk_id"
+    " ) c ON 1")
+# The buy rates of those trunks whose prefix is a leading part of the number (the longest
+# per trunk wins, picked in Python): with constant lists it is a range of point lookups on
+# (trunk_id, prefix). Joined to the query above instead, MariaDB used trunk_id alone and
+# read every rate of the trunk (0.6 s per call with 100,000 rates over 5 trunks).
+_BUY_RATES = ("SELECT trunk_id, prefix, rate_per_min, connection_fee, initial_increment,"
+              " subsequent_increment FROM trunk_rates WHERE trunk_id IN ({trunks})"
+              " AND prefix IN (" + _PREFIXES + ")")
+_INSERT_ATTEMPT = text(
+    "INSERT INTO call_attempts (call_id, attempt, trunk_id, state, started_at, buy_prefix,"
+    " buy_rate_per_min, buy_connection_fee, buy_initial_increment, buy_subsequent_increment)"
+    " VALUES (:call_id, :attempt, :trunk_id, 'live', :now, :prefix, :rate, :fee, :initial,"
+    " :subsequent)")
+
+
+@dataclass(frozen=True)
+class Route:
+    """The routing of one call. `routed` False: no route group exists at all (the dial
+    template is used). Otherwise `trunk` is the trunk taken, or None: no usable trunk."""
+
+    routed: bool
+    group_id: int | None = None
+    max_tries: int = 0
+    trunk: routing.Candidate | None = None
+
+    def dial_target(self, number: str) -> str:
+        return f"PJSIP/{number}@{self.trunk.endpoint}" if self.trunk else ""
+
+
+LEGACY = Route(routed=False)
+
+
+def rating_digits(number: str) -> str:
+    return number.lstrip("+")
+
+
+def _candidates(conn: Connection, plan_id: int | None, number: str):
+    digits = rating_digits(number)
+    rows = conn.execute(_CANDIDATES, {"digits": digits, "plan_key": plan_id or 0}).all()
+    if not rows or not rows[0].any_group:
+        return None, []
+    group = rows[0]
+    routed = [r for r in rows if r.trunk_id is not None]
+    buy: dict[int, Rate] = {}
+    active = [r.trunk_id for r in routed if r.status == "active"]
+    if active:
+        placeholders, params = _in_list(active)
+        for b in conn.execute(text(_BUY_RATES.format(trunks=placeholders)),
+                              {**params, "digits": digits}):
+            if b.trunk_id not in buy or len(b.prefix) > len(buy[b.trunk_id].prefix):
+                buy[b.trunk_id] = Rate(b.prefix, b.rate_per_min, b.connection_fee,
+                                       b.initial_increment, b.subsequent_increment)
+    found = [routing.Candidate(
+        trunk_id=r.trunk_id, name=r.name, endpoint=r.endpoint, status=r.status,
+        capacity=r.capacity, live=0, cooled_until=None, priority=r.priority,
+        allow_loss=bool(r.allow_loss), buy=buy.get(r.trunk_id))
+        for r in routed]
+    return group, found
+
+
+def _in_list(ids: list[int]) -> tuple[str, dict]:
+    names = {f"t{i}": trunk_id for i, trunk_id in enumerate(ids)}
+    return ", ".join(f":{name}" for name in names), names
+
+
+def _lock_and_count(conn: Connection, ids: list[int]) -> tuple[dict, dict]:
+    """Lock the trunk_states rows of `ids` in ascending id; then count their live attempts
+    of live calls. Returns ({id: cooled_until}, {id: live})."""
+    ids = sorted(set(ids))
+    placeholders, params = _in_list(ids)
+    lock = text(f"SELECT trunk_id, cooled_until FROM trunk_states WHERE trunk_id IN ({placeholders})"
+                " ORDER BY trunk_id FOR UPDATE")
+    states = {r.trunk_id: r.cooled_until for r in conn.execute(lock, params)}
+    if len(states) < len(ids):
+        # a trunk without its state row (made by trunks' AFTER INSERT trigger; someone
+        # deleted it): make it, then lock again, still in ascending order
+        for trunk_id in ids:
+            if trunk_id not in states:
+                conn.execute(text("INSERT IGNORE INTO trunk_states (trunk_id) VALUES (:t)"),
+                             {"t": trunk_id})
+        states = {r.trunk_id: r.cooled_until for r in conn.execute(lock, params)}
+    count = text(
+        "SELECT a.trunk_id, COUNT(*) AS live FROM call_attempts a JOIN calls c ON c.id = a.call_id"
+        f" WHERE a.trunk_id IN ({placeholders}) AND a.state = 'live' AND c.state = 'live'"
+        " GROUP BY a.trunk_id")
+    live = {r.trunk_id: r.live for r in conn.execute(count, params)}
+    return states, live
+
+
+def choose(conn: Connection, plan_id: int | None, number: str, sell: Rate | None,
+           now: datetime, tried: frozenset[int] = frozenset()) -> Route:
+    """Pick the trunk for a call (not taken yet: `take` records it). `sell`: the rate the
+    client pays (None: not rated, no margin check); `tried`: trunks this call already had."""
+    group, candidates = _candidates(conn, plan_id, number)
+    if group is None:
+        return LEGACY
+    route = Route(routed=True, group_id=group.group_id, max_tries=group.max_tries or 0)
+    if len(tried) >= route.max_tries:
+        return route
+    # what can be ruled out without locks (disabled, tried, margin) is, so only the
+    # trunks that may be taken are locked
+    sell = routing.margin_rate(sell)
+    static = routing.usable_order(candidates, group.ordering, sell, now, tried)
+    if not static:
+        return route
+    states, live = _lock_and_count(conn, [c.trunk_id for c in static])
+    current = [replace(c, live=live.get(c.trunk_id, 0), cooled_until=states.get(c.trunk_id))
+               for c in candidates if c.trunk_id in {s.trunk_id for s in static}]
+    usable = routing.usable_order(current, group.ordering, sell, now, tried)
+    return replace(route, trunk=usable[0]) if usable else route
+
+
+def take(conn: Connection, call_id: int, attempt: int, trunk: routing.Candidate,
+         now: datetime) -> None:
+    """Record attempt `attempt` of the call on `trunk` (its trunk_states row is locked by
+    `choose`): the live attempt holds one unit of capacity; the buy rate is copied. The
+    AFTER INSERT trigger counts the take on trunk_states and sets calls.trunk_id."""
+    buy = trunk.buy
+    conn.execute(_INSERT_ATTEMPT, {
+        "call_id": call_id, "attempt": attempt, "trunk_id": trunk.trunk_id, "now": now,
+        "prefix": buy.prefix if buy else None,
+        "rate": buy.rate_per_min if buy else None,
+        "fee": buy.connection_fee if buy else None,
+        "initial": buy.initial_increment if buy else None,
+        "subsequent": buy.subsequent_increment if buy else None,
+    })
+
+
+# ---- settle and the stale sweep ---------------------------------------------------------
+
+def settle_attempt(conn: Connection, call_id: int, answered_ms: int | None, dial_status: str,
+                   now: datetime) -> None:
+    """Settle's part (in its transaction, after the calls row): the call's live attempt
+    ends (answered, or ended without an answer), releasing its unit; a trunk that carried
+    the call to a final answer of the far end (anything but CHANUNAVAIL / CONGESTION)
+    starts its failures-in-a-row count again."""
+    row = conn.execute(text("SELECT id, trunk_id FROM call_attempts"
+                            " WHERE call_id = :call_id AND state = 'live'"),
+                       {"call_id": call_id}).first()
+    if row is None:
+        return
+    conn.execute(text(
+        "UPDATE call_attempts SET state = :state, ended_at = :now, dial_status = :dial_status"
+        " WHERE id = :id AND state = 'live'"), {
+        "state": "answered" if answered_ms is not None else "ended", "now": now,
+        "dial_status": dial_status[:16] or None, "id": row.id})
+    if dial_status not in routing.FAILOVER_STATUSES:
+        # no write (so no Galera write-set) unless there was a count to reset
+        conn.execute(text("UPDATE trunk_states SET consecutive_failures = 0"
+                          " WHERE trunk_id = :t AND consecutive_failures > 0"),
+                     {"t": row.trunk_id})
+
+
+_END_ATTEMPTS_OF_CLOSED_CALLS = text(
+    "UPDATE call_attempts a JOIN calls c ON c.id = a.call_id"
+    " SET a.state = 'ended', a.ended_at = :now"
+    " WHERE a.state = 'live' AND c.state <> 'live'")
+
+
+def end_attempts_of_closed_calls(conn: Connection, now: datetime) -> int:
+    """The stale sweep's part: attempts of calls no longer live end too (their capacity
+    was already released when the call left 'live'; this keeps the records honest)."""
+    return conn.execute(_END_ATTEMPTS_OF_CLOSED_CALLS, {"now": now}).rowcount
+
+
+# ---- failover ---------------------------------------------------------------------------
+
+ALLOW = "ALLOW"
+NO_ROUTE = "NO_ROUTE"
+DONE = "DONE"
+
+
+@dataclass(frozen=True)
+class Failover:
+    found: bool
+    outcome: str = DONE               # ALLOW (dial `trunk`), NO_ROUTE, DONE (no failover)
+    trunk: routing.Candidate | None = None
+    number: str = ""
+    repeated: bool = False            # a repeat of a request already answered
+    mismatch: str = ""                # the request names another trunk than the call's last
+
+    def dial_target(self) -> str:
+        return f"PJSIP/{self.number}@{self.trunk.endpoint}" if self.trunk else ""
+
+
+_CALL_FOR_UPDATE = text(
+    "SELECT id, client_id, state, number, emergency, prefix, rate_per_min, connection_fee,"
+    " initial_increment, subsequent_increment FROM calls WHERE id = :call_id FOR UPDATE")
+_ATTEMPTS = text(
+    "SELECT a.id, a.attempt, a.trunk_id, a.state, a.dial_status, a.hangup_cause, t.name,"
+    " t.endpoint, t.status, t.capacity, a.buy_prefix, a.buy_rate_per_min, a.buy_connection_fee,"
+    " a.buy_initial_increment, a.buy_subsequent_increment"
+    " FROM call_attempts a JOIN trunks t ON t.id = a.trunk_id"
+    " WHERE a.call_id = :call_id ORDER BY a.attempt")
+
+
+def failover(engine: Engine, call_id: int, dial_status: str, cause: int | None,
+             trunk_name: str, now: datetime) -> Failover:
+    """The dialplan's Dial on `trunk_name` ended with `dial_status` / `cause`: record it,
+    release the trunk, count its failure, and take the next usable trunk of the call's
+    route. A repeat of the same request (same call, same trunk) answers the same."""
+    return with_retry(lambda: _failover_once(engine, call_id, dial_status, cause, trunk_name,
+                                             now))
+
+
+def _failover_once(engine: Engine, call_id: int, dial_status: str, cause: int | None,
+                   trunk_name: str, now: datetime) -> Failover:
+    with engine.begin() as conn:
+        call = conn.execute(_CALL_FOR_UPDATE, {"call_id": call_id}).first()
+        if call is None:
+            return Failover(found=False)
+        attempts = conn.execute(_ATTEMPTS, {"call_id": call_id}).all()
+        if not attempts:
+            return Failover(found=True, number=call.number)   # not routed: nothing to do
+        last = attempts[-1]
+        if last.name != trunk_name:
+            earlier = attempts[-2] if len(attempts) > 1 else None
+            if earlier is not None and earlier.name == trunk_name and last.state == "live":
+                # the request that took `last` is repeated (its answer was lost)
+                return Failover(found=True, outcome=ALLOW, number=call.number,
+                                trunk=_candidate_of(last), repeated=True)
+            return Failover(found=True, number=call.number,
+                            mismatch=f"the call's last trunk is {last.name}, not {trunk_name}")
+        if last.state != "live":
+            # a repeat of the request that ended `last` and answered NO_ROUTE or DONE
+            decision = routing.failover_decision(last.dial_status or "", last.hangup_cause)
+            return Failover(found=True, outcome=NO_ROUTE if decision.move_on else DONE,
+                            number=call.number, repeated=True)
+        decision = routing.failover_decision(dial_status, cause)
+        conn.execute(text(
+            "UPDATE call_attempts SET state = :state, ended_at = :now, dial_status = :dial_status,"
+            " hangup_cause = :cause WHERE id = :id AND state = 'live'"), {
+            "state": "failed" if decision.failed else "ended", "now": now,
+            "dial_status": dial_status[:16] or None, "cause": cause, "id": last.id})
+        if decision.failed:
+            _count_failure(conn, last.trunk_id, now)
+        if not decision.move_on or call.state != "live":
+            return Failover(found=True, outcome=DONE, number=call.number)
+        return _next_trunk(conn, call, attempts, now)
+
+
+def _candidate_of(attempt) -> routing.Candidate:
+    buy = None
+    if attempt.buy_prefix is not None:
+        buy = Rate(attempt.buy_prefix, attempt.buy_rate_per_min, attempt.buy_connection_fee,
+                   attempt.buy_initial_increment, attempt.buy_subsequent_increment)
+    return routing.Candidate(trunk_id=attempt.trunk_id, name=attempt.name,
+                             endpoint=attempt.endpoint, status=attempt.status,
+                             capacity=attempt.capacity, live=0, cooled_until=None,
+                             priority=0, allow_loss=False, buy=buy)
+
+
+def _count_failure(conn: Connection, trunk_id: int, now: datetime) -> None:
+    """One more failure in a row on the trunk; N in a row cool it down for every server."""
+    state = conn.execute(text("SELECT consecutive_failures, cooled_until FROM trunk_states"
+                              " WHERE trunk_id = :t FOR UPDATE"), {"t": trunk_id}).first()
+    if state is None:
+        conn.execute(text("INSERT IGNORE INTO trunk_states (trunk_id) VALUES (:t)"), {"t": trunk_id})
+        failures = 0
+    else:
+        failures = state.consecutive_failures
+    settings = conn.execute(text("SELECT failures_before_cooldown, cooldown_seconds FROM trunks"
+                                 " WHERE id = :t"), {"t": trunk_id}).one()
+    count, cools = routing.after_failure(failures, settings.failures_before_cooldown)
+    params = {"t": trunk_id, "count": count, "now": now}
+    if cools:
+        params["until"] = now + timedelta(seconds=settings.cooldown_seconds)
+        conn.execute(text("UPDATE trunk_states SET consecutive_failures = :count,"
+                          " cooled_until = :until, last_failure_at = :now WHERE trunk_id = :t"),
+                     params)
+    else:
+        conn.execute(text("UPDATE trunk_states SET consecutive_failures = :count,"
+                          " last_failure_at = :now WHERE trunk_id = :t"), params)
+
+
+def _next_trunk(conn: Connection, call, attempts, now: datetime) -> Failover:
+    plan = conn.execute(text("SELECT rate_plan_id FROM clients WHERE id = :id"),
+                        {"id": call.client_id}).first()
+    sell = None
+    if call.rate_per_min is not None and not call.emergency:
+        sell = Rate(call.prefix or "", call.rate_per_min, call.connection_fee,
+                    call.initial_increment, call.subsequent_increment)
+    tried = frozenset(a.trunk_id for a in attempts)
+    route = choose(conn, plan.rate_plan_id if plan else None, call.number, sell, now, tried)
+    if route.trunk is None:
+        return Failover(found=True, outcome=NO_ROUTE, number=call.number)
+    take(conn, call.id, len(attempts) + 1, route.trunk, now)
+    return Failover(found=True, outcome=ALLOW, trunk=route.trunk, number=call.number)
+
+
+# ---- authorize's hooks ------------------------------------------------------------------
+
+def route_admission(conn: Connection, request, client_row, admission, now: datetime):
+    """Authorize's part, after every client check passed: the call's trunk. Returns the
+    admission (unchanged; with the trunk's dial target; or rejected `no-route`) and the
+    Route. Not routed: refusals, inbound calls, emergency numbers (their own route, never
+    refused for capacity, margin or cool-down), installs without route groups."""
+    if not admission.allowed or request.direction != "out" or request.emergency:
+        return admission, LEGACY
+    route = choose(conn, client_row.rate_plan_id, request.number, admission.rate, now)
+    if not route.routed:
+        return admission, route
+    if route.trunk is None:
+        return reject(reasons.NO_ROUTE, admission.rate), route
+    return replace(admission, dial_target=route.dial_target(request.number)), route
+
+
+def take_routed(conn: Connection, call_id: int, route: Route, now: datetime) -> None:
+    if route.trunk is not None:
+        take(conn, call_id, 1, route.trunk, now)
