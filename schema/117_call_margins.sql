@@ -34,4 +34,6 @@ ALTER TABLE call_attempts
   ADD COLUMN started_day DATE AS (DATE(started_at)) VIRTUAL
     COMMENT 'UTC day the attempt started (derived): the day of the trunk statistics views'
     AFTER started_at,
-  ADD KEY ix_call_attempts_day_trunk (started_day, trunk_id, buy_prefix);
+  -- covers what the views read of an attempt (its state, its call): a range of days is
+  -- read from the key alone, then each call by its primary key
+  ADD KEY ix_call_attempts_day_trunk (started_day, trunk_id, buy_prefix, state, call_id);

@@ -7,8 +7,10 @@
 -- over attempts) and put each call's money on the attempt that answered it. They read
 -- call_attempts by the UTC day the attempt started (started_day, key
 -- ix_call_attempts_day_trunk of 117) and each call by its primary key, so asking for a day
--- costs one range scan of that day's attempts (MariaDB pushes `WHERE day = ...` into the
--- grouped view).
+-- costs one range scan of that day's attempts (MariaDB pushes `WHERE day = ...` or
+-- `day BETWEEN ...` into the grouped view). STRAIGHT_JOIN keeps call_attempts first: joined
+-- from trunks, the optimizer read a week through (trunk_id, state), every attempt of each
+-- trunk (1.3 s on 120,000 attempts instead of a range of the week).
 
 -- Per trunk, destination (the carrier's prefix the attempt was rated by) and UTC day.
 -- answered: attempts that carried their call (state answered, set at settle). Money and
@@ -30,8 +32,8 @@ SELECT a.started_day AS day,
        SUM(IF(a.state = 'answered', c.margin, 0)) AS margin,
        SUM(a.state = 'answered' AND c.state = 'settled' AND c.buy_cost IS NULL) AS unpriced
 FROM call_attempts a
-JOIN trunks t ON t.id = a.trunk_id
-JOIN calls c ON c.id = a.call_id
+STRAIGHT_JOIN calls c ON c.id = a.call_id
+STRAIGHT_JOIN trunks t ON t.id = a.trunk_id
 GROUP BY a.started_day, a.trunk_id, a.buy_prefix;
 
 -- The same per trunk and UTC day.
@@ -50,6 +52,6 @@ SELECT a.started_day AS day,
        SUM(IF(a.state = 'answered', c.margin, 0)) AS margin,
        SUM(a.state = 'answered' AND c.state = 'settled' AND c.buy_cost IS NULL) AS unpriced
 FROM call_attempts a
-JOIN trunks t ON t.id = a.trunk_id
-JOIN calls c ON c.id = a.call_id
+STRAIGHT_JOIN calls c ON c.id = a.call_id
+STRAIGHT_JOIN trunks t ON t.id = a.trunk_id
 GROUP BY a.started_day, a.trunk_id;

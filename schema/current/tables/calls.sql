@@ -32,6 +32,9 @@ CREATE TABLE `calls` (
   `dial_status` varchar(16) DEFAULT NULL COMMENT 'DIALSTATUS reported at hangup (ANSWER, BUSY, NOANSWER, ...)',
   `billable_seconds` int(11) DEFAULT NULL COMMENT 'Seconds billed after increments',
   `cost` decimal(14,4) DEFAULT NULL COMMENT 'USD charged; changing it moves the client balance by the difference',
+  `buy_billable_seconds` int(11) DEFAULT NULL COMMENT 'Seconds the carrier bills, by its increments (0: not answered); NULL: no trunk or no buy rate',
+  `buy_cost` decimal(14,4) DEFAULT NULL COMMENT 'USD the carrier of the attempt that carried the call charges (set at settle); NULL: no trunk or no buy rate',
+  `margin` decimal(14,4) GENERATED ALWAYS AS (`cost` - `buy_cost`) VIRTUAL COMMENT 'cost - buy_cost: what the operator keeps (negative: a loss; NULL: buy cost unknown)',
   `review_note` varchar(255) DEFAULT NULL COMMENT 'Why the call needs review (stale calls, late settles)',
   PRIMARY KEY (`id`),
   KEY `ix_calls_client_state` (`client_id`,`state`),
@@ -48,7 +51,9 @@ CREATE TABLE `calls` (
   CONSTRAINT `ck_calls_client_unless_rejected` CHECK (`state` = 'rejected' or `client_id` is not null),
   CONSTRAINT `ck_calls_cost_only_when_settled` CHECK (`cost` is null or `state` = 'settled'),
   CONSTRAINT `ck_calls_rejected_has_reason` CHECK (`state` <> 'rejected' or `reason` is not null),
-  CONSTRAINT `ck_calls_emergency` CHECK (`emergency` in (0,1))
+  CONSTRAINT `ck_calls_emergency` CHECK (`emergency` in (0,1)),
+  CONSTRAINT `ck_calls_buy_cost` CHECK (`buy_cost` is null or `buy_cost` >= 0),
+  CONSTRAINT `ck_calls_buy_billable_seconds` CHECK (`buy_billable_seconds` is null or `buy_billable_seconds` >= 0)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci COMMENT='Call records: live calls (channels and credit held), finished calls with their cost, refused attempts';
 
 -- AFTER INSERT
@@ -82,9 +87,12 @@ BEGIN
 
 
   GET DIAGNOSTICS conditions = NUMBER;
-  IF conditions > 0 OR @@sql_notes = 0 THEN
-    SET refusal = inexact_money_refusal(input_changed_by_server('cost'),
-      NOT (NEW.cost <=> OLD.cost), 'calls.cost', 4);
+  IF conditions > 0 OR @@sql_notes = 0 OR @@max_error_count = 0 THEN
+    SET refusal = COALESCE(
+      inexact_money_refusal(input_changed_by_server('cost'),
+        NOT (NEW.cost <=> OLD.cost), 'calls.cost', 4),
+      inexact_money_refusal(input_changed_by_server('buy_cost'),
+        NOT (NEW.buy_cost <=> OLD.buy_cost), 'calls.buy_cost', 4));
     IF refusal IS NOT NULL THEN
       SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = refusal;
     END IF;

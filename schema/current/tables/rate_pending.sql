@@ -27,12 +27,21 @@ CREATE TABLE `rate_pending` (
 DELIMITER //
 CREATE TRIGGER rate_pending_before_insert BEFORE INSERT ON rate_pending FOR EACH ROW
 BEGIN
-  DECLARE refusal VARCHAR(255) DEFAULT COALESCE(
-    inexact_money_refusal(input_changed_by_server('rate_per_min'), 1, 'rate_pending.rate_per_min', 6),
-    inexact_money_refusal(input_changed_by_server('connection_fee'), 1, 'rate_pending.connection_fee', 6),
-    IF(NEW.change_kind = 'set',
-       deck_rate_refusal('rate_pending', NEW.prefix, NEW.rate_per_min, NEW.connection_fee,
-                         NEW.initial_increment, NEW.subsequent_increment), NULL));
+  DECLARE conditions INT DEFAULT 0;
+  DECLARE refusal VARCHAR(255) DEFAULT NULL;
+  GET DIAGNOSTICS conditions = NUMBER;
+  IF conditions > 0 OR @@sql_notes = 0 OR @@max_error_count = 0 THEN
+    SET refusal = COALESCE(
+      inexact_money_refusal(input_changed_by_server('rate_per_min'), 1, 'rate_pending.rate_per_min', 6),
+      inexact_money_refusal(input_changed_by_server('connection_fee'), 1, 'rate_pending.connection_fee', 6));
+  END IF;
+  IF refusal IS NULL AND NEW.change_kind = 'set' AND NOT COALESCE(NEW.prefix REGEXP '^[0-9]{1,32}$'
+       AND NEW.rate_per_min >= 0 AND NEW.connection_fee >= 0
+       AND NEW.initial_increment BETWEEN 1 AND 3600 AND NEW.subsequent_increment BETWEEN 1 AND 3600,
+       FALSE) THEN
+    SET refusal = deck_rate_refusal('rate_pending', NEW.prefix, NEW.rate_per_min, NEW.connection_fee,
+                                    NEW.initial_increment, NEW.subsequent_increment);
+  END IF;
   IF refusal IS NOT NULL THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = refusal;
   END IF;

@@ -28,11 +28,16 @@ CREATE TABLE `rates` (
 DELIMITER //
 CREATE TRIGGER rates_before_insert_exact BEFORE INSERT ON rates FOR EACH ROW
 BEGIN
-  DECLARE refusal VARCHAR(255) DEFAULT COALESCE(
-    inexact_money_refusal(input_changed_by_server('rate_per_min'), 1, 'rates.rate_per_min', 6),
-    inexact_money_refusal(input_changed_by_server('connection_fee'), 1, 'rates.connection_fee', 6));
-  IF refusal IS NOT NULL THEN
-    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = refusal;
+  DECLARE conditions INT DEFAULT 0;
+  DECLARE refusal VARCHAR(255) DEFAULT NULL;
+  GET DIAGNOSTICS conditions = NUMBER;
+  IF conditions > 0 OR @@sql_notes = 0 OR @@max_error_count = 0 THEN
+    SET refusal = COALESCE(
+      inexact_money_refusal(input_changed_by_server('rate_per_min'), 1, 'rates.rate_per_min', 6),
+      inexact_money_refusal(input_changed_by_server('connection_fee'), 1, 'rates.connection_fee', 6));
+    IF refusal IS NOT NULL THEN
+      SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = refusal;
+    END IF;
   END IF;
 END//
 DELIMITER ;
@@ -41,13 +46,18 @@ DELIMITER ;
 DELIMITER //
 CREATE TRIGGER rates_before_update_exact BEFORE UPDATE ON rates FOR EACH ROW
 BEGIN
-  DECLARE refusal VARCHAR(255) DEFAULT COALESCE(
-    inexact_money_refusal(input_changed_by_server('rate_per_min'),
-                          NOT (NEW.rate_per_min <=> OLD.rate_per_min), 'rates.rate_per_min', 6),
-    inexact_money_refusal(input_changed_by_server('connection_fee'),
-                          NOT (NEW.connection_fee <=> OLD.connection_fee), 'rates.connection_fee', 6));
-  IF refusal IS NOT NULL THEN
-    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = refusal;
+  DECLARE conditions INT DEFAULT 0;
+  DECLARE refusal VARCHAR(255) DEFAULT NULL;
+  GET DIAGNOSTICS conditions = NUMBER;
+  IF conditions > 0 OR @@sql_notes = 0 OR @@max_error_count = 0 THEN
+    SET refusal = COALESCE(
+      inexact_money_refusal(input_changed_by_server('rate_per_min'),
+                            NOT (NEW.rate_per_min <=> OLD.rate_per_min), 'rates.rate_per_min', 6),
+      inexact_money_refusal(input_changed_by_server('connection_fee'),
+                            NOT (NEW.connection_fee <=> OLD.connection_fee), 'rates.connection_fee', 6));
+    IF refusal IS NOT NULL THEN
+      SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = refusal;
+    END IF;
   END IF;
 END//
 DELIMITER ;

@@ -28,11 +28,21 @@ CREATE TABLE `trunk_rates` (
 DELIMITER //
 CREATE TRIGGER trunk_rates_before_insert BEFORE INSERT ON trunk_rates FOR EACH ROW
 BEGIN
-  DECLARE refusal VARCHAR(255) DEFAULT COALESCE(
-    inexact_money_refusal(input_changed_by_server('rate_per_min'), 1, 'trunk_rates.rate_per_min', 6),
-    inexact_money_refusal(input_changed_by_server('connection_fee'), 1, 'trunk_rates.connection_fee', 6),
-    deck_rate_refusal('trunk_rates', NEW.prefix, NEW.rate_per_min, NEW.connection_fee,
-                      NEW.initial_increment, NEW.subsequent_increment));
+  DECLARE conditions INT DEFAULT 0;
+  DECLARE refusal VARCHAR(255) DEFAULT NULL;
+  GET DIAGNOSTICS conditions = NUMBER;
+  IF conditions > 0 OR @@sql_notes = 0 OR @@max_error_count = 0 THEN
+    SET refusal = COALESCE(
+      inexact_money_refusal(input_changed_by_server('rate_per_min'), 1, 'trunk_rates.rate_per_min', 6),
+      inexact_money_refusal(input_changed_by_server('connection_fee'), 1, 'trunk_rates.connection_fee', 6));
+  END IF;
+
+  IF refusal IS NULL AND NOT COALESCE(NEW.prefix REGEXP '^[0-9]{1,32}$' AND NEW.rate_per_min >= 0
+       AND NEW.connection_fee >= 0 AND NEW.initial_increment BETWEEN 1 AND 3600
+       AND NEW.subsequent_increment BETWEEN 1 AND 3600, FALSE) THEN
+    SET refusal = deck_rate_refusal('trunk_rates', NEW.prefix, NEW.rate_per_min, NEW.connection_fee,
+                                    NEW.initial_increment, NEW.subsequent_increment);
+  END IF;
   IF refusal IS NOT NULL THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = refusal;
   END IF;
@@ -43,13 +53,22 @@ DELIMITER ;
 DELIMITER //
 CREATE TRIGGER trunk_rates_before_update BEFORE UPDATE ON trunk_rates FOR EACH ROW
 BEGIN
-  DECLARE refusal VARCHAR(255) DEFAULT COALESCE(
-    inexact_money_refusal(input_changed_by_server('rate_per_min'),
-                          NOT (NEW.rate_per_min <=> OLD.rate_per_min), 'trunk_rates.rate_per_min', 6),
-    inexact_money_refusal(input_changed_by_server('connection_fee'),
-                          NOT (NEW.connection_fee <=> OLD.connection_fee), 'trunk_rates.connection_fee', 6),
-    deck_rate_refusal('trunk_rates', NEW.prefix, NEW.rate_per_min, NEW.connection_fee,
-                      NEW.initial_increment, NEW.subsequent_increment));
+  DECLARE conditions INT DEFAULT 0;
+  DECLARE refusal VARCHAR(255) DEFAULT NULL;
+  GET DIAGNOSTICS conditions = NUMBER;
+  IF conditions > 0 OR @@sql_notes = 0 OR @@max_error_count = 0 THEN
+    SET refusal = COALESCE(
+      inexact_money_refusal(input_changed_by_server('rate_per_min'),
+                            NOT (NEW.rate_per_min <=> OLD.rate_per_min), 'trunk_rates.rate_per_min', 6),
+      inexact_money_refusal(input_changed_by_server('connection_fee'),
+                            NOT (NEW.connection_fee <=> OLD.connection_fee), 'trunk_rates.connection_fee', 6));
+  END IF;
+  IF refusal IS NULL AND NOT COALESCE(NEW.prefix REGEXP '^[0-9]{1,32}$' AND NEW.rate_per_min >= 0
+       AND NEW.connection_fee >= 0 AND NEW.initial_increment BETWEEN 1 AND 3600
+       AND NEW.subsequent_increment BETWEEN 1 AND 3600, FALSE) THEN
+    SET refusal = deck_rate_refusal('trunk_rates', NEW.prefix, NEW.rate_per_min, NEW.connection_fee,
+                                    NEW.initial_increment, NEW.subsequent_increment);
+  END IF;
   IF refusal IS NOT NULL THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = refusal;
   END IF;
