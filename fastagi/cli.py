@@ -24,6 +24,7 @@ COMMANDS = {
     "contacts": ("fastagi.commands.contacts", "import a campaign's contacts from CSV"),
     "dialer": ("fastagi.commands.dialer", "dial the running campaigns over AMI"),
     "rates": ("fastagi.commands.rates", "import rate decks (CSV) into a rate plan or a trunk"),
+    "routes": ("fastagi.commands.routes", "the trunks' ASR, ACD, minutes, cost, revenue and margin per day"),
     "users": ("fastagi.commands.users", "give client users database logins, revoke, list, sync"),
     "clients": ("fastagi.commands.clients", "list, show, create, update, suspend, resume clients"),
     "payments": ("fastagi.commands.payments", "record a client's payment, list its payments"),

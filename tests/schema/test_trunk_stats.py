@@ -15,6 +15,7 @@ import pytest
 from fastagi.billing.admission import CallRequest
 from fastagi.store import calls
 from tests.callcontrol.tenants import add_client, add_rate, default_plan_id
+from tests.serve_process import run_ictcontact
 from tests.support.sql import execute, rows, scalar
 
 DAY1 = datetime(2026, 11, 25, 12, 0, 0)
@@ -198,3 +199,25 @@ def test_the_queries_of_the_admin_guide_run_as_written(engine, traffic):
     assert {r["trunk"]: r["attempts"] for r in yesterday} == {"carrier1": 4, "carrier2": 1}
     # this month: all of carrier1 if yesterday and today are in the same month
     assert {r["destination"] for r in month} <= {"4420", "44"} and month
+
+
+def test_routes_report_prints_the_views(engine, db_url, traffic):
+    table = run_ictcontact("routes", "report", "--day", "2026-11-25", "--db", db_url)
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0].split() == ["DAY", "TRUNK", "ATTEMPTS", "ANSWERED", "ASR%", "ACD", "s",
+                                "MINUTES", "COST", "REVENUE", "MARGIN", "UNPRICED"]
+    assert lines[1].split() == ["2026-11-25", "carrier1", "4", "2", "50.0", "63.0", "2.20",
+                                "0.0196", "0.1300", "0.1104", "0"]
+    assert len(lines) == 3
+    two_days = run_ictcontact("routes", "report", "--day", "2026-11-26", "--days", "2",
+                              "--trunk", "carrier1", "--by-destination", "--json", "--db", db_url)
+    assert two_days.returncode == 0, two_days.stderr
+    got = [(r["day"], r["destination"], r["attempts"], r["margin"])
+           for r in json.loads(two_days.stdout)]
+    assert got == [("2026-11-25", "44", 1, "0.0740"), ("2026-11-25", "4420", 3, "0.0364"),
+                   ("2026-11-26", "4420", 1, "0.0320")]
+    bad = run_ictcontact("routes", "report", "--day", "25/11/2026", "--db", db_url)
+    assert bad.returncode == 2 and "is not a day" in bad.stderr and "Traceback" not in bad.stderr
+    empty = run_ictcontact("routes", "report", "--day", "2026-01-01", "--db", db_url)
+    assert (empty.returncode, empty.stdout.splitlines()[1:]) == (0, [])
