@@ -16,6 +16,7 @@ release (an attempt or its call leaving 'live') needs no lock at all.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from datetime import datetime, timedelta
 
 from sqlalchemy import text
@@ -90,9 +91,8 @@ def _candidates(conn: Connection, plan_id: int | None, number: str):
     buy: dict[int, Rate] = {}
     active = [r.trunk_id for r in routed if r.status == "active"]
     if active:
-        placeholders, params = _in_list(active)
-        for b in conn.execute(text(_BUY_RATES.format(trunks=placeholders)),
-                              {**params, "digits": digits}):
+        _, params = _in_list(active)
+        for b in conn.execute(_statements(len(active))[2], {**params, "digits": digits}):
             if b.trunk_id not in buy or len(b.prefix) > len(buy[b.trunk_id].prefix):
                 buy[b.trunk_id] = Rate(b.prefix, b.rate_per_min, b.connection_fee,
                                        b.initial_increment, b.subsequent_increment)
@@ -109,13 +109,27 @@ def _in_list(ids: list[int]) -> tuple[str, dict]:
     return ", ".join(f":{name}" for name in names), names
 
 
-def _lock_and_count(conn: Connection, ids: list[int]) -> tuple[dict, dict]:
-    """Lock the trunk_states rows of `ids` in ascending id; then count their live attempts
-    of live calls. Returns ({id: cooled_until}, {id: live})."""
-    ids = sorted(set(ids))
-    placeholders, params = _in_list(ids)
+@lru_cache(maxsize=64)
+def _statements(count: int) -> tuple:
+    """The statements for `count` trunks, made once (a new text() is compiled again)."""
+    placeholders = ", ".join(f":t{i}" for i in range(count))
     lock = text(f"SELECT trunk_id, cooled_until FROM trunk_states WHERE trunk_id IN ({placeholders})"
                 " ORDER BY trunk_id FOR UPDATE")
+    live = text(
+        "SELECT a.trunk_id, COUNT(*) AS live FROM call_attempts a JOIN calls c ON c.id = a.call_id"
+        f" WHERE a.trunk_id IN ({placeholders}) AND a.state = 'live' AND c.state = 'live'"
+        " GROUP BY a.trunk_id")
+    buy = text(_BUY_RATES.format(trunks=placeholders))
+    return lock, live, buy
+
+
+def _lock_and_count(conn: Connection, ids: list[int]) -> tuple[dict, dict]:
+    """Lock the trunk_states rows of `ids` in ascending id; then count their live attempts
+    of live calls (a statement of its own: under READ COMMITTED it reads what was committed
+    when it starts, after the locks were granted). Returns ({id: cooled_until}, {id: live})."""
+    ids = sorted(set(ids))
+    _, params = _in_list(ids)
+    lock, count, _ = _statements(len(ids))
     states = {r.trunk_id: r.cooled_until for r in conn.execute(lock, params)}
     if len(states) < len(ids):
         # a trunk without its state row (made by trunks' AFTER INSERT trigger; someone
@@ -125,10 +139,6 @@ def _lock_and_count(conn: Connection, ids: list[int]) -> tuple[dict, dict]:
                 conn.execute(text("INSERT IGNORE INTO trunk_states (trunk_id) VALUES (:t)"),
                              {"t": trunk_id})
         states = {r.trunk_id: r.cooled_until for r in conn.execute(lock, params)}
-    count = text(
-        "SELECT a.trunk_id, COUNT(*) AS live FROM call_attempts a JOIN calls c ON c.id = a.call_id"
-        f" WHERE a.trunk_id IN ({placeholders}) AND a.state = 'live' AND c.state = 'live'"
-        " GROUP BY a.trunk_id")
     live = {r.trunk_id: r.live for r in conn.execute(count, params)}
     return states, live
 
@@ -146,14 +156,18 @@ def choose(conn: Connection, plan_id: int | None, number: str, sell: Rate | None
     # what can be ruled out without locks (disabled, tried, margin) is, so only the
     # trunks that may be taken are locked
     sell = routing.margin_rate(sell)
+    # what can be ruled out without locks (disabled, tried, margin) is, in the final order,
+    # so only the trunks that may be taken are locked; capacity and cool-down are checked
+    # again under the locks
     static = routing.usable_order(candidates, group.ordering, sell, now, tried)
     if not static:
         return route
     states, live = _lock_and_count(conn, [c.trunk_id for c in static])
-    current = [replace(c, live=live.get(c.trunk_id, 0), cooled_until=states.get(c.trunk_id))
-               for c in candidates if c.trunk_id in {s.trunk_id for s in static}]
-    usable = routing.usable_order(current, group.ordering, sell, now, tried)
-    return replace(route, trunk=usable[0]) if usable else route
+    for c in static:
+        current = replace(c, live=live.get(c.trunk_id, 0), cooled_until=states.get(c.trunk_id))
+        if routing.skip_reason(current, None, now, tried) is None:
+            return replace(route, trunk=current)
+    return route
 
 
 def take(conn: Connection, call_id: int, attempt: int, trunk: routing.Candidate,
@@ -174,27 +188,23 @@ def take(conn: Connection, call_id: int, attempt: int, trunk: routing.Candidate,
 
 # ---- settle and the stale sweep ---------------------------------------------------------
 
-def settle_attempt(conn: Connection, call_id: int, answered_ms: int | None, dial_status: str,
-                   now: datetime) -> None:
+def settle_attempt(conn: Connection, call_id: int, trunk_id: int, answered_ms: int | None,
+                   dial_status: str, now: datetime) -> None:
     """Settle's part (in its transaction, after the calls row): the call's live attempt
     ends (answered, or ended without an answer), releasing its unit; a trunk that carried
     the call to a final answer of the far end (anything but CHANUNAVAIL / CONGESTION)
-    starts its failures-in-a-row count again."""
-    row = conn.execute(text("SELECT id, trunk_id FROM call_attempts"
-                            " WHERE call_id = :call_id AND state = 'live'"),
-                       {"call_id": call_id}).first()
-    if row is None:
-        return
-    conn.execute(text(
+    starts its failures-in-a-row count again. `trunk_id`: calls.trunk_id, the trunk of the
+    call's last attempt."""
+    ended = conn.execute(text(
         "UPDATE call_attempts SET state = :state, ended_at = :now, dial_status = :dial_status"
-        " WHERE id = :id AND state = 'live'"), {
+        " WHERE call_id = :call_id AND state = 'live'"), {
         "state": "answered" if answered_ms is not None else "ended", "now": now,
-        "dial_status": dial_status[:16] or None, "id": row.id})
-    if dial_status not in routing.FAILOVER_STATUSES:
+        "dial_status": dial_status[:16] or None, "call_id": call_id}).rowcount
+    if ended and dial_status not in routing.FAILOVER_STATUSES:
         # no write (so no Galera write-set) unless there was a count to reset
         conn.execute(text("UPDATE trunk_states SET consecutive_failures = 0"
                           " WHERE trunk_id = :t AND consecutive_failures > 0"),
-                     {"t": row.trunk_id})
+                     {"t": trunk_id})
 
 
 _END_ATTEMPTS_OF_CLOSED_CALLS = text(
