@@ -46,13 +46,23 @@ _CANDIDATES = text(
     "  LEFT JOIN routes r ON r.route_group_id = g.id"
     "  LEFT JOIN trunks t ON t.id = r.trunk_id"
     " ) c ON 1")
-# The buy rates of those trunks whose prefix is a leading part of the number (the longest
-# per trunk wins, picked in Python): with constant lists it is a range of point lookups on
-# (trunk_id, prefix). Joined to the query above instead, MariaDB used trunk_id alone and
-# read every rate of the trunk (0.6 s per call with 100,000 rates over 5 trunks).
-_BUY_RATES = ("SELECT trunk_id, prefix, rate_per_min, connection_fee, initial_increment,"
-              " subsequent_increment FROM trunk_rates WHERE trunk_id IN ({trunks})"
-              " AND prefix IN (" + _PREFIXES + ")")
+# After the locks, one statement: the live attempts of live calls on each locked trunk
+# and each one's buy rates whose prefix is a leading part of the number (the longest per
+# trunk wins, picked in Python). With constant lists the rates are point lookups on
+# (trunk_id, prefix); joined to the candidates query instead, MariaDB used trunk_id alone
+# and read every rate of the trunk (0.6 s per call with 100,000 rates over 5 trunks).
+# The count is a statement of its own after the locking one: under READ COMMITTED it
+# reads what was committed when it starts, after the locks were granted.
+_LIVE_AND_BUY = (
+    "SELECT a.trunk_id, COUNT(*) AS live, NULL AS prefix, NULL AS rate_per_min,"
+    " NULL AS connection_fee, NULL AS initial_increment, NULL AS subsequent_increment"
+    " FROM call_attempts a JOIN calls c ON c.id = a.call_id"
+    " WHERE a.trunk_id IN ({trunks}) AND a.state = 'live' AND c.state = 'live'"
+    " GROUP BY a.trunk_id"
+    " UNION ALL"
+    " SELECT trunk_id, NULL, prefix, rate_per_min, connection_fee, initial_increment,"
+    " subsequent_increment FROM trunk_rates WHERE trunk_id IN ({trunks})"
+    " AND prefix IN (" + _PREFIXES + ")")
 _INSERT_ATTEMPT = text(
     "INSERT INTO call_attempts (call_id, attempt, trunk_id, state, started_at, buy_prefix,"
     " buy_rate_per_min, buy_connection_fee, buy_initial_increment, buy_subsequent_increment)"
@@ -82,31 +92,16 @@ def rating_digits(number: str) -> str:
 
 
 def _candidates(conn: Connection, plan_id: int | None, number: str):
-    digits = rating_digits(number)
-    rows = conn.execute(_CANDIDATES, {"digits": digits, "plan_key": plan_id or 0}).all()
+    rows = conn.execute(_CANDIDATES, {"digits": rating_digits(number),
+                                      "plan_key": plan_id or 0}).all()
     if not rows or not rows[0].any_group:
         return None, []
-    group = rows[0]
-    routed = [r for r in rows if r.trunk_id is not None]
-    buy: dict[int, Rate] = {}
-    active = [r.trunk_id for r in routed if r.status == "active"]
-    if active:
-        _, params = _in_list(active)
-        for b in conn.execute(_statements(len(active))[2], {**params, "digits": digits}):
-            if b.trunk_id not in buy or len(b.prefix) > len(buy[b.trunk_id].prefix):
-                buy[b.trunk_id] = Rate(b.prefix, b.rate_per_min, b.connection_fee,
-                                       b.initial_increment, b.subsequent_increment)
     found = [routing.Candidate(
         trunk_id=r.trunk_id, name=r.name, endpoint=r.endpoint, status=r.status,
         capacity=r.capacity, live=0, cooled_until=None, priority=r.priority,
-        allow_loss=bool(r.allow_loss), buy=buy.get(r.trunk_id))
-        for r in routed]
-    return group, found
-
-
-def _in_list(ids: list[int]) -> tuple[str, dict]:
-    names = {f"t{i}": trunk_id for i, trunk_id in enumerate(ids)}
-    return ", ".join(f":{name}" for name in names), names
+        allow_loss=bool(r.allow_loss), buy=None)
+        for r in rows if r.trunk_id is not None]
+    return rows[0], found
 
 
 @lru_cache(maxsize=64)
@@ -115,21 +110,16 @@ def _statements(count: int) -> tuple:
     placeholders = ", ".join(f":t{i}" for i in range(count))
     lock = text(f"SELECT trunk_id, cooled_until FROM trunk_states WHERE trunk_id IN ({placeholders})"
                 " ORDER BY trunk_id FOR UPDATE")
-    live = text(
-        "SELECT a.trunk_id, COUNT(*) AS live FROM call_attempts a JOIN calls c ON c.id = a.call_id"
-        f" WHERE a.trunk_id IN ({placeholders}) AND a.state = 'live' AND c.state = 'live'"
-        " GROUP BY a.trunk_id")
-    buy = text(_BUY_RATES.format(trunks=placeholders))
-    return lock, live, buy
+    return lock, text(_LIVE_AND_BUY.format(trunks=placeholders))
 
 
-def _lock_and_count(conn: Connection, ids: list[int]) -> tuple[dict, dict]:
-    """Lock the trunk_states rows of `ids` in ascending id; then count their live attempts
-    of live calls (a statement of its own: under READ COMMITTED it reads what was committed
-    when it starts, after the locks were granted). Returns ({id: cooled_until}, {id: live})."""
+def _lock_count_and_buy(conn: Connection, ids: list[int], digits: str):
+    """Lock the trunk_states rows of `ids` in ascending id, then read their live attempts
+    of live calls and their buy rates for `digits`.
+    Returns ({id: cooled_until}, {id: live}, {id: buy Rate})."""
     ids = sorted(set(ids))
-    _, params = _in_list(ids)
-    lock, count, _ = _statements(len(ids))
+    params = {f"t{i}": trunk_id for i, trunk_id in enumerate(ids)}
+    lock, live_and_buy = _statements(len(ids))
     states = {r.trunk_id: r.cooled_until for r in conn.execute(lock, params)}
     if len(states) < len(ids):
         # a trunk without its state row (made by trunks' AFTER INSERT trigger; someone
@@ -139,8 +129,15 @@ def _lock_and_count(conn: Connection, ids: list[int]) -> tuple[dict, dict]:
                 conn.execute(text("INSERT IGNORE INTO trunk_states (trunk_id) VALUES (:t)"),
                              {"t": trunk_id})
         states = {r.trunk_id: r.cooled_until for r in conn.execute(lock, params)}
-    live = {r.trunk_id: r.live for r in conn.execute(count, params)}
-    return states, live
+    live: dict[int, int] = {}
+    buy: dict[int, Rate] = {}
+    for r in conn.execute(live_and_buy, {**params, "digits": digits}):
+        if r.prefix is None:
+            live[r.trunk_id] = r.live
+        elif r.trunk_id not in buy or len(r.prefix) > len(buy[r.trunk_id].prefix):
+            buy[r.trunk_id] = Rate(r.prefix, r.rate_per_min, r.connection_fee,
+                                   r.initial_increment, r.subsequent_increment)
+    return states, live, buy
 
 
 def choose(conn: Connection, plan_id: int | None, number: str, sell: Rate | None,
@@ -153,21 +150,18 @@ def choose(conn: Connection, plan_id: int | None, number: str, sell: Rate | None
     route = Route(routed=True, group_id=group.group_id, max_tries=group.max_tries or 0)
     if len(tried) >= route.max_tries:
         return route
-    # what can be ruled out without locks (disabled, tried, margin) is, so only the
-    # trunks that may be taken are locked
-    sell = routing.margin_rate(sell)
-    # what can be ruled out without locks (disabled, tried, margin) is, in the final order,
-    # so only the trunks that may be taken are locked; capacity and cool-down are checked
-    # again under the locks
-    static = routing.usable_order(candidates, group.ordering, sell, now, tried)
-    if not static:
+    # every trunk that might be taken is locked (the active ones with some capacity, not
+    # tried yet), then counted, priced, checked and ordered under the locks
+    lockable = [c for c in candidates
+                if c.status == "active" and c.capacity > 0 and c.trunk_id not in tried]
+    if not lockable:
         return route
-    states, live = _lock_and_count(conn, [c.trunk_id for c in static])
-    for c in static:
-        current = replace(c, live=live.get(c.trunk_id, 0), cooled_until=states.get(c.trunk_id))
-        if routing.skip_reason(current, None, now, tried) is None:
-            return replace(route, trunk=current)
-    return route
+    states, live, buy = _lock_count_and_buy(conn, [c.trunk_id for c in lockable],
+                                            rating_digits(number))
+    current = [replace(c, live=live.get(c.trunk_id, 0), cooled_until=states.get(c.trunk_id),
+                       buy=buy.get(c.trunk_id)) for c in lockable]
+    usable = routing.usable_order(current, group.ordering, routing.margin_rate(sell), now, tried)
+    return replace(route, trunk=usable[0]) if usable else route
 
 
 def take(conn: Connection, call_id: int, attempt: int, trunk: routing.Candidate,
