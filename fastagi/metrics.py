@@ -25,7 +25,7 @@ OTHER = "other"
 class Metrics:
     """The metric objects; `scripts` bounds the `script` label (others count as `other`)."""
 
-    scripts: frozenset[str] = frozenset({"authorize", "settle", "health"})
+    scripts: frozenset[str] = frozenset({"authorize", "settle", "failover", "health"})
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:

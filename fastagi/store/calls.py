@@ -254,7 +254,8 @@ def _settle_once(engine: Engine, call_id: int, answered_ms: int | None, dial_sta
             }).rowcount
             if updated == 1:
                 if call.trunk_id is not None:  # issue 22: release the trunk
-                    trunks.settle_attempt(conn, call_id, answered_ms, dial_status, now)
+                    trunks.settle_attempt(conn, call_id, call.trunk_id, answered_ms, dial_status,
+                                          now)
                 return Settlement(found=True, state="settled", cost=charge.cost, changed=True,
                                   charge=charge)
         raise RuntimeError(f"call {call_id} kept changing state while being settled")

@@ -16,6 +16,7 @@ release (an attempt or its call leaving 'live') needs no lock at all.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from datetime import datetime, timedelta
 
 from sqlalchemy import text
@@ -45,13 +46,23 @@ _CANDIDATES = text(
     "  LEFT JOIN routes r ON r.route_group_id = g.id"
     "  LEFT JOIN trunks t ON t.id = r.trunk_id"
     " ) c ON 1")
-# The buy rates of those trunks whose prefix is a leading part of the number (the longest
-# per trunk wins, picked in Python): with constant lists it is a range of point lookups on
-# (trunk_id, prefix). Joined to the query above instead, MariaDB used trunk_id alone and
-# read every rate of the trunk (0.6 s per call with 100,000 rates over 5 trunks).
-_BUY_RATES = ("SELECT trunk_id, prefix, rate_per_min, connection_fee, initial_increment,"
-              " subsequent_increment FROM trunk_rates WHERE trunk_id IN ({trunks})"
-              " AND prefix IN (" + _PREFIXES + ")")
+# After the locks, one statement: the live attempts of live calls on each locked trunk
+# and each one's buy rates whose prefix is a leading part of the number (the longest per
+# trunk wins, picked in Python). With constant lists the rates are point lookups on
+# (trunk_id, prefix); joined to the candidates query instead, MariaDB used trunk_id alone
+# and read every rate of the trunk (0.6 s per call with 100,000 rates over 5 trunks).
+# The count is a statement of its own after the locking one: under READ COMMITTED it
+# reads what was committed when it starts, after the locks were granted.
+_LIVE_AND_BUY = (
+    "SELECT a.trunk_id, COUNT(*) AS live, NULL AS prefix, NULL AS rate_per_min,"
+    " NULL AS connection_fee, NULL AS initial_increment, NULL AS subsequent_increment"
+    " FROM call_attempts a JOIN calls c ON c.id = a.call_id"
+    " WHERE a.trunk_id IN ({trunks}) AND a.state = 'live' AND c.state = 'live'"
+    " GROUP BY a.trunk_id"
+    " UNION ALL"
+    " SELECT trunk_id, NULL, prefix, rate_per_min, connection_fee, initial_increment,"
+    " subsequent_increment FROM trunk_rates WHERE trunk_id IN ({trunks})"
+    " AND prefix IN (" + _PREFIXES + ")")
 _INSERT_ATTEMPT = text(
     "INSERT INTO call_attempts (call_id, attempt, trunk_id, state, started_at, buy_prefix,"
     " buy_rate_per_min, buy_connection_fee, buy_initial_increment, buy_subsequent_increment)"
@@ -81,41 +92,34 @@ def rating_digits(number: str) -> str:
 
 
 def _candidates(conn: Connection, plan_id: int | None, number: str):
-    digits = rating_digits(number)
-    rows = conn.execute(_CANDIDATES, {"digits": digits, "plan_key": plan_id or 0}).all()
+    rows = conn.execute(_CANDIDATES, {"digits": rating_digits(number),
+                                      "plan_key": plan_id or 0}).all()
     if not rows or not rows[0].any_group:
         return None, []
-    group = rows[0]
-    routed = [r for r in rows if r.trunk_id is not None]
-    buy: dict[int, Rate] = {}
-    active = [r.trunk_id for r in routed if r.status == "active"]
-    if active:
-        placeholders, params = _in_list(active)
-        for b in conn.execute(text(_BUY_RATES.format(trunks=placeholders)),
-                              {**params, "digits": digits}):
-            if b.trunk_id not in buy or len(b.prefix) > len(buy[b.trunk_id].prefix):
-                buy[b.trunk_id] = Rate(b.prefix, b.rate_per_min, b.connection_fee,
-                                       b.initial_increment, b.subsequent_increment)
     found = [routing.Candidate(
         trunk_id=r.trunk_id, name=r.name, endpoint=r.endpoint, status=r.status,
         capacity=r.capacity, live=0, cooled_until=None, priority=r.priority,
-        allow_loss=bool(r.allow_loss), buy=buy.get(r.trunk_id))
-        for r in routed]
-    return group, found
+        allow_loss=bool(r.allow_loss), buy=None)
+        for r in rows if r.trunk_id is not None]
+    return rows[0], found
 
 
-def _in_list(ids: list[int]) -> tuple[str, dict]:
-    names = {f"t{i}": trunk_id for i, trunk_id in enumerate(ids)}
-    return ", ".join(f":{name}" for name in names), names
-
-
-def _lock_and_count(conn: Connection, ids: list[int]) -> tuple[dict, dict]:
-    """Lock the trunk_states rows of `ids` in ascending id; then count their live attempts
-    of live calls. Returns ({id: cooled_until}, {id: live})."""
-    ids = sorted(set(ids))
-    placeholders, params = _in_list(ids)
+@lru_cache(maxsize=64)
+def _statements(count: int) -> tuple:
+    """The statements for `count` trunks, made once (a new text() is compiled again)."""
+    placeholders = ", ".join(f":t{i}" for i in range(count))
     lock = text(f"SELECT trunk_id, cooled_until FROM trunk_states WHERE trunk_id IN ({placeholders})"
                 " ORDER BY trunk_id FOR UPDATE")
+    return lock, text(_LIVE_AND_BUY.format(trunks=placeholders))
+
+
+def _lock_count_and_buy(conn: Connection, ids: list[int], digits: str):
+    """Lock the trunk_states rows of `ids` in ascending id, then read their live attempts
+    of live calls and their buy rates for `digits`.
+    Returns ({id: cooled_until}, {id: live}, {id: buy Rate})."""
+    ids = sorted(set(ids))
+    params = {f"t{i}": trunk_id for i, trunk_id in enumerate(ids)}
+    lock, live_and_buy = _statements(len(ids))
     states = {r.trunk_id: r.cooled_until for r in conn.execute(lock, params)}
     if len(states) < len(ids):
         # a trunk without its state row (made by trunks' AFTER INSERT trigger; someone
@@ -125,12 +129,15 @@ def _lock_and_count(conn: Connection, ids: list[int]) -> tuple[dict, dict]:
                 conn.execute(text("INSERT IGNORE INTO trunk_states (trunk_id) VALUES (:t)"),
                              {"t": trunk_id})
         states = {r.trunk_id: r.cooled_until for r in conn.execute(lock, params)}
-    count = text(
-        "SELECT a.trunk_id, COUNT(*) AS live FROM call_attempts a JOIN calls c ON c.id = a.call_id"
-        f" WHERE a.trunk_id IN ({placeholders}) AND a.state = 'live' AND c.state = 'live'"
-        " GROUP BY a.trunk_id")
-    live = {r.trunk_id: r.live for r in conn.execute(count, params)}
-    return states, live
+    live: dict[int, int] = {}
+    buy: dict[int, Rate] = {}
+    for r in conn.execute(live_and_buy, {**params, "digits": digits}):
+        if r.prefix is None:
+            live[r.trunk_id] = r.live
+        elif r.trunk_id not in buy or len(r.prefix) > len(buy[r.trunk_id].prefix):
+            buy[r.trunk_id] = Rate(r.prefix, r.rate_per_min, r.connection_fee,
+                                   r.initial_increment, r.subsequent_increment)
+    return states, live, buy
 
 
 def choose(conn: Connection, plan_id: int | None, number: str, sell: Rate | None,
@@ -143,16 +150,17 @@ def choose(conn: Connection, plan_id: int | None, number: str, sell: Rate | None
     route = Route(routed=True, group_id=group.group_id, max_tries=group.max_tries or 0)
     if len(tried) >= route.max_tries:
         return route
-    # what can be ruled out without locks (disabled, tried, margin) is, so only the
-    # trunks that may be taken are locked
-    sell = routing.margin_rate(sell)
-    static = routing.usable_order(candidates, group.ordering, sell, now, tried)
-    if not static:
+    # every trunk that might be taken is locked (the active ones with some capacity, not
+    # tried yet), then counted, priced, checked and ordered under the locks
+    lockable = [c for c in candidates
+                if c.status == "active" and c.capacity > 0 and c.trunk_id not in tried]
+    if not lockable:
         return route
-    states, live = _lock_and_count(conn, [c.trunk_id for c in static])
-    current = [replace(c, live=live.get(c.trunk_id, 0), cooled_until=states.get(c.trunk_id))
-               for c in candidates if c.trunk_id in {s.trunk_id for s in static}]
-    usable = routing.usable_order(current, group.ordering, sell, now, tried)
+    states, live, buy = _lock_count_and_buy(conn, [c.trunk_id for c in lockable],
+                                            rating_digits(number))
+    current = [replace(c, live=live.get(c.trunk_id, 0), cooled_until=states.get(c.trunk_id),
+                       buy=buy.get(c.trunk_id)) for c in lockable]
+    usable = routing.usable_order(current, group.ordering, routing.margin_rate(sell), now, tried)
     return replace(route, trunk=usable[0]) if usable else route
 
 
@@ -174,27 +182,23 @@ def take(conn: Connection, call_id: int, attempt: int, trunk: routing.Candidate,
 
 # ---- settle and the stale sweep ---------------------------------------------------------
 
-def settle_attempt(conn: Connection, call_id: int, answered_ms: int | None, dial_status: str,
-                   now: datetime) -> None:
+def settle_attempt(conn: Connection, call_id: int, trunk_id: int, answered_ms: int | None,
+                   dial_status: str, now: datetime) -> None:
     """Settle's part (in its transaction, after the calls row): the call's live attempt
     ends (answered, or ended without an answer), releasing its unit; a trunk that carried
     the call to a final answer of the far end (anything but CHANUNAVAIL / CONGESTION)
-    starts its failures-in-a-row count again."""
-    row = conn.execute(text("SELECT id, trunk_id FROM call_attempts"
-                            " WHERE call_id = :call_id AND state = 'live'"),
-                       {"call_id": call_id}).first()
-    if row is None:
-        return
-    conn.execute(text(
+    starts its failures-in-a-row count again. `trunk_id`: calls.trunk_id, the trunk of the
+    call's last attempt."""
+    ended = conn.execute(text(
         "UPDATE call_attempts SET state = :state, ended_at = :now, dial_status = :dial_status"
-        " WHERE id = :id AND state = 'live'"), {
+        " WHERE call_id = :call_id AND state = 'live'"), {
         "state": "answered" if answered_ms is not None else "ended", "now": now,
-        "dial_status": dial_status[:16] or None, "id": row.id})
-    if dial_status not in routing.FAILOVER_STATUSES:
+        "dial_status": dial_status[:16] or None, "call_id": call_id}).rowcount
+    if ended and dial_status not in routing.FAILOVER_STATUSES:
         # no write (so no Galera write-set) unless there was a count to reset
         conn.execute(text("UPDATE trunk_states SET consecutive_failures = 0"
                           " WHERE trunk_id = :t AND consecutive_failures > 0"),
-                     {"t": row.trunk_id})
+                     {"t": trunk_id})
 
 
 _END_ATTEMPTS_OF_CLOSED_CALLS = text(

@@ -23,7 +23,11 @@ CLIENTS = [f"c{n}" for n in range(5)]
 
 @pytest.fixture
 def two_servers(db_url):
-    servers = [Server(db_url, "--max-call-seconds", "600", "--server-name", f"agi-{n}")
+    # 120 takes of one trunk queue on its row lock: a generous --db-timeout keeps a loaded
+    # test machine from turning the tail of the queue into `unavailable` (what is checked
+    # here is the capacity, not the machine's speed)
+    servers = [Server(db_url, "--max-call-seconds", "600", "--server-name", f"agi-{n}",
+                      "--db-timeout", "25", "--session-timeout", "30")
                for n in (1, 2)]
     yield servers
     for server in servers:
