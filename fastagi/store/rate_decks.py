@@ -10,6 +10,7 @@ this module's own table, never from input; every value is a bound parameter.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
@@ -113,21 +114,39 @@ def _values(deck: DeckRef, row: DeckRow) -> tuple:
             v.initial_increment, v.subsequent_increment)
 
 
-# Positional (%s) driver statements for the bulk writes: the same bound parameters, a
-# tuple per row instead of a dict (100,000 rows: seconds saved in the driver).
+# The rows of a batch travel as ONE JSON document that JSON_TABLE unpacks on the server:
+# one string for the driver to escape instead of seven values a row (pymysql escapes each
+# in Python: ~1 s of 100,000 rows). Amounts go as their exact decimal text, so the
+# conversion into the DECIMAL(12,6) columns is exact; a value with more decimals would
+# leave a note that the table's BEFORE trigger refuses, as for any INSERT (schema 090/155).
+_BATCH = ("JSON_TABLE(%s, '$[*]' COLUMNS ("
+          "prefix VARCHAR(32) CHARACTER SET ascii PATH '$[0]', "
+          "description VARCHAR(128) CHARACTER SET utf8mb4 PATH '$[1]', "
+          "rate_per_min DECIMAL(12,6) PATH '$[2]', connection_fee DECIMAL(12,6) PATH '$[3]', "
+          "initial_increment INT PATH '$[4]', subsequent_increment INT PATH '$[5]')) AS j")
+
+
+def _batch(rows: list[DeckRow]) -> str:
+    return json.dumps([[row.prefix, row.values.description, str(row.values.rate_per_min),
+                        str(row.values.connection_fee), row.values.initial_increment,
+                        row.values.subsequent_increment] for row in rows])
+
+
 def write_now(conn: Connection, deck: DeckRef, rows: list[DeckRow], removed: list[str],
               progress: Callable[[int], None] = lambda n: None) -> None:
     """Set `rows` and remove the prefixes `removed` in the live table, now."""
     tables = _KINDS[deck.kind]
     upsert = (
         f"INSERT INTO {tables.live} ({tables.owner_key}, prefix, description, rate_per_min, "
-        f"connection_fee, initial_increment, subsequent_increment) VALUES (%s, %s, %s, %s, %s, "
-        f"%s, %s) ON DUPLICATE KEY UPDATE description = VALUES(description), "
+        f"connection_fee, initial_increment, subsequent_increment) "
+        f"SELECT %s, j.prefix, j.description, j.rate_per_min, j.connection_fee, "
+        f"j.initial_increment, j.subsequent_increment FROM {_BATCH} "
+        f"ON DUPLICATE KEY UPDATE description = VALUES(description), "
         f"rate_per_min = VALUES(rate_per_min), connection_fee = VALUES(connection_fee), "
         f"initial_increment = VALUES(initial_increment), "
         f"subsequent_increment = VALUES(subsequent_increment)")
     for chunk in chunked(rows, CHUNK):
-        conn.exec_driver_sql(upsert, [_values(deck, row) for row in chunk])
+        conn.exec_driver_sql(upsert, (deck.id, _batch(chunk)))
         progress(len(chunk))
     delete = text(f"DELETE FROM {tables.live} WHERE {tables.owner_key} = :id AND prefix IN :prefixes"
                   ).bindparams(bindparam("prefixes", expanding=True))
@@ -144,6 +163,8 @@ def replace_pending(conn: Connection, deck: DeckRef, since: datetime) -> int:
                              f"AND effective_at >= :since"), {"id": deck.id, "since": since}).rowcount
 
 
+# Positional (%s) driver statement: a tuple per row instead of a dict (seconds saved in
+# the driver for 100,000 rows).
 def write_pending(conn: Connection, deck: DeckRef, rows: list[tuple[DeckRow, datetime]],
                   removed: list[str], removed_at: datetime,
                   progress: Callable[[int], None] = lambda n: None) -> None:

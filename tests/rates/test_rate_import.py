@@ -330,3 +330,36 @@ def test_the_event_puts_a_due_deck_into_effect_by_itself(db_url, engine, plan, w
     assert scalar(engine, "SELECT rate_per_min FROM rates WHERE prefix = '44' AND rate_plan_id = :p",
                   p=plan) == D("0.013")
     assert scalar(engine, "SELECT COUNT(*) FROM rate_pending") == 0
+
+
+# -- the write path (JSON_TABLE batches) ------------------------------------------------
+
+def test_descriptions_and_amounts_arrive_exactly_as_in_the_file(engine, plan, write, db_url):
+    long_name = "Côte d'Ivoire – mobile 📱 " + "x" * 100
+    long_name = long_name[:128]
+    body = ("prefix,description,rate_per_min,connection_fee,initial_increment,subsequent_increment\n"
+            f"225,\"{long_name}\",999999.999999,0.000001,1,1\n"
+            "2250,\"Quote \"\" and, comma\",0.000001,0,3600,3600\n"
+            "22507,,0,0,60,60\n")
+    result = rates_import(db_url, "--plan", "wholesale", write(body))
+    assert result.returncode == 0, result.stderr
+    assert deck(engine, plan) == [
+        ("225", long_name, D("999999.999999"), D("0.000001"), 1, 1),
+        ("2250", 'Quote " and, comma', D("0.000001"), D("0.000000"), 3600, 3600),
+        ("22507", None, D("0.000000"), D("0.000000"), 60, 60)]
+
+
+def test_a_rounded_amount_sent_down_the_batch_path_is_refused_by_the_database(engine, plan):
+    # the import checks decimals itself; should a rounded value ever reach the batch, the
+    # table's trigger still refuses it and nothing of the batch is written
+    from fastagi.billing.decks import DeckRow, Values
+    from fastagi.store import rate_decks
+    rows_ = [DeckRow(2, "44", Values("UK", D("0.01"), D("0"), 60, 60), None),
+             DeckRow(3, "33", Values("FR", D("0.0000001"), D("0"), 60, 60), None)]
+    with engine.connect() as conn:
+        with conn.begin():
+            target = rate_decks.lock_deck(conn, "plan", "wholesale")
+        with pytest.raises(Exception, match="rates.rate_per_min takes at most 6 decimals"):
+            with conn.begin():
+                rate_decks.write_now(conn, target, rows_, [])
+    assert deck(engine, plan) == []
