@@ -221,3 +221,21 @@ def test_routes_report_prints_the_views(engine, db_url, traffic):
     assert bad.returncode == 2 and "is not a day" in bad.stderr and "Traceback" not in bad.stderr
     empty = run_ictcontact("routes", "report", "--day", "2026-01-01", "--db", db_url)
     assert (empty.returncode, empty.stdout.splitlines()[1:]) == (0, [])
+
+
+def test_a_call_closed_as_stale_then_settled_late_keeps_its_money_on_its_trunk(engine, trunks):
+    c1 = trunks["carrier1"]
+    call_id = calls.authorize(engine, CallRequest("acme", "442071234567", "out"), DAY1,
+                              LIMITS).call_id
+    execute(engine, "INSERT INTO call_attempts (call_id, attempt, trunk_id, started_at,"
+                    " buy_prefix, buy_rate_per_min, buy_connection_fee, buy_initial_increment,"
+                    " buy_subsequent_increment) VALUES (:c, 1, :t, :at, '4420', 0.006, 0, 30, 6)",
+            c=call_id, t=c1, at=DAY1)
+    # the sweep closes it (and ends its attempt); the hangup handler's settle comes later
+    assert calls.close_stale(engine, DAY1 + timedelta(hours=3)) == 1
+    assert scalar(engine, "SELECT state FROM call_attempts WHERE call_id = :c", c=call_id) == "ended"
+    calls.settle(engine, call_id, 31000, "ANSWER", DAY1 + timedelta(hours=4))
+    row = rows(engine, f"SELECT {COLUMNS} FROM trunk_daily_stats WHERE trunk = 'carrier1'")[0]
+    # not counted answered (its attempt was ended by the sweep), but billed: the money shows
+    assert (row.attempts, row.answered, row.revenue, row.cost, row.margin, row.minutes) == (
+        1, 0, D("0.0400"), D("0.0036"), D("0.0364"), D("0.60"))
