@@ -269,3 +269,24 @@ def test_a_trunk_that_carried_calls_is_not_deleted(engine, two_trunks):
     execute(engine, "DELETE FROM routes WHERE trunk_id = :t", t=first)
     with pytest.raises(Exception, match="this trunk carried calls"):
         execute(engine, "DELETE FROM trunks WHERE id = :t", t=first)
+
+
+def test_cooldown_is_shared_by_servers_on_their_own_connections(engine, db_url, two_trunks):
+    """Failures counted through two engines (two servers' pools) add up to one cool-down,
+    which both then honour."""
+    from fastagi.db.engine import make_engine
+    first, second = two_trunks
+    execute(engine, "UPDATE trunks SET failures_before_cooldown = 2, cooldown_seconds = 60,"
+            " capacity = 10")
+    other = make_engine(db_url, pool_size=2)
+    try:
+        for server in (engine, other):
+            call = calls.authorize(server, out(), NOW, LIMITS)
+            assert call.trunk == "first"
+            assert failover(server, call.call_id, "first").trunk.name == "second"
+            calls.settle(server, call.call_id, 1000, "ANSWER", NOW)
+        for server in (engine, other):
+            assert calls.authorize(server, out(), NOW + timedelta(seconds=59), LIMITS).trunk == "second"
+            assert calls.authorize(server, out(), NOW + timedelta(seconds=61), LIMITS).trunk == "first"
+    finally:
+        other.dispose()
