@@ -20,7 +20,8 @@ from sqlalchemy.engine import Connection
 
 from fastagi.billing.admission import ClientSnapshot
 from fastagi.billing.hierarchy import Level, LevelCharge
-from fastagi.billing.rating import Rate
+from fastagi.billing.money import round_money
+from fastagi.billing.rating import Rate, affordable_seconds, exact_cost
 from fastagi.billing.settlement import Charge, charge_for
 
 MAX_PREFIX_LENGTH = 32
@@ -142,3 +143,42 @@ def bill_levels(conn: Connection, call, client_charge: Charge, answered_ms: int 
                                     "sell": sell, "now": now, "call_id": call.id,
                                     "client_id": row.client_id})
         sell = charge.cost
+
+
+_CHARGES_FOR_EXTENSION = text(
+    "SELECT client_id, reserved, prefix, rate_per_min, connection_fee, initial_increment,"
+    " subsequent_increment FROM call_charges WHERE call_id = :call_id ORDER BY depth")
+_ACCOUNT_FOR_UPDATE = text(
+    "SELECT balance FROM client_accounts WHERE client_id = :id FOR UPDATE")
+# Read without a lock, as the client's own credit limit is (see call_watch).
+_LEVEL_FUNDS = text(
+    "SELECT c.credit_limit,"
+    " (SELECT COALESCE(SUM(reserved), 0) FROM calls WHERE client_id = c.id AND state = 'live')"
+    " + (SELECT COALESCE(SUM(reserved), 0) FROM call_charges"
+    "    WHERE client_id = c.id AND live = 1) AS reserved"
+    " FROM clients c WHERE c.id = :id")
+_EXTEND_CHARGE = text(
+    "UPDATE call_charges SET reserved = :reserved WHERE call_id = :call_id AND client_id = :id")
+
+
+def extend_levels(conn: Connection, call_id: int, max_seconds: int, wanted: int) -> int | None:
+    """A credit slice for a live call under resellers: the longest talk time up to `wanted`
+    that every level's credit pays for, reserved at every level (each account locked in
+    the settle's order, deepest first, after the client's); None when some level cannot
+    pay one more increment beyond `max_seconds`."""
+    levels = []
+    longest = wanted
+    for row in conn.execute(_CHARGES_FOR_EXTENSION, {"call_id": call_id}).all():
+        balance = conn.execute(_ACCOUNT_FOR_UPDATE, {"id": row.client_id}).scalar_one()
+        funds = conn.execute(_LEVEL_FUNDS, {"id": row.client_id}).one()
+        rate = Rate(row.prefix, row.rate_per_min, row.connection_fee, row.initial_increment,
+                    row.subsequent_increment)
+        available = balance + funds.credit_limit - Decimal(funds.reserved) + row.reserved
+        longest = min(longest, affordable_seconds(rate, available, wanted))
+        levels.append((row.client_id, rate))
+    if longest <= max_seconds:
+        return None
+    for client_id, rate in levels:
+        conn.execute(_EXTEND_CHARGE, {"reserved": round_money(exact_cost(rate, longest, True)),
+                                      "call_id": call_id, "id": client_id})
+    return longest

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from fastagi import reasons
 from fastagi.billing.admission import CallRequest
-from fastagi.store import calls
+from fastagi.store import call_watch, calls
 from tests.resellers.world import balance, client_under, ledger_gap, live_at, plan_of
 from tests.support.sql import execute, scalar
 
@@ -184,3 +184,21 @@ def test_siblings_racing_for_a_resellers_last_credit_and_channels_never_overdraw
         calls.settle(engine, g.call_id, 60000, "ANSWER", NOW)
     assert balance(engine, "r1") == 0
     assert [ledger_gap(engine, c) for c in ("leaf", "sib", "r2", "r1")] == [0, 0, 0, 0]
+
+
+def test_a_credit_slice_is_extended_only_as_far_as_every_level_pays(engine, tree):
+    first = calls.Limits(max_call_seconds=1140, dial_template="x/{number}",
+                         stale_grace_seconds=300)
+    got = calls.authorize(engine, out("leaf"), NOW, first)   # r1 holds 0.19 of its 0.20
+    assert got.admission.max_seconds == 1140
+    later = NOW + timedelta(days=1)
+    # a 300 s slice is wanted; r1's last 0.01 pays for one more minute only
+    extended = call_watch.extend_call(engine, got.call_id, 300, 3600, later, 300)
+    assert extended.max_seconds == 1200
+    assert scalar(engine, "SELECT CONCAT_WS('|', max_seconds, reserved) FROM calls"
+                  " WHERE id = :i", i=got.call_id) == "1200|1.0000"
+    assert [c.split("|")[4] for c in charges(engine, got.call_id)] == ["0.4900", "0.2000"]
+    assert call_watch.extend_call(engine, got.call_id, 300, 3600, later, 300) is None
+    calls.settle(engine, got.call_id, 1200000, "ANSWER", NOW)
+    assert balance(engine, "r1") == 0
+    assert [ledger_gap(engine, c) for c in ("leaf", "r2", "r1")] == [0, 0, 0]
