@@ -202,3 +202,42 @@ def test_a_credit_slice_is_extended_only_as_far_as_every_level_pays(engine, tree
     calls.settle(engine, got.call_id, 1200000, "ANSWER", NOW)
     assert balance(engine, "r1") == 0
     assert [ledger_gap(engine, c) for c in ("leaf", "r2", "r1")] == [0, 0, 0]
+
+
+def test_mixed_load_at_every_level_never_deadlocks_and_keeps_every_ledger(engine, tree):
+    """Calls of clients at every depth (and of the resellers themselves), settles and
+    payments to the resellers at once: every transaction takes the levels' rows in the one
+    order (deepest first, clients row then account), so none waits for a retry."""
+    import random
+    from fastagi.db.retry import observed_by
+    from tests.callcontrol.tenants import pay
+
+    codes = ("leaf", "sib", "r2", "r1", "flat")
+    ids = {c: scalar(engine, "SELECT id FROM clients WHERE code = :c", c=c) for c in codes}
+    pay(engine, ids["r1"], "100", "load-r1")
+    retries: list[str] = []
+
+    def worker(n: int) -> None:
+        rng = random.Random(n)
+        held = []
+        with observed_by(retries.append):
+            for i in range(30):
+                if n == 0 and i % 3 == 0:
+                    pay(engine, ids[rng.choice(("r1", "r2"))], "0.5", f"w{n}-{i}")
+                got = calls.authorize(engine, out(rng.choice(codes)), NOW, MINUTE)
+                if got.admission.allowed:
+                    held.append(got.call_id)
+                if held and rng.random() < 0.6:
+                    calls.settle(engine, held.pop(rng.randrange(len(held))),
+                                 rng.randint(0, 60000), "ANSWER", NOW)
+            for call_id in held:
+                calls.settle(engine, call_id, rng.randint(0, 60000), "ANSWER", NOW)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(worker, range(8)))
+    assert retries == []
+    assert scalar(engine, "SELECT COUNT(*) FROM calls WHERE state = 'live'") == 0
+    assert scalar(engine, "SELECT COUNT(*) FROM calls WHERE state = 'settled'"
+                  " AND reseller_levels > 0") > 20
+    assert [ledger_gap(engine, c) for c in codes] == [0] * len(codes)
+    assert [live_at(engine, c) for c in codes] == [(0, 0)] * len(codes)
