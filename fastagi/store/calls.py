@@ -55,16 +55,19 @@ _CLIENT_FOR_UPDATE = text(
 # ancestors (master included): two index probes, so a client of master learns in this
 # query that no reseller is above it.
 _USAGE_PLAN_AND_RATE = text(
-    "SELECT u.live + s.live AS live, u.reserved + s.reserved AS reserved, t.above,"
-    " p.dial_template, p.rate_inbound, r.prefix, r.rate_per_min,"
-    " r.connection_fee, r.initial_increment, r.subsequent_increment"
+    "SELECT u.live, u.reserved, p.dial_template, p.rate_inbound, r.prefix, r.rate_per_min,"
+    " r.connection_fee, r.initial_increment, r.subsequent_increment,"
+    # scalar subqueries (no derived table to materialize): what the client's subtree holds
+    # (nothing but for a reseller), and how many clients are above it
+    " (SELECT COUNT(*) FROM call_charges g WHERE g.client_id = :client_id AND g.live = 1)"
+    "   AS subtree_live,"
+    " (SELECT COALESCE(SUM(g.reserved), 0) FROM call_charges g"
+    "   WHERE g.client_id = :client_id AND g.live = 1) AS subtree_reserved,"
+    " (SELECT COUNT(*) FROM client_tree t WHERE t.client_id = :client_id AND t.depth > 0)"
+    "   AS above"
     " FROM rate_plans p"
     " CROSS JOIN (SELECT COUNT(*) AS live, COALESCE(SUM(reserved), 0) AS reserved FROM calls"
     "   WHERE client_id = :client_id AND state = 'live') u"
-    " CROSS JOIN (SELECT COUNT(*) AS live, COALESCE(SUM(reserved), 0) AS reserved"
-    "   FROM call_charges WHERE client_id = :client_id AND live = 1) s"
-    " CROSS JOIN (SELECT COUNT(*) AS above FROM client_tree"
-    "   WHERE client_id = :client_id AND depth > 0) t"
     " LEFT JOIN rates r ON r.rate_plan_id = p.id AND r.prefix IN ("
     + ", ".join(f"LEFT(:digits, {n})" for n in range(1, MAX_PREFIX_LENGTH + 1)) + ")"
     " WHERE p.id = :plan_id ORDER BY LENGTH(r.prefix) DESC LIMIT 1")
@@ -195,7 +198,8 @@ def _snapshot(conn: Connection, row, number: str) -> tuple[ClientSnapshot, Rate 
     plan = conn.execute(_USAGE_PLAN_AND_RATE, {"digits": rating_digits(number),
                                                "client_id": row.id,
                                                "plan_id": row.rate_plan_id}).one()
-    live, reserved = plan.live, plan.reserved
+    live = plan.live + plan.subtree_live
+    reserved = Decimal(plan.reserved) + Decimal(plan.subtree_reserved)
     client = ClientSnapshot(
         id=row.id, code=row.code, status=row.status, balance=row.balance,
         credit_limit=row.credit_limit, channel_limit=row.channel_limit, live_calls=live,
