@@ -77,6 +77,18 @@ def _usage_and_rate(n: int):
 _USAGE_QUERIES = {n: _usage_and_rate(n) for n in range(1, 8)}
 
 
+_SUBTREE_USAGE = text(
+    "SELECT COUNT(*) AS live, COALESCE(SUM(reserved), 0) AS reserved FROM call_charges"
+    " WHERE client_id = :id AND live = 1")
+
+
+def subtree_usage(conn: Connection, client_id: int) -> tuple[int, Decimal]:
+    """The live calls of a reseller's subtree (its own not included) and what they hold of
+    its credit, in its own price."""
+    row = conn.execute(_SUBTREE_USAGE, {"id": client_id}).one()
+    return int(row.live), Decimal(row.reserved)
+
+
 class PathMoved(Exception):
     """A reseller above the client moved between reading the tree and locking it."""
 
