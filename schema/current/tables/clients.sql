@@ -5,6 +5,7 @@
 
 CREATE TABLE `clients` (
   `id` int(10) unsigned NOT NULL AUTO_INCREMENT COMMENT 'Client id',
+  `parent_id` int(10) unsigned DEFAULT NULL COMMENT 'The reseller this client belongs to; NULL only for the root master (the operator). Given NULL at INSERT it becomes master. Changed only by CALL move_client',
   `code` varchar(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL COMMENT 'Short slug [a-z0-9_-]: names the dialplan context client-<code> and SIP usernames; cannot change',
   `name` varchar(128) NOT NULL COMMENT 'Unique display name of the client',
   `email` varchar(254) DEFAULT NULL COMMENT 'Billing/contact e-mail',
@@ -25,6 +26,8 @@ CREATE TABLE `clients` (
   UNIQUE KEY `uq_clients_code` (`code`),
   UNIQUE KEY `uq_clients_name` (`name`),
   KEY `ix_clients_rate_plan` (`rate_plan_id`),
+  KEY `ix_clients_parent` (`parent_id`),
+  CONSTRAINT `fk_clients_parent` FOREIGN KEY (`parent_id`) REFERENCES `clients` (`id`),
   CONSTRAINT `fk_clients_rate_plan` FOREIGN KEY (`rate_plan_id`) REFERENCES `rate_plans` (`id`),
   CONSTRAINT `ck_clients_code_slug` CHECK (`code` regexp '^[a-z0-9_-]{1,32}$'),
   CONSTRAINT `ck_clients_name_not_blank` CHECK (trim(`name`) <> ''),
@@ -60,6 +63,19 @@ BEGIN
   IF NEW.status = 'suspended' THEN
     SET NEW.suspended_at = UTC_TIMESTAMP();
   END IF;
+
+
+  IF NEW.parent_id IS NULL AND NEW.code <> 'master' THEN
+    SET NEW.parent_id = (SELECT id FROM clients WHERE code = 'master');
+  END IF;
+  IF NEW.parent_id IS NOT NULL
+     AND (SELECT MAX(depth) FROM client_tree WHERE client_id = NEW.parent_id) >= 6 THEN
+    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'clients.parent_id: a client is at most 6 levels below master; give a parent higher up';
+  END IF;
+  SET refusal = plan_owner_refusal(NEW.rate_plan_id, NEW.parent_id);
+  IF refusal IS NOT NULL THEN
+    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = refusal;
+  END IF;
 END//
 DELIMITER ;
 
@@ -68,6 +84,8 @@ DELIMITER //
 CREATE TRIGGER clients_after_insert AFTER INSERT ON clients FOR EACH ROW
 BEGIN
   CALL open_client_account(NEW.id, NEW.opening_balance);
+
+  CALL client_tree_add(NEW.id, NEW.parent_id);
 END//
 DELIMITER ;
 
@@ -109,6 +127,27 @@ BEGIN
   IF NEW.status = 'suspended' AND OLD.status <> 'suspended' THEN
     SET NEW.suspended_at = UTC_TIMESTAMP();
   END IF;
+
+
+
+  IF NOT (NEW.parent_id <=> OLD.parent_id) THEN
+    IF NOT (@ict_move_client <=> OLD.id) THEN
+      SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'clients.parent_id changes only through CALL move_client(client code, new parent code): it moves the client''s whole subtree and its plan with it';
+    ELSEIF NEW.parent_id IS NULL THEN
+      SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'clients.parent_id: only master has no parent; give the reseller the client belongs to';
+    ELSEIF EXISTS (SELECT 1 FROM client_tree WHERE ancestor_id = OLD.id AND client_id = NEW.parent_id) THEN
+      SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'clients.parent_id: a client cannot move under itself or one of its own clients (a cycle); give a parent outside its subtree';
+    ELSEIF (SELECT MAX(depth) FROM client_tree WHERE client_id = NEW.parent_id) + 1
+           + (SELECT MAX(depth) FROM client_tree WHERE ancestor_id = OLD.id) > 6 THEN
+      SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'clients.parent_id: the client''s subtree would reach more than 6 levels below master; give a parent higher up';
+    END IF;
+  END IF;
+  IF NOT (NEW.parent_id <=> OLD.parent_id AND NEW.rate_plan_id <=> OLD.rate_plan_id) THEN
+    SET refusal = plan_owner_refusal(NEW.rate_plan_id, NEW.parent_id);
+    IF refusal IS NOT NULL THEN
+      SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = refusal;
+    END IF;
+  END IF;
 END//
 DELIMITER ;
 
@@ -127,6 +166,10 @@ BEGIN
     CALL client_suspended(NEW.id);
   ELSEIF NEW.end_calls_without_credit = 1 AND OLD.end_calls_without_credit = 0 THEN
     CALL log_client_without_credit(NEW.id, NEW.credit_limit);
+  END IF;
+
+  IF NOT (NEW.parent_id <=> OLD.parent_id) THEN
+    CALL client_tree_move(NEW.id, NEW.parent_id);
   END IF;
 END//
 DELIMITER ;
