@@ -16,8 +16,8 @@ BEGIN
   DECLARE v_locked INT DEFAULT 0;
   DECLARE v_cycle INT DEFAULT 0;
   DECLARE v_refusal VARCHAR(255) DEFAULT NULL;
-  DECLARE v_own_tx TINYINT DEFAULT @@SESSION.in_transaction = 0;
-  DECLARE may_retry TINYINT DEFAULT @@SESSION.autocommit = 1 AND @@SESSION.in_transaction = 0;
+  DECLARE v_own_tx TINYINT DEFAULT @@SESSION.autocommit = 1 AND @@SESSION.in_transaction = 0;
+  DECLARE may_retry TINYINT DEFAULT v_own_tx;
   DECLARE tries INT DEFAULT 0;
   DECLARE done TINYINT DEFAULT 0;
 
