@@ -22,6 +22,7 @@
 --   the next REGISTER/INVITE/Queue() and come back on reactivation;
 -- * tenant_session (103): a blocked client's database logins see nothing at once, and
 --   sync_db_logins (102/104) locks them (and ends their sessions) within a second;
+--   user_login_status (030): user_login answers client-suspended;
 -- * campaign_progress.state and the tenant campaign_runs view (150): `suspended`;
 -- * client_suspended (150), run by the clients UPDATE trigger: agent sessions of the
 --   whole subtree are ended (the agent_login route refuses new ones: store/agents.py) and
@@ -319,3 +320,23 @@ BEGIN
 END//
 
 DELIMITER ;
+
+-- Application logins (030): user_login answers client-suspended for a client whose
+-- reseller (or one above it) is suspended too.
+CREATE OR REPLACE VIEW user_login_status AS
+SELECT u.id AS user_id, u.username, c.code AS client, u.role,
+       CASE
+         WHEN c.status <> 'active' THEN 'client-suspended'
+         WHEN EXISTS (SELECT 1 FROM client_tree t JOIN clients b ON b.id = t.ancestor_id
+                       WHERE t.client_id = c.id AND t.depth > 0
+                         AND b.status = 'suspended' AND b.parent_id IS NOT NULL)
+           THEN 'client-suspended'
+         WHEN u.status <> 'active' THEN 'user-disabled'
+         WHEN a.id IS NOT NULL AND a.status <> 'active' THEN 'agent-disabled'
+         WHEN u.password_hash IS NULL THEN 'no-password'
+         ELSE 'ok'
+       END AS login_state,
+       u.last_login_at
+FROM users u
+JOIN clients c ON c.id = u.client_id
+LEFT JOIN agents a ON a.id = u.agent_id;

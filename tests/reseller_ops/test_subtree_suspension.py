@@ -151,3 +151,21 @@ def test_no_hand_write_cuts_a_subtree_loose_from_its_suspended_reseller(engine):
                         " clients WHERE code = 'master') m) WHERE code = 'a1'")
     assert "move_client" in str(refused.value)
     assert "a1" not in world(engine)["endpoints"]
+
+
+def test_user_logins_of_the_subtree_answer_client_suspended(engine):
+    build_tree(engine)
+    for code in ("g1", "s1"):
+        execute(engine, "INSERT INTO users (client_id, username, role, password)"
+                        " SELECT id, :u, 'admin', 'correct horse' FROM clients WHERE code = :c",
+                u=f"boss@{code}", c=code)
+
+    def answer(code: str) -> tuple:
+        return tuple(rows(engine, "CALL user_login(:u, 'correct horse')", u=f"boss@{code}")[0])[:2]
+
+    assert answer("g1") == (1, "ok")
+    execute(engine, "CALL suspend_client('r1')")
+    assert answer("g1") == (0, "client-suspended")
+    assert answer("s1") == (1, "ok")
+    execute(engine, "CALL activate_client('r1')")
+    assert answer("g1") == (1, "ok")
