@@ -63,6 +63,10 @@ CREATE TABLE call_charges (
   authorized_at DATETIME(3) NOT NULL COMMENT 'When the call was admitted (UTC)',
   settled_at DATETIME(3) NULL COMMENT 'When it was billed (UTC)',
   PRIMARY KEY (call_id, client_id),
+  -- The foreign key's own index, first so InnoDB picks it: its entries never change, so
+  -- settle's updates (live, cost, settled_at) take no shared lock on the clients rows,
+  -- which would come root-most first (by client id) against authorize's deepest first.
+  KEY ix_call_charges_client (client_id),
   KEY ix_call_charges_live (client_id, live, reserved),
   KEY ix_call_charges_settled (client_id, settled_at),
   CONSTRAINT fk_call_charges_call FOREIGN KEY (call_id) REFERENCES calls (id),

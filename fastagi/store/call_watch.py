@@ -22,7 +22,9 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Engine
 
 from fastagi.db.retry import with_retry
-from fastagi.store import calls
+from fastagi.billing.money import round_money
+from fastagi.billing.rating import exact_cost
+from fastagi.store import calls, resellers
 
 SUSPENDED = "suspended"
 NO_CREDIT = "no-credit"
@@ -79,7 +81,7 @@ _DUE = text(
 # clients row is read without a lock: admissions lock it before the account).
 _CALL_FOR_EXTENSION = text(
     "SELECT id, client_id, state, emergency, max_seconds, reserved, authorized_at, prefix,"
-    " rate_per_min, connection_fee, initial_increment, subsequent_increment"
+    " rate_per_min, connection_fee, initial_increment, subsequent_increment, reseller_levels"
     " FROM calls WHERE id = :call_id FOR UPDATE")
 _CLIENT_BALANCE = text(
     "SELECT balance FROM client_accounts WHERE client_id = :client_id FOR UPDATE")
@@ -282,6 +284,11 @@ def extend_call(engine: Engine, call_id: int, slice_seconds: int, cap_seconds: i
             if grant is None:
                 return None
             new_max, new_reserved = grant
+            if call.reseller_levels:  # every reseller above must pay for the slice too
+                new_max = resellers.extend_levels(conn, call_id, int(call.max_seconds), new_max)
+                if new_max is None:
+                    return None
+                new_reserved = round_money(exact_cost(rate, new_max, answered=True))
             conn.execute(_EXTEND, {"max_seconds": new_max, "reserved": new_reserved,
                                    "expiry": new_max + grace_seconds, "call_id": call_id})
             return Extended(call_id, new_max,

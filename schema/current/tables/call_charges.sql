@@ -21,6 +21,7 @@ CREATE TABLE `call_charges` (
   `authorized_at` datetime(3) NOT NULL COMMENT 'When the call was admitted (UTC)',
   `settled_at` datetime(3) DEFAULT NULL COMMENT 'When it was billed (UTC)',
   PRIMARY KEY (`call_id`,`client_id`),
+  KEY `ix_call_charges_client` (`client_id`),
   KEY `ix_call_charges_live` (`client_id`,`live`,`reserved`),
   KEY `ix_call_charges_settled` (`client_id`,`settled_at`),
   KEY `ix_call_charges_margin` (`client_id`,`settled_at`,`billable_seconds`,`sell`,`cost`),
