@@ -8,10 +8,12 @@
 --   release them from the wrong resellers), into its own subtree (a cycle: 156 refuses
 --   too), for master, and when the client's plan is not sold by the new parent (then move
 --   it onto one of the new parent's plans in the same step: move_client_to_plan);
--- * the subtree's client rows are locked (FOR UPDATE, in id order) before the live calls
---   are counted: an admission locks its client's row first, so none can start in the
---   subtree until the move commits; the new parent's path is locked too, so two moves
---   crossing each other (A under B, B under A) take turns and the second is refused;
+-- * the subtree's client rows are locked (FOR UPDATE, deepest first, as an admission
+--   locks levels from the calling client up) before the live calls are counted: an
+--   admission locks its client's row first, so none can start in the subtree until the
+--   move commits; the new parent's path is locked too (nearest first, master's row not),
+--   so two moves crossing each other (A under B, B under A) take turns and the second
+--   is refused;
 -- * the UPDATE of clients.parent_id passes 156's guard through @ict_move_client and its
 --   trigger moves the subtree's client_tree rows; nothing else of the subtree is written
 --   (its statuses, plans, balances stay), and a suspended reseller above the new place
@@ -22,6 +24,33 @@
 
 DELIMITER //
 
+CREATE PROCEDURE lock_clients_bottom_up(IN p_subtree_of INT UNSIGNED, IN p_path_of INT UNSIGNED)
+  COMMENT 'Internal, for move_client: locks (FOR UPDATE) the clients rows of p_subtree_of''s subtree deepest first, then of p_path_of and the resellers above it nearest first (master''s row is not locked)'
+BEGIN
+  DECLARE done INT DEFAULT 0;
+  DECLARE v_id INT UNSIGNED;
+  DECLARE v_got INT UNSIGNED;
+  DECLARE levels CURSOR FOR
+    SELECT client_id FROM (
+      SELECT t.client_id, 0 AS part, 255 - t.depth AS rank_in_part
+        FROM client_tree t JOIN clients c ON c.id = t.client_id
+       WHERE t.ancestor_id = p_subtree_of AND c.parent_id IS NOT NULL
+      UNION ALL
+      SELECT t.ancestor_id, 1, t.depth
+        FROM client_tree t JOIN clients c ON c.id = t.ancestor_id
+       WHERE t.client_id = p_path_of AND c.parent_id IS NOT NULL) levels
+    ORDER BY part, rank_in_part, client_id;
+  DECLARE CONTINUE HANDLER FOR NOT FOUND SET done = 1;
+  OPEN levels;
+  lock_loop: LOOP
+    FETCH levels INTO v_id;
+    IF done THEN LEAVE lock_loop; END IF;
+    SELECT id INTO v_got FROM clients WHERE id = v_id FOR UPDATE;
+    SET done = 0;
+  END LOOP;
+  CLOSE levels;
+END//
+
 CREATE PROCEDURE move_client_to_plan(IN p_code VARCHAR(32), IN p_parent_code VARCHAR(32),
                                      IN p_plan_name VARCHAR(64))
   COMMENT 'move_client_to_plan(client code, new parent code, plan name or empty): move a client and its subtree under another reseller, onto one of the new parent''s plans (empty: keep its plan); refused while the subtree has live calls'
@@ -31,7 +60,6 @@ BEGIN
   DECLARE v_plan INT UNSIGNED DEFAULT NULL;
   DECLARE v_parent_of INT UNSIGNED DEFAULT NULL;
   DECLARE v_live INT DEFAULT 0;
-  DECLARE v_locked INT DEFAULT 0;
   DECLARE v_cycle INT DEFAULT 0;
   DECLARE v_refusal VARCHAR(255) DEFAULT NULL;
   DECLARE v_own_tx TINYINT DEFAULT @@SESSION.autocommit = 1 AND @@SESSION.in_transaction = 0;
@@ -46,6 +74,10 @@ BEGIN
   SELECT id INTO pid FROM clients WHERE code = CONVERT(p_parent_code USING ascii) COLLATE ascii_bin;
   IF pid IS NULL THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'move_client: no new parent with that code: see SELECT code, path FROM reseller_tree';
+  END IF;
+  SELECT parent_id INTO v_parent_of FROM clients WHERE id = cid;
+  IF v_parent_of IS NULL THEN
+    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'move_client: master is the root of the tree and cannot move';
   END IF;
   IF COALESCE(p_plan_name, '') <> '' THEN
     SELECT id INTO v_plan FROM rate_plans WHERE name = p_plan_name;
@@ -74,16 +106,11 @@ BEGIN
       IF v_own_tx THEN
         START TRANSACTION;
       END IF;
-      -- the subtree (the client and everyone below it), then the new parent's path above
-      -- it: locked in client_tree's index order (ids ascending)
-      SELECT COUNT(*) INTO v_locked FROM client_tree t JOIN clients c ON c.id = t.client_id
-       WHERE t.ancestor_id = cid FOR UPDATE;
-      SELECT COUNT(*) INTO v_locked FROM client_tree t JOIN clients c ON c.id = t.ancestor_id
-       WHERE t.client_id = pid AND c.parent_id IS NOT NULL FOR UPDATE;
-      SELECT parent_id INTO v_parent_of FROM clients WHERE id = cid;
-      IF v_parent_of IS NULL THEN
-        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'move_client: master is the root of the tree and cannot move';
-      END IF;
+      -- the subtree (the client and everyone below it), deepest first, then the new
+      -- parent and the resellers above it, nearest first: the order an admission locks
+      -- levels in (from the calling client up), so a move and a call wait for each other
+      -- instead of deadlocking
+      CALL lock_clients_bottom_up(cid, pid);
       SELECT COUNT(*) INTO v_cycle FROM client_tree
        WHERE ancestor_id = cid AND client_id = pid LOCK IN SHARE MODE;
       IF v_cycle > 0 THEN

@@ -13,7 +13,6 @@ BEGIN
   DECLARE v_plan INT UNSIGNED DEFAULT NULL;
   DECLARE v_parent_of INT UNSIGNED DEFAULT NULL;
   DECLARE v_live INT DEFAULT 0;
-  DECLARE v_locked INT DEFAULT 0;
   DECLARE v_cycle INT DEFAULT 0;
   DECLARE v_refusal VARCHAR(255) DEFAULT NULL;
   DECLARE v_own_tx TINYINT DEFAULT @@SESSION.autocommit = 1 AND @@SESSION.in_transaction = 0;
@@ -28,6 +27,10 @@ BEGIN
   SELECT id INTO pid FROM clients WHERE code = CONVERT(p_parent_code USING ascii) COLLATE ascii_bin;
   IF pid IS NULL THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'move_client: no new parent with that code: see SELECT code, path FROM reseller_tree';
+  END IF;
+  SELECT parent_id INTO v_parent_of FROM clients WHERE id = cid;
+  IF v_parent_of IS NULL THEN
+    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'move_client: master is the root of the tree and cannot move';
   END IF;
   IF COALESCE(p_plan_name, '') <> '' THEN
     SELECT id INTO v_plan FROM rate_plans WHERE name = p_plan_name;
@@ -58,14 +61,9 @@ BEGIN
       END IF;
 
 
-      SELECT COUNT(*) INTO v_locked FROM client_tree t JOIN clients c ON c.id = t.client_id
-       WHERE t.ancestor_id = cid FOR UPDATE;
-      SELECT COUNT(*) INTO v_locked FROM client_tree t JOIN clients c ON c.id = t.ancestor_id
-       WHERE t.client_id = pid AND c.parent_id IS NOT NULL FOR UPDATE;
-      SELECT parent_id INTO v_parent_of FROM clients WHERE id = cid;
-      IF v_parent_of IS NULL THEN
-        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'move_client: master is the root of the tree and cannot move';
-      END IF;
+
+
+      CALL lock_clients_bottom_up(cid, pid);
       SELECT COUNT(*) INTO v_cycle FROM client_tree
        WHERE ancestor_id = cid AND client_id = pid LOCK IN SHARE MODE;
       IF v_cycle > 0 THEN
