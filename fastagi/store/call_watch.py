@@ -88,9 +88,11 @@ _CLIENT_BALANCE = text(
 # Not locked (a locking read of clients here would take it after the account, the other
 # way round from an admission).
 _CLIENT_CREDIT_LIMIT = text("SELECT credit_limit FROM clients WHERE id = :client_id")
+# A reseller's own calls share its credit with what its subtree's calls hold of it.
 _CLIENT_RESERVED = text(
-    "SELECT COALESCE(SUM(reserved), 0) FROM calls WHERE client_id = :client_id"
-    " AND state = 'live'")
+    "SELECT (SELECT COALESCE(SUM(reserved), 0) FROM calls WHERE client_id = :client_id"
+    " AND state = 'live') + (SELECT COALESCE(SUM(reserved), 0) FROM call_charges"
+    " WHERE client_id = :client_id AND live = 1)")
 _EXTEND = text(
     "UPDATE calls SET max_seconds = :max_seconds, reserved = :reserved,"
     " expires_at = authorized_at + INTERVAL :expiry SECOND"

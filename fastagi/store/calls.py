@@ -50,9 +50,10 @@ _CLIENT_FOR_UPDATE = text(
 # granted. One round trip: the client's live usage, its plan, and the longest matching
 # prefix (rate columns NULL if none). Every leading part of the digits is a candidate:
 # LEFT(:digits, n) for n = 1..32 folds to constants, so the lookup is one range scan of
-# the (rate_plan_id, prefix) key, with a single bound parameter to escape. A reseller's usage includes its subtree's live
-# calls (call_charges), and `above` counts the client's ancestors (master included): two
-# index probes, so a client of master learns it has no reseller above it in this query.
+# the (rate_plan_id, prefix) key, with a single bound parameter to escape. A reseller's
+# usage includes its subtree's live calls (call_charges), and `above` counts the client's
+# ancestors (master included): two index probes, so a client of master learns in this
+# query that no reseller is above it.
 _USAGE_PLAN_AND_RATE = text(
     "SELECT u.live + s.live AS live, u.reserved + s.reserved AS reserved, t.above,"
     " p.dial_template, p.rate_inbound, r.prefix, r.rate_per_min,"

@@ -241,3 +241,14 @@ def test_mixed_load_at_every_level_never_deadlocks_and_keeps_every_ledger(engine
                   " AND reseller_levels > 0") > 20
     assert [ledger_gap(engine, c) for c in codes] == [0] * len(codes)
     assert [live_at(engine, c) for c in codes] == [(0, 0)] * len(codes)
+
+
+def test_a_resellers_own_call_is_extended_only_from_what_its_subtree_leaves(engine, tree):
+    # leaf's call holds 0.19 of r1's 0.20 (19 minutes at r1's 0.01)
+    first = calls.Limits(max_call_seconds=1140, dial_template="x/{number}",
+                         stale_grace_seconds=300)
+    assert calls.authorize(engine, out("leaf"), NOW, first).admission.allowed
+    own = calls.authorize(engine, out("r1"), NOW, MINUTE)    # r1's own: the last 0.01
+    assert own.admission.allowed and own.admission.reservation == D("0.0100")
+    later = NOW + timedelta(days=1)
+    assert call_watch.extend_call(engine, own.call_id, 300, 3600, later, 300) is None

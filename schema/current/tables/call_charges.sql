@@ -47,14 +47,23 @@ DELIMITER ;
 DELIMITER //
 CREATE TRIGGER call_charges_before_update BEFORE UPDATE ON call_charges FOR EACH ROW
 BEGIN
+  DECLARE conditions INT DEFAULT 0;
+  DECLARE refusal VARCHAR(255) DEFAULT NULL;
+
+
+  GET DIAGNOSTICS conditions = NUMBER;
+  IF conditions > 0 OR @@sql_notes = 0 THEN
+    SET refusal = inexact_money_refusal(input_changed_by_server('cost'),
+      NOT (NEW.cost <=> OLD.cost), 'call_charges.cost', 4);
+    IF refusal IS NOT NULL THEN
+      SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = refusal;
+    END IF;
+  END IF;
   IF NOT (NEW.call_id <=> OLD.call_id AND NEW.client_id <=> OLD.client_id AND NEW.depth <=> OLD.depth) THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'a call charge cannot move to another call, reseller or level';
   END IF;
   IF NEW.live > OLD.live THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'call_charges.live only ends (with its call): a finished call cannot hold a channel again';
-  END IF;
-  IF NOT (NEW.cost <=> OLD.cost) AND NEW.cost IS NOT NULL AND NEW.cost <> ROUND(NEW.cost, 4) THEN
-    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'call_charges.cost is exact to 4 decimals (USD): round it yourself';
   END IF;
 END//
 DELIMITER ;
