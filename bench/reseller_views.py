@@ -11,7 +11,7 @@ client one SIP extension. In the same run and connection, random single-endpoint
 (`SELECT * FROM ps_endpoints WHERE id = ?`, as res_config_odbc asks) of the shipped view
 and of the view as it was before 163 (a copy named ps_endpoints_flat); then the same for
 ps_auths; then a whole-table read of each; then CALL suspend_client / activate_client of
-one reseller (with its clients' agents logged in). Prints p50/p99 per read in ms.
+one reseller. Prints p50/p99 per read in ms.
 Drops the database at the end.
 """
 

@@ -169,3 +169,16 @@ def test_user_logins_of_the_subtree_answer_client_suspended(engine):
     assert answer("s1") == (1, "ok")
     execute(engine, "CALL activate_client('r1')")
     assert answer("g1") == (1, "ok")
+
+
+def test_the_dialers_claim_of_a_subtree_campaign_is_refused_while_its_reseller_is_suspended(engine):
+    """The claim reads the effective status again under its campaign locks (a campaign
+    listed just before the suspension is not dialled)."""
+    tree = build_tree(engine)
+    limits = dialer.DialerLimits("d1", 30.0, 5, ("112",))
+    execute(engine, "CALL suspend_client('r1')")
+    got = dialer.claim(engine, tree.g1.campaign_id, now(), limits)
+    assert (got.orders, got.limited_by) == ((), "not running")
+    assert scalar(engine, "SELECT COUNT(*) FROM contacts WHERE status = 'dialing'") == 0
+    execute(engine, "CALL activate_client('r1')")
+    assert dialer.claim(engine, tree.g1.campaign_id, now(), limits).limited_by != "not running"
