@@ -182,3 +182,21 @@ def test_the_dialers_claim_of_a_subtree_campaign_is_refused_while_its_reseller_i
     assert scalar(engine, "SELECT COUNT(*) FROM contacts WHERE status = 'dialing'") == 0
     execute(engine, "CALL activate_client('r1')")
     assert dialer.claim(engine, tree.g1.campaign_id, now(), limits).limited_by != "not running"
+
+
+def test_a_subtree_campaign_cannot_be_started_while_its_reseller_is_suspended(engine):
+    tree = build_tree(engine)
+    execute(engine, "UPDATE campaigns SET status = 'paused' WHERE id = :g", g=tree.g1.campaign_id)
+    execute(engine, "CALL suspend_client('r1')")
+    with pytest.raises(DBAPIError) as refused:
+        execute(engine, "UPDATE campaigns SET status = 'running' WHERE id = :g",
+                g=tree.g1.campaign_id)
+    assert ("the client's reseller r1 is suspended: its campaigns cannot run until it is"
+            " reactivated") in str(refused.value)
+    # one left running through the suspension is no start: a full-row save keeps it
+    execute(engine, "UPDATE campaigns SET name = 'renamed' WHERE id = :g", g=tree.a1.campaign_id)
+    execute(engine, "UPDATE campaigns SET status = 'running' WHERE id = :g", g=tree.s1.campaign_id)
+    execute(engine, "CALL activate_client('r1')")
+    execute(engine, "UPDATE campaigns SET status = 'running' WHERE id = :g", g=tree.g1.campaign_id)
+    assert scalar(engine, "SELECT state FROM campaign_progress WHERE campaign_id = :g",
+                  g=tree.g1.campaign_id) == "running"
