@@ -38,9 +38,10 @@ class Node:
 
 def add_node(engine: Engine, code: str, parent: Node | None, *, balance: str = "100",
              credit_limit: str = "0", end_calls_without_credit: int = 0,
-             furnish: bool = True, sells: bool = False) -> Node:
+             furnish: bool = True, sells: bool = False, running: bool = True) -> Node:
     """A client under `parent` (None: master), on the parent's own plan (the operator's
-    default plan under master). `sells`: it gets a plan of its own to sell."""
+    default plan under master). `sells`: it gets a plan of its own to sell; `running`:
+    its campaign is started (else left draft)."""
     with engine.begin() as conn:
         master = conn.execute(text("SELECT id FROM clients WHERE code = 'master'")).scalar_one()
         plan = parent.own_plan_id if parent is not None else builders.default_plan_id(conn)
@@ -58,11 +59,11 @@ def add_node(engine: Engine, code: str, parent: Node | None, *, balance: str = "
                 {"n": f"plan of {code}", "o": client_id}).lastrowid)
             builders.add_rate(conn, node.own_plan_id, "44", Decimal("0.02"))
         if furnish:
-            _furnish(conn, node)
+            _furnish(conn, node, running)
     return node
 
 
-def _furnish(conn, node: Node) -> None:
+def _furnish(conn, node: Node, running: bool) -> None:
     for number in ("501", "502"):
         node.agents[number] = int(conn.execute(text(
             "INSERT INTO agents (client_id, name, login_number, pin)"
@@ -82,8 +83,9 @@ def _furnish(conn, node: Node) -> None:
     node.campaign_id = builders.make_campaign(conn, node.id, f"spring {node.code}")
     conn.execute(text("INSERT INTO contacts (client_id, campaign_id, phone)"
                       " VALUES (:c, :k, '442071234567')"), {"c": node.id, "k": node.campaign_id})
-    conn.execute(text("UPDATE campaigns SET status = 'running', caller_id = '442070000000'"
-                      " WHERE id = :k"), {"k": node.campaign_id})
+    conn.execute(text("UPDATE campaigns SET status = :s, caller_id = '442070000000'"
+                      " WHERE id = :k"),
+                 {"k": node.campaign_id, "s": "running" if running else "draft"})
 
 
 @dataclass
