@@ -52,9 +52,11 @@ async def world(engine):
                        min_delay=0.05, max_delay=0.2)
     box = Box(engine, fake)
     box.ami, box.tree = client, build_tree(engine)
-    box.enforcer = Enforcer(client, db, reactor, lambda: client.peer_host, Metrics())
     client.start()
     await client.when_connected()
+    # made after the login, so that its catch-up at login (tested in tests/ami) cannot
+    # run late, under load, in the middle of a test and send its own Hangups
+    box.enforcer = Enforcer(client, db, reactor, lambda: client.peer_host, Metrics())
     yield box
     await client.stop()
     fake.drop_all()
