@@ -124,7 +124,8 @@ def test_inside_a_callers_transaction_it_joins_it(engine, tree):
 
 
 def test_crossing_moves_take_turns_and_never_make_a_cycle(db_url, engine):
-    """Hostile: x under y and y under x at once. One wins; the other is refused (a cycle)."""
+    """Hostile: x under y and y under x at once. One wins; the other is refused (a cycle),
+    after retrying the deadlock the two may meet in."""
     x = add_node(engine, "x", None, furnish=False, sells=True)
     y = add_node(engine, "y", None, furnish=False, sells=True)
     # each on a plan the other sells: both moves are otherwise allowed
@@ -139,10 +140,11 @@ def test_crossing_moves_take_turns_and_never_make_a_cycle(db_url, engine):
     def move(child: str, parent: str) -> None:
         barrier.wait()
         try:
-            with eng.connect() as conn:
+            # autocommit, as the tools call it: the procedure's own transaction, which
+            # retries a deadlock (the crossing moves lock each other's rows)
+            with eng.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.execute(text("CALL move_client_to_plan(:c, :p, :plan)"),
                              {"c": child, "p": parent, "plan": f"plan of {parent}"}).all()
-                conn.commit()
             results.append("moved")
         except DBAPIError as exc:
             results.append(str(exc.orig.args[1]))
