@@ -28,6 +28,13 @@ _PLACE = text(
     " LEFT JOIN clients c ON c.code = :code"
     " LEFT JOIN extensions e ON e.sip_username = :endpoint"
     " LOCK IN SHARE MODE")
+# A reseller above the client suspended (store/subtree.py): read with share locks, so a
+# login and the reseller's suspension (whose trigger ends the subtree's sessions) take
+# turns: the login sees the suspension, or the suspension ends the new session.
+_SUSPENDED_ABOVE = text(
+    "SELECT b.status FROM client_tree t JOIN clients b ON b.id = t.ancestor_id"
+    " WHERE t.client_id = :client_id AND t.depth > 0 AND b.parent_id IS NOT NULL"
+    " ORDER BY t.depth LOCK IN SHARE MODE")
 _POLICY = text(
     "SELECT max_pin_failures, lockout_minutes, tries_per_call FROM agent_login_policy"
     " WHERE id = 1")
@@ -205,8 +212,16 @@ def logout(engine: Engine, request: Request, now: datetime) -> LogoutOutcome:
 def _place(conn: Connection, request: Request) -> Place:
     row = conn.execute(_PLACE, {"code": request.client_code,
                                 "endpoint": request.endpoint}).one()
-    return Place(row.client_id, row.client_status, row.extension_id,
+    status = row.client_status
+    if status == "active" and _suspended_above(conn, int(row.client_id)):
+        status = "suspended"    # its reseller's suspension stops its agents too
+    return Place(row.client_id, status, row.extension_id,
                  row.extension_client_id, row.extension_status)
+
+
+def _suspended_above(conn: Connection, client_id: int) -> bool:
+    above = conn.execute(_SUSPENDED_ABOVE, {"client_id": client_id}).scalars().all()
+    return "suspended" in above
 
 
 def _policy(conn: Connection) -> Policy:

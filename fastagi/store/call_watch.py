@@ -33,15 +33,28 @@ _RECENT_CHANGES = text(
     "SELECT id, client_id, kind FROM client_changes"
     " WHERE created_at >= UTC_TIMESTAMP(3) - INTERVAL :window SECOND"
     " ORDER BY id LIMIT :limit")
-# Clients with live calls on this Asterisk (or the given ones), with what decides whether
-# their calls must end: status, the option, funds and the credit their live calls hold.
+# Clients (callers, or resellers above them) with what decides whether calls must end:
+# status, the option, funds and the credit live calls hold at the client's level: its own
+# calls' reservations plus, for a reseller, what its subtree's live calls hold of it
+# (call_charges, schema/120; index client_id, live, reserved).
 _CLIENT_STATES = (
-    "SELECT c.id, c.status, c.end_calls_without_credit, a.balance + c.credit_limit AS funds,"
+    "SELECT c.id, c.parent_id, c.status, c.end_calls_without_credit,"
+    " a.balance + c.credit_limit AS funds,"
     " (SELECT COALESCE(SUM(r.reserved), 0) FROM calls r"
-    "   WHERE r.client_id = c.id AND r.state = 'live') AS reserved"
+    "   WHERE r.client_id = c.id AND r.state = 'live')"
+    " + (SELECT COALESCE(SUM(h.reserved), 0) FROM call_charges h"
+    "   WHERE h.client_id = c.id AND h.live = 1) AS reserved"
     " FROM clients c JOIN client_accounts a ON a.client_id = c.id WHERE c.id IN ({ids})")
 _CLIENTS_LIVE_ON = ("SELECT DISTINCT client_id FROM calls"
                     " WHERE asterisk = :asterisk AND state = 'live'")
+# A change of a reseller names the reseller: its subtree's callers live on this Asterisk.
+_SUBTREE_LIVE_ON = ("SELECT DISTINCT k.client_id FROM client_tree t"
+                    " JOIN calls k ON k.client_id = t.client_id AND k.state = 'live'"
+                    " WHERE t.ancestor_id IN ({ids}) AND k.asterisk = :asterisk")
+# The resellers above the callers (the root, the operator's master, is no reseller here).
+_ABOVE = ("SELECT t.client_id, t.ancestor_id FROM client_tree t"
+          " JOIN clients b ON b.id = t.ancestor_id"
+          " WHERE t.client_id IN ({ids}) AND t.depth > 0 AND b.parent_id IS NOT NULL")
 _CALLS_OF = text(
     "SELECT id, client_id, uniqueid, channel FROM calls"
     " WHERE client_id IN :client_ids AND state = 'live' AND asterisk = :asterisk"
@@ -132,28 +145,57 @@ def calls_to_end(engine: Engine, asterisk: str,
                  client_ids: Iterable[int] | None = None) -> list[CallToEnd]:
     """Live, non-emergency calls on `asterisk` that must end now: those of suspended
     clients, and of clients with end_calls_without_credit = 1 whose balance plus credit
-    limit is below the credit their live calls hold. `client_ids` limits the check to
-    those clients (a change-log read); None checks every client live on `asterisk`."""
+    limit is below the credit their live calls hold; the same at every reseller level
+    above a call's client (a suspended reseller, or one short of the credit its subtree's
+    calls hold of it with the option set, ends its whole subtree's calls). `client_ids`
+    limits the check to those clients and their subtrees (a change-log read); None
+    checks every client live on `asterisk`."""
     with engine.connect() as conn:
         if client_ids is None:
-            ids_sql, params = _CLIENTS_LIVE_ON, {"asterisk": asterisk}
+            callers = {int(r[0]) for r in conn.execute(text(_CLIENTS_LIVE_ON),
+                                                       {"asterisk": asterisk})}
         else:
             wanted = sorted({int(i) for i in client_ids})
             if not wanted:
                 return []
-            ids_sql = ", ".join(f":c{n}" for n in range(len(wanted)))
-            params = {f"c{n}": cid for n, cid in enumerate(wanted)}
-        rows = conn.execute(text(_CLIENT_STATES.format(ids=ids_sql)), params).all()
+            ids_sql, params = _in_list(wanted)
+            params["asterisk"] = asterisk
+            callers = {int(r[0]) for r in conn.execute(
+                text(_SUBTREE_LIVE_ON.format(ids=ids_sql)), params)}
+        if not callers:
+            return []
+        ids_sql, params = _in_list(sorted(callers))
+        above: dict[int, list[int]] = {c: [] for c in callers}
+        for row in conn.execute(text(_ABOVE.format(ids=ids_sql)), params):
+            above[int(row.client_id)].append(int(row.ancestor_id))
+        everyone = sorted(callers | {a for levels in above.values() for a in levels})
+        ids_sql, params = _in_list(everyone)
+        own = {int(r.id): _own_why(r)
+               for r in conn.execute(text(_CLIENT_STATES.format(ids=ids_sql)), params)}
         why = {}
-        for row in rows:
-            if row.status == "suspended":
-                why[row.id] = SUSPENDED
-            elif row.end_calls_without_credit and row.funds < row.reserved:
-                why[row.id] = NO_CREDIT
+        for caller in callers:
+            levels = [own.get(caller)] + [own.get(a) for a in above[caller]]
+            found = [w for w in levels if w is not None]
+            if found:   # a suspension anywhere wins over a shortage
+                why[caller] = SUSPENDED if SUSPENDED in found else NO_CREDIT
         if not why:
             return []
         found = conn.execute(_CALLS_OF, {"client_ids": sorted(why), "asterisk": asterisk})
         return [CallToEnd(_live(r), why[r.client_id]) for r in found]
+
+
+def _own_why(row) -> str | None:
+    """Why calls under this client's level must end, by its own row alone, or None."""
+    if row.status == "suspended":
+        return SUSPENDED
+    if row.end_calls_without_credit and row.funds < row.reserved:
+        return NO_CREDIT
+    return None
+
+
+def _in_list(ids: Sequence[int]) -> tuple[str, dict[str, int]]:
+    return (", ".join(f":c{n}" for n in range(len(ids))),
+            {f"c{n}": int(i) for n, i in enumerate(ids)})
 
 
 def live_calls_on(engine: Engine, asterisk: str) -> list[LiveCall]:

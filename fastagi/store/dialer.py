@@ -44,6 +44,7 @@ from fastagi.campaigns.channel_ids import attempt_uniqueid
 from fastagi.campaigns.queue_status import QueueSnapshot
 from fastagi.db.retry import with_retry
 from fastagi.emergency import is_emergency
+from fastagi.store import subtree
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +118,8 @@ class DialerLimits:
 
 
 def running_campaigns(engine: Engine) -> list[RunningCampaign]:
-    """Campaigns people set running, of active clients: not those the dialer found
-    finished, unless contacts to dial were added since (the claim then clears it)."""
+    """Campaigns people set running, of active clients with no suspended reseller above
+    them: not those the dialer found finished, unless contacts to dial were added since (the claim then clears it)."""
     with engine.begin() as conn:
         return [RunningCampaign(int(r.id), r.queue, int(r.wrapup or 0)) for r in conn.execute(text(
             "SELECT g.id, IF(g.mode = 'progressive', q.asterisk_name, NULL) AS queue, "
@@ -127,6 +128,7 @@ def running_campaigns(engine: Engine) -> list[RunningCampaign]:
             "LEFT JOIN campaign_runs r ON r.campaign_id = g.id "
             "LEFT JOIN queues q ON q.id = g.queue_id "
             "WHERE g.status = 'running' AND c.status = 'active' "
+            "AND NOT " + subtree.suspended_above("c.id") + " "
             "AND (r.finished IS NULL OR r.finished = 0 OR EXISTS (SELECT 1 FROM contacts k "
             "     WHERE k.campaign_id = g.id AND k.status IN ('new', 'retry'))) "
             "ORDER BY g.id"))]
@@ -147,8 +149,9 @@ _LOCK_CLIENT_CAMPAIGNS = text(
     "SELECT id FROM campaigns FORCE INDEX (uq_campaigns_id_client) "
     "WHERE id IN :ids AND client_id = :client ORDER BY id FOR UPDATE"
 ).bindparams(bindparam("ids", expanding=True))
+# status: the effective one (suspended too while a reseller above is: store/subtree.py).
 _CLIENT = text(
-    "SELECT c.id, c.code, c.status, c.channel_limit, a.balance + c.credit_limit AS credit, "
+    "SELECT c.id, c.code, " + subtree.effective_status("c") + " AS status, c.channel_limit, a.balance + c.credit_limit AS credit, "
     "c.rate_plan_id FROM clients c JOIN client_accounts a ON a.client_id = c.id "
     "WHERE c.id = :client")
 # The rate authorize will find for a number (calls._USAGE_PLAN_AND_RATE: longest prefix).

@@ -5,9 +5,27 @@
 
 DELIMITER //
 CREATE PROCEDURE `client_suspended`(IN p_client_id INT UNSIGNED)
-    COMMENT 'Internal, for the clients UPDATE trigger: what a suspension does at once (agent sessions ended, live calls ended over AMI through client_changes); campaigns are not written, the dialer skips a suspended client''s'
+    COMMENT 'Internal, for the clients UPDATE trigger: what a suspension does at once (agent sessions of the client and its whole subtree ended, live calls ended over AMI through client_changes); campaigns are not written, the dialer skips a suspended client''s and its subtree''s'
 BEGIN
+  DECLARE done INT DEFAULT 0;
+  DECLARE v_child INT UNSIGNED;
+
+  DECLARE below CURSOR FOR
+    SELECT DISTINCT t.client_id FROM client_tree t
+      JOIN agent_sessions s ON s.client_id = t.client_id AND s.ended_at IS NULL
+     WHERE t.ancestor_id = p_client_id AND t.depth > 0
+     ORDER BY t.client_id;
+  DECLARE CONTINUE HANDLER FOR NOT FOUND SET done = 1;
   CALL end_agent_sessions(p_client_id, NULL, NULL, 'suspended');
+  subtree: BEGIN
+    OPEN below;
+    below_loop: LOOP
+      FETCH below INTO v_child;
+      IF done THEN LEAVE below_loop; END IF;
+      CALL end_agent_sessions(v_child, NULL, NULL, 'suspended');
+    END LOOP;
+    CLOSE below;
+  END subtree;
   INSERT INTO client_changes (client_id, kind, created_at)
     VALUES (p_client_id, 'suspended', UTC_TIMESTAMP(3));
 END//

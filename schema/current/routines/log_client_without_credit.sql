@@ -5,10 +5,11 @@
 
 DELIMITER //
 CREATE PROCEDURE `log_client_without_credit`(IN p_client_id INT UNSIGNED, IN p_credit_limit DECIMAL(14,4))
-    COMMENT 'Internal: writes a no-credit row to client_changes when the balance plus p_credit_limit is below the credit the client''s live calls hold'
+    COMMENT 'Internal: writes a no-credit row to client_changes when the balance plus p_credit_limit is below the credit the client''s live calls (and, for a reseller, its subtree''s) hold'
 BEGIN
   IF (SELECT balance FROM client_accounts WHERE client_id = p_client_id) + p_credit_limit
-     < (SELECT COALESCE(SUM(reserved), 0) FROM calls WHERE client_id = p_client_id AND state = 'live') THEN
+     < (SELECT COALESCE(SUM(reserved), 0) FROM calls WHERE client_id = p_client_id AND state = 'live')
+       + (SELECT COALESCE(SUM(reserved), 0) FROM call_charges WHERE client_id = p_client_id AND live = 1) THEN
     INSERT INTO client_changes (client_id, kind, created_at)
       VALUES (p_client_id, 'no-credit', UTC_TIMESTAMP(3));
   END IF;

@@ -25,14 +25,20 @@ BEGIN
   DECLARE v_lock_name VARCHAR(64) DEFAULT LEFT(CONCAT('ict_db_login_sync:', DATABASE()), 64);
   DECLARE pending CURSOR FOR
     SELECT l.user_id, l.account, l.host, l.applied_role, CAST(u.role AS CHAR), l.locked,
-           (c.status = 'active' AND u.status = 'active' AND (a.id IS NULL OR a.status = 'active')),
+           (c.status = 'active' AND u.status = 'active' AND (a.id IS NULL OR a.status = 'active')
+            AND NOT EXISTS (SELECT 1 FROM client_tree t JOIN clients b ON b.id = t.ancestor_id
+                             WHERE t.client_id = c.id AND t.depth > 0
+                               AND b.status = 'suspended' AND b.parent_id IS NOT NULL)),
            l.applied_limits
       FROM db_logins l
       JOIN users u ON u.id = l.user_id
       JOIN clients c ON c.id = u.client_id
       LEFT JOIN agents a ON a.id = u.agent_id
      WHERE NOT (l.applied_role <=> u.role)
-        OR l.locked = (c.status = 'active' AND u.status = 'active' AND (a.id IS NULL OR a.status = 'active'))
+        OR l.locked = (c.status = 'active' AND u.status = 'active' AND (a.id IS NULL OR a.status = 'active')
+            AND NOT EXISTS (SELECT 1 FROM client_tree t JOIN clients b ON b.id = t.ancestor_id
+                             WHERE t.client_id = c.id AND t.depth > 0
+                               AND b.status = 'suspended' AND b.parent_id IS NOT NULL))
         OR NOT (l.applied_limits <=> v_limits)
         OR u.role NOT IN ('admin', 'supervisor', 'agent');
   DECLARE CONTINUE HANDLER FOR NOT FOUND SET done = 1;
@@ -47,8 +53,6 @@ BEGIN
   CALL take_db_login_sync_lock(v_lock_name, v_got);
   IF v_got = 1 THEN
     BEGIN
-
-
       DECLARE v_problem VARCHAR(512);
       DECLARE CONTINUE HANDLER FOR SQLEXCEPTION
       BEGIN

@@ -24,6 +24,7 @@ CREATE TABLE `call_charges` (
   KEY `ix_call_charges_client` (`client_id`),
   KEY `ix_call_charges_live` (`client_id`,`live`,`reserved`),
   KEY `ix_call_charges_settled` (`client_id`,`settled_at`),
+  KEY `ix_call_charges_margin` (`client_id`,`settled_at`,`billable_seconds`,`sell`,`cost`),
   CONSTRAINT `fk_call_charges_call` FOREIGN KEY (`call_id`) REFERENCES `calls` (`id`),
   CONSTRAINT `fk_call_charges_client` FOREIGN KEY (`client_id`) REFERENCES `clients` (`id`),
   CONSTRAINT `ck_call_charges_live` CHECK (`live` in (0,1)),

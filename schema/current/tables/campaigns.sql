@@ -101,6 +101,7 @@ CREATE TRIGGER campaigns_before_update BEFORE UPDATE ON campaigns FOR EACH ROW
 BEGIN
   DECLARE refusal VARCHAR(128) DEFAULT NULL;
   DECLARE v_empty VARCHAR(64) DEFAULT NULL;
+  DECLARE v_blocked_by VARCHAR(32) DEFAULT NULL;
 
 
   IF NEW.max_channels > 10000 AND NOT (NEW.max_channels <=> OLD.max_channels) THEN
@@ -112,6 +113,21 @@ BEGIN
      AND (SELECT status FROM clients WHERE id = NEW.client_id) = 'suspended' THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'the client is suspended: its campaigns cannot run';
   END IF;
+  reseller_suspended: BEGIN
+
+    IF NEW.status = 'running' AND OLD.status <> 'running' THEN
+      SET v_blocked_by = (SELECT b.code FROM client_tree t JOIN clients b ON b.id = t.ancestor_id
+                           WHERE t.client_id = NEW.client_id AND t.depth > 0
+                             AND b.status = 'suspended' AND b.parent_id IS NOT NULL
+                           ORDER BY t.depth LIMIT 1);
+      IF v_blocked_by IS NOT NULL THEN
+        SET refusal = CONCAT('the client''s reseller ', v_blocked_by,
+                             ' is suspended: its campaigns cannot run until it is reactivated');
+        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = refusal;
+      END IF;
+      SET refusal = NULL;
+    END IF;
+  END reseller_suspended;
 
   IF NEW.status = 'running'
      AND (OLD.status <> 'running' OR NOT (NEW.caller_id <=> OLD.caller_id)) THEN

@@ -56,14 +56,15 @@ BEGIN
 
   IF NEW.balance < OLD.balance THEN
 
-
     SET v_credit_limit = (SELECT IF(end_calls_without_credit = 1, credit_limit, NULL)
                             FROM clients WHERE id = NEW.client_id);
     SET v_threshold = (SELECT low_balance_threshold FROM clients WHERE id = NEW.client_id);
 
 
+
     IF v_credit_limit IS NOT NULL AND NEW.balance + v_credit_limit
-       < (SELECT COALESCE(SUM(reserved), 0) FROM calls WHERE client_id = NEW.client_id AND state = 'live') THEN
+       < (SELECT COALESCE(SUM(reserved), 0) FROM calls WHERE client_id = NEW.client_id AND state = 'live')
+         + (SELECT COALESCE(SUM(reserved), 0) FROM call_charges WHERE client_id = NEW.client_id AND live = 1) THEN
       INSERT INTO client_changes (client_id, kind, created_at)
         VALUES (NEW.client_id, 'no-credit', UTC_TIMESTAMP(3));
     END IF;

@@ -3,4 +3,4 @@
 -- `ictcontact db snapshot` and commit schema/current/ with it.
 -- View `ps_aors`.
 
-CREATE ALGORITHM=UNDEFINED SQL SECURITY DEFINER VIEW `ps_aors` AS select `e`.`sip_username` AS `id`,`e`.`max_contacts` AS `max_contacts`,'yes' AS `remove_existing`,3600 AS `default_expiration`,60 AS `qualify_frequency`,cast(NULL as char(255) charset utf8mb4) AS `contact` from (`extensions` `e` join `clients` `c` on(`c`.`id` = `e`.`client_id`)) where `e`.`status` = 'active' and `c`.`status` = 'active' and `e`.`md5_cred` is not null;
+CREATE ALGORITHM=UNDEFINED SQL SECURITY DEFINER VIEW `ps_aors` AS select `e`.`sip_username` AS `id`,`e`.`max_contacts` AS `max_contacts`,'yes' AS `remove_existing`,3600 AS `default_expiration`,60 AS `qualify_frequency`,cast(NULL as char(255) charset utf8mb4) AS `contact` from (`extensions` `e` join `clients` `c` on(`c`.`id` = `e`.`client_id`)) where `e`.`status` = 'active' and `c`.`status` = 'active' and `e`.`md5_cred` is not null and !exists(select 1 from (`client_tree` `t` join `clients` `b` on(`b`.`id` = `t`.`ancestor_id`)) where `t`.`client_id` = `c`.`id` and `t`.`depth` > 0 and `b`.`status` = 'suspended' and `b`.`parent_id` is not null limit 1);

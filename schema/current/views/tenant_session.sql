@@ -3,4 +3,4 @@
 -- `ictcontact db snapshot` and commit schema/current/ with it.
 -- View `tenant_session`.
 
-CREATE ALGORITHM=UNDEFINED SQL SECURITY DEFINER VIEW `tenant_session` AS select `l`.`client_id` AS `client_id`,`l`.`user_id` AS `user_id` from (`db_logins` `l` join `clients` `c` on(`c`.`id` = `l`.`client_id`)) where `l`.`account` = substring_index(user(),'@',1) and `l`.`locked` = 0 and `c`.`status` = 'active';
+CREATE ALGORITHM=UNDEFINED SQL SECURITY DEFINER VIEW `tenant_session` AS select `l`.`client_id` AS `client_id`,`l`.`user_id` AS `user_id` from (`db_logins` `l` join `clients` `c` on(`c`.`id` = `l`.`client_id`)) where `l`.`account` = substring_index(user(),'@',1) and `l`.`locked` = 0 and `c`.`status` = 'active' and !exists(select 1 from (`client_tree` `t` join `clients` `b` on(`b`.`id` = `t`.`ancestor_id`)) where `t`.`client_id` = `c`.`id` and `t`.`depth` > 0 and `b`.`status` = 'suspended' and `b`.`parent_id` is not null limit 1);
