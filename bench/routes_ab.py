@@ -120,6 +120,8 @@ async def run_round(reactor, port: int, codes, deck, seconds: float, concurrency
             answer = dict(got.set_by_server)
             if not got.server_closed or answer.get(v.RESULT) != v.ALLOW:
                 figures["errors"] += 1
+                why = answer.get(v.REASON) or ("not closed" if not got.server_closed else "?")
+                figures["why"][why] = figures["why"].get(why, 0) + 1
                 continue
             figures["latency"].append(elapsed)
             if routed and not answer.get(v.TRUNK):
@@ -154,9 +156,9 @@ def main(argv=None) -> int:
                 "B": setup(args.server_url, names["B"], deck, True, rng)}
     engine = make_engine(urls["A"], pool_size=1)
     with engine.connect() as conn:
-        codes = [r[0] for r in conn.execute(text("SELECT code FROM clients"))]
+        codes = [r[0] for r in conn.execute(text("SELECT code FROM clients WHERE name LIKE 'Bench client %'"))]
     engine.dispose()
-    figures = {side: {"latency": [], "errors": 0, "unrouted": 0} for side in "AB"}
+    figures = {side: {"latency": [], "errors": 0, "unrouted": 0, "why": {}} for side in "AB"}
     servers = Servers(Path(tempfile.mkdtemp(prefix="routes_ab-")))
     load_before = os.getloadavg()
     try:
@@ -190,6 +192,9 @@ def main(argv=None) -> int:
         stats[side] = (pct(lat, 0.5), pct(lat, 0.9), pct(lat, 0.99), sum(lat) / max(1, len(lat)))
         print(f"{label:<28} {len(lat):>7} " + " ".join(f"{x:>7.2f}" for x in stats[side])
               + f" {figures[side]['errors']:>6}")
+    for side in "AB":
+        if figures[side]["why"]:
+            print(f"  {side} not allowed: {figures[side]['why']}")
     ratio = [b / a if a else float("nan") for a, b in zip(stats["A"], stats["B"])]
     print(f"{'B/A':<28} {'':>7} " + " ".join(f"{x:>7.2f}" for x in ratio))
     print(f"load average before {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f},"
