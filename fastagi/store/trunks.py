@@ -2,15 +2,17 @@
 fail over, count failures and cool-downs.
 
 The functions taking `conn` run inside the caller's transaction (authorize, settle, the
-stale sweep); `failover()` is a unit of work of its own. Lock order, everywhere: the
-client's rows first (authorize: clients, then client_accounts), or the call's row
-(failover, settle), and the trunk_states rows last, several of them in ascending trunk
-id, so two transactions never wait on each other in a circle.
+stale sweep); `failover()` is a unit of work of its own. Lock order: the client's rows
+first (authorize: clients, then client_accounts) or the call's row (failover, settle),
+and trunk_states rows last, one at a time in the call's order of preference (a call only
+locks another trunk after the one it holds was full or cooling down; two calls that each
+hold a full trunk the other wants next deadlock, and InnoDB's deadlock detection makes one
+of them retry).
 
 Capacity is never stored: it is the count of live attempts of live calls on the trunk,
-read after its trunk_states row is locked (READ COMMITTED: a fresh view per statement),
-so it includes every take any server committed before the lock was granted, and a
-release (an attempt or its call leaving 'live') needs no lock at all.
+read once its trunk_states row is locked, so it includes every take any server committed
+before the lock was granted, and a release (an attempt or its call leaving 'live') needs
+no lock at all.
 """
 
 from __future__ import annotations
@@ -46,23 +48,25 @@ _CANDIDATES = text(
     "  LEFT JOIN routes r ON r.route_group_id = g.id"
     "  LEFT JOIN trunks t ON t.id = r.trunk_id"
     " ) c ON 1")
-# After the locks, one statement: the live attempts of live calls on each locked trunk
-# and each one's buy rates whose prefix is a leading part of the number (the longest per
-# trunk wins, picked in Python). With constant lists the rates are point lookups on
+# The buy rates of the group's trunks whose prefix is a leading part of the number (the
+# longest per trunk wins, picked in Python). With constant lists they are point lookups on
 # (trunk_id, prefix); joined to the candidates query instead, MariaDB used trunk_id alone
 # and read every rate of the trunk (0.6 s per call with 100,000 rates over 5 trunks).
-# The count is a statement of its own after the locking one: under READ COMMITTED it
-# reads what was committed when it starts, after the locks were granted.
-_LIVE_AND_BUY = (
-    "SELECT a.trunk_id, COUNT(*) AS live, NULL AS prefix, NULL AS rate_per_min,"
-    " NULL AS connection_fee, NULL AS initial_increment, NULL AS subsequent_increment"
-    " FROM call_attempts a JOIN calls c ON c.id = a.call_id"
-    " WHERE a.trunk_id IN ({trunks}) AND a.state = 'live' AND c.state = 'live'"
-    " GROUP BY a.trunk_id"
-    " UNION ALL"
-    " SELECT trunk_id, NULL, prefix, rate_per_min, connection_fee, initial_increment,"
-    " subsequent_increment FROM trunk_rates WHERE trunk_id IN ({trunks})"
-    " AND prefix IN (" + _PREFIXES + ")")
+_BUY_RATES = ("SELECT trunk_id, prefix, rate_per_min, connection_fee, initial_increment,"
+              " subsequent_increment FROM trunk_rates WHERE trunk_id IN ({trunks})"
+              " AND prefix IN (" + _PREFIXES + ")")
+# Lock ONE trunk's state row and count its live attempts of live calls, in one statement.
+# The count is a non-locking read evaluated after the row lock is granted, and InnoDB
+# gives a READ COMMITTED statement its read view at its first consistent read, so it sees
+# every take committed before the lock was granted (tests/routing: test_count_under_the_lock
+# _sees_the_take_committed_while_waiting). With several rows in one statement that would
+# NOT hold (the view made for the first row would be reused for the next): so one row per
+# statement, in the call's order of preference.
+_LOCK_AND_COUNT = text(
+    "SELECT s.trunk_id, s.cooled_until,"
+    " (SELECT COUNT(*) FROM call_attempts a JOIN calls c ON c.id = a.call_id"
+    "  WHERE a.trunk_id = s.trunk_id AND a.state = 'live' AND c.state = 'live') AS live"
+    " FROM trunk_states s WHERE s.trunk_id = :t FOR UPDATE")
 _INSERT_ATTEMPT = text(
     "INSERT INTO call_attempts (call_id, attempt, trunk_id, state, started_at, buy_prefix,"
     " buy_rate_per_min, buy_connection_fee, buy_initial_increment, buy_subsequent_increment)"
@@ -105,63 +109,58 @@ def _candidates(conn: Connection, plan_id: int | None, number: str):
 
 
 @lru_cache(maxsize=64)
-def _statements(count: int) -> tuple:
-    """The statements for `count` trunks, made once (a new text() is compiled again)."""
-    placeholders = ", ".join(f":t{i}" for i in range(count))
-    lock = text(f"SELECT trunk_id, cooled_until FROM trunk_states WHERE trunk_id IN ({placeholders})"
-                " ORDER BY trunk_id FOR UPDATE")
-    return lock, text(_LIVE_AND_BUY.format(trunks=placeholders))
+def _buy_rates_statement(count: int):
+    """The buy-rate lookup for `count` trunks, made once (a new text() is compiled again)."""
+    return text(_BUY_RATES.format(trunks=", ".join(f":t{i}" for i in range(count))))
 
 
-def _lock_count_and_buy(conn: Connection, ids: list[int], digits: str):
-    """Lock the trunk_states rows of `ids` in ascending id, then read their live attempts
-    of live calls and their buy rates for `digits`.
-    Returns ({id: cooled_until}, {id: live}, {id: buy Rate})."""
-    ids = sorted(set(ids))
+def _buy_rates(conn: Connection, ids: list[int], digits: str) -> dict[int, Rate]:
     params = {f"t{i}": trunk_id for i, trunk_id in enumerate(ids)}
-    lock, live_and_buy = _statements(len(ids))
-    states = {r.trunk_id: r.cooled_until for r in conn.execute(lock, params)}
-    if len(states) < len(ids):
-        # a trunk without its state row (made by trunks' AFTER INSERT trigger; someone
-        # deleted it): make it, then lock again, still in ascending order
-        for trunk_id in ids:
-            if trunk_id not in states:
-                conn.execute(text("INSERT IGNORE INTO trunk_states (trunk_id) VALUES (:t)"),
-                             {"t": trunk_id})
-        states = {r.trunk_id: r.cooled_until for r in conn.execute(lock, params)}
-    live: dict[int, int] = {}
     buy: dict[int, Rate] = {}
-    for r in conn.execute(live_and_buy, {**params, "digits": digits}):
-        if r.prefix is None:
-            live[r.trunk_id] = r.live
-        elif r.trunk_id not in buy or len(r.prefix) > len(buy[r.trunk_id].prefix):
+    for r in conn.execute(_buy_rates_statement(len(ids)), {**params, "digits": digits}):
+        if r.trunk_id not in buy or len(r.prefix) > len(buy[r.trunk_id].prefix):
             buy[r.trunk_id] = Rate(r.prefix, r.rate_per_min, r.connection_fee,
                                    r.initial_increment, r.subsequent_increment)
-    return states, live, buy
+    return buy
+
+
+def _lock_and_count(conn: Connection, trunk_id: int):
+    row = conn.execute(_LOCK_AND_COUNT, {"t": trunk_id}).first()
+    if row is None:
+        # no state row (made by trunks' AFTER INSERT trigger; someone deleted it): make it
+        conn.execute(text("INSERT IGNORE INTO trunk_states (trunk_id) VALUES (:t)"),
+                     {"t": trunk_id})
+        row = conn.execute(_LOCK_AND_COUNT, {"t": trunk_id}).one()
+    return row
 
 
 def choose(conn: Connection, plan_id: int | None, number: str, sell: Rate | None,
            now: datetime, tried: frozenset[int] = frozenset()) -> Route:
     """Pick the trunk for a call (not taken yet: `take` records it). `sell`: the rate the
-    client pays (None: not rated, no margin check); `tried`: trunks this call already had."""
+    client pays (None: not rated, no margin check); `tried`: trunks this call already had.
+
+    Only the trunk taken is locked (and any full or cooling one tried before it): the
+    trunks are ordered and margin-checked without locks, then locked one at a time in that
+    order until one has room. Two calls each holding a full trunk the other wants next
+    deadlock; InnoDB detects it and the transaction is retried (fastagi.db.retry)."""
     group, candidates = _candidates(conn, plan_id, number)
     if group is None:
         return LEGACY
     route = Route(routed=True, group_id=group.group_id, max_tries=group.max_tries or 0)
     if len(tried) >= route.max_tries:
         return route
-    # every trunk that might be taken is locked (the active ones with some capacity, not
-    # tried yet), then counted, priced, checked and ordered under the locks
     lockable = [c for c in candidates
                 if c.status == "active" and c.capacity > 0 and c.trunk_id not in tried]
     if not lockable:
         return route
-    states, live, buy = _lock_count_and_buy(conn, [c.trunk_id for c in lockable],
-                                            rating_digits(number))
-    current = [replace(c, live=live.get(c.trunk_id, 0), cooled_until=states.get(c.trunk_id),
-                       buy=buy.get(c.trunk_id)) for c in lockable]
-    usable = routing.usable_order(current, group.ordering, routing.margin_rate(sell), now, tried)
-    return replace(route, trunk=usable[0]) if usable else route
+    buy = _buy_rates(conn, [c.trunk_id for c in lockable], rating_digits(number))
+    priced = [replace(c, buy=buy.get(c.trunk_id)) for c in lockable]
+    for c in routing.usable_order(priced, group.ordering, routing.margin_rate(sell), now, tried):
+        state = _lock_and_count(conn, c.trunk_id)
+        current = replace(c, live=state.live, cooled_until=state.cooled_until)
+        if routing.skip_reason(current, None, now, tried) is None:
+            return replace(route, trunk=current)
+    return route
 
 
 def take(conn: Connection, call_id: int, attempt: int, trunk: routing.Candidate,

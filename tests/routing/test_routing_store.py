@@ -290,3 +290,38 @@ def test_cooldown_is_shared_by_servers_on_their_own_connections(engine, db_url, 
             assert calls.authorize(server, out(), NOW + timedelta(seconds=61), LIMITS).trunk == "first"
     finally:
         other.dispose()
+
+
+def test_count_under_the_lock_sees_the_take_committed_while_waiting(engine, two_trunks):
+    """The lock-and-count statement (one trunk_states row, its live attempts counted in a
+    subquery) waits for a take in progress and then counts it: the count's read view is
+    made after the lock is granted. If MariaDB ever made it at the statement's start, the
+    waiting call would not see the take and could go over capacity: this test fails then."""
+    import threading
+    import time
+    first, _ = two_trunks
+    calls.authorize(engine, out(), NOW, LIMITS)          # on `first`: 1 live
+    holder = engine.connect()
+    other = calls.authorize(engine, out(), NOW, LIMITS).call_id
+    # a second live call whose take is in progress: its attempt inserted under the lock
+    execute(engine, "DELETE FROM call_attempts WHERE call_id = :c", c=other)
+    tx = holder.begin()
+    holder.execute(trunks.text("SELECT trunk_id FROM trunk_states WHERE trunk_id = :t FOR UPDATE"),
+                   {"t": first})
+    holder.execute(trunks.text(
+        "INSERT INTO call_attempts (call_id, attempt, trunk_id, state, started_at)"
+        " VALUES (:c, 1, :t, 'live', :now)"), {"c": other, "t": first, "now": NOW})
+    seen = {}
+
+    def waiter():
+        with engine.connect() as conn:
+            seen["live"] = trunks._lock_and_count(conn, first).live
+            conn.rollback()
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    time.sleep(1.0)                        # the waiter is blocked on the row lock now
+    assert "live" not in seen
+    tx.commit()
+    holder.close()
+    thread.join(10)
+    assert seen["live"] == 2
