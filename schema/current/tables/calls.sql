@@ -11,6 +11,8 @@ CREATE TABLE `calls` (
   `number` varchar(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL COMMENT 'Dialled number as received (digits for a valid request)',
   `state` enum('live','settled','stale','rejected') NOT NULL COMMENT 'live: holds a channel and credit; settled: rated and billed; stale: never settled, released for review; rejected: refused attempt',
   `reason` varchar(32) DEFAULT NULL COMMENT 'Why an attempt was rejected (ICT_REASON); NULL otherwise',
+  `rejected_by` varchar(32) CHARACTER SET ascii COLLATE ascii_bin DEFAULT NULL COMMENT 'Code of the client whose level refused the attempt (the calling client or a reseller above it); NULL unless rejected',
+  `reseller_levels` tinyint(3) unsigned NOT NULL DEFAULT 0 COMMENT 'How many resellers above the client (master not counted) hold a charge of this call in call_charges; 0 for a client of master',
   `emergency` tinyint(1) NOT NULL DEFAULT 0 COMMENT '1: an emergency number, always allowed, never billed',
   `prefix` varchar(32) CHARACTER SET ascii COLLATE ascii_bin DEFAULT NULL COMMENT 'Rate prefix applied (longest match)',
   `rate_per_min` decimal(12,6) DEFAULT NULL COMMENT 'USD per minute applied, copied from the rate at authorization',
@@ -113,6 +115,11 @@ BEGIN
           cost = NEW.cost,
           ended_at = COALESCE(NEW.settled_at, UTC_TIMESTAMP(3))
       WHERE uniqueid = NEW.uniqueid AND outcome IS NULL;
+  END IF;
+
+
+  IF NEW.reseller_levels > 0 AND OLD.state = 'live' AND NEW.state <> 'live' THEN
+    UPDATE call_charges SET live = 0 WHERE call_id = NEW.id;
   END IF;
 END//
 DELIMITER ;

@@ -5,6 +5,7 @@
 
 CREATE TABLE `clients` (
   `id` int(10) unsigned NOT NULL AUTO_INCREMENT COMMENT 'Client id',
+  `parent_id` int(10) unsigned DEFAULT NULL COMMENT 'The reseller this client belongs to; NULL only for the root master (the operator). Given NULL at INSERT it becomes master. Changed only by CALL move_client',
   `code` varchar(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL COMMENT 'Short slug [a-z0-9_-]: names the dialplan context client-<code> and SIP usernames; cannot change',
   `name` varchar(128) NOT NULL COMMENT 'Unique display name of the client',
   `email` varchar(254) DEFAULT NULL COMMENT 'Billing/contact e-mail',
@@ -16,6 +17,7 @@ CREATE TABLE `clients` (
   `rate_plan_id` int(10) unsigned DEFAULT NULL COMMENT 'Rate plan; left empty (NULL) it becomes the default plan',
   `channel_limit` int(11) NOT NULL DEFAULT 10 COMMENT 'Most simultaneous calls, 0-10000 (0 blocks all calls but emergency)',
   `end_calls_without_credit` tinyint(1) NOT NULL DEFAULT 0 COMMENT '1: when the balance (plus the postpaid credit limit) no longer covers the credit reserved by live calls, they are hung up over AMI; 0 (default): each call''s own limit ends it',
+  `resells` tinyint(1) NOT NULL DEFAULT 0 COMMENT '1: this client may create and manage clients of its own through its database logins (a reseller); 0: a plain client',
   `status` enum('active','suspended') NOT NULL DEFAULT 'active' COMMENT 'suspended: calls rejected, campaigns paused, agents locked out, nothing deleted',
   `suspended_at` datetime DEFAULT NULL COMMENT 'When the client was last suspended (UTC); set automatically',
   `notes` text DEFAULT NULL COMMENT 'Free text for admins',
@@ -25,6 +27,8 @@ CREATE TABLE `clients` (
   UNIQUE KEY `uq_clients_code` (`code`),
   UNIQUE KEY `uq_clients_name` (`name`),
   KEY `ix_clients_rate_plan` (`rate_plan_id`),
+  KEY `ix_clients_parent` (`parent_id`),
+  CONSTRAINT `fk_clients_parent` FOREIGN KEY (`parent_id`) REFERENCES `clients` (`id`),
   CONSTRAINT `fk_clients_rate_plan` FOREIGN KEY (`rate_plan_id`) REFERENCES `rate_plans` (`id`),
   CONSTRAINT `ck_clients_code_slug` CHECK (`code` regexp '^[a-z0-9_-]{1,32}$'),
   CONSTRAINT `ck_clients_name_not_blank` CHECK (trim(`name`) <> ''),
@@ -32,7 +36,8 @@ CREATE TABLE `clients` (
   CONSTRAINT `ck_clients_credit_limit` CHECK (`credit_limit` >= 0),
   CONSTRAINT `ck_clients_status` CHECK (`status` in ('active','suspended')),
   CONSTRAINT `ck_clients_end_calls_without_credit` CHECK (`end_calls_without_credit` in (0,1)),
-  CONSTRAINT `ck_clients_rate_plan_set` CHECK (`rate_plan_id` is not null)
+  CONSTRAINT `ck_clients_rate_plan_set` CHECK (`rate_plan_id` is not null),
+  CONSTRAINT `ck_clients_resells` CHECK (`resells` in (0,1))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci COMMENT='Clients (tenants): what admins set (credit limit, rate plan, channel limit, status); the balance is in client_accounts';
 
 -- BEFORE INSERT
@@ -60,6 +65,19 @@ BEGIN
   IF NEW.status = 'suspended' THEN
     SET NEW.suspended_at = UTC_TIMESTAMP();
   END IF;
+
+
+  IF NEW.parent_id IS NULL AND NEW.code <> 'master' THEN
+    SET NEW.parent_id = (SELECT id FROM clients WHERE code = 'master');
+  END IF;
+  IF NEW.parent_id IS NOT NULL
+     AND (SELECT MAX(depth) FROM client_tree WHERE client_id = NEW.parent_id) >= 6 THEN
+    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'clients.parent_id: a client is at most 6 levels below master; give a parent higher up';
+  END IF;
+  SET refusal = plan_owner_refusal(NEW.rate_plan_id, NEW.parent_id);
+  IF refusal IS NOT NULL THEN
+    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = refusal;
+  END IF;
 END//
 DELIMITER ;
 
@@ -68,6 +86,8 @@ DELIMITER //
 CREATE TRIGGER clients_after_insert AFTER INSERT ON clients FOR EACH ROW
 BEGIN
   CALL open_client_account(NEW.id, NEW.opening_balance);
+
+  CALL client_tree_add(NEW.id, NEW.parent_id);
 END//
 DELIMITER ;
 
@@ -109,6 +129,27 @@ BEGIN
   IF NEW.status = 'suspended' AND OLD.status <> 'suspended' THEN
     SET NEW.suspended_at = UTC_TIMESTAMP();
   END IF;
+
+
+
+  IF NOT (NEW.parent_id <=> OLD.parent_id) THEN
+    IF NOT (@ict_move_client <=> OLD.id) THEN
+      SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'clients.parent_id changes only through CALL move_client(client code, new parent code): it moves the client''s whole subtree and its plan with it';
+    ELSEIF NEW.parent_id IS NULL THEN
+      SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'clients.parent_id: only master has no parent; give the reseller the client belongs to';
+    ELSEIF EXISTS (SELECT 1 FROM client_tree WHERE ancestor_id = OLD.id AND client_id = NEW.parent_id) THEN
+      SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'clients.parent_id: a client cannot move under itself or one of its own clients (a cycle); give a parent outside its subtree';
+    ELSEIF (SELECT MAX(depth) FROM client_tree WHERE client_id = NEW.parent_id) + 1
+           + (SELECT MAX(depth) FROM client_tree WHERE ancestor_id = OLD.id) > 6 THEN
+      SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'clients.parent_id: the client''s subtree would reach more than 6 levels below master; give a parent higher up';
+    END IF;
+  END IF;
+  IF NOT (NEW.parent_id <=> OLD.parent_id AND NEW.rate_plan_id <=> OLD.rate_plan_id) THEN
+    SET refusal = plan_owner_refusal(NEW.rate_plan_id, NEW.parent_id);
+    IF refusal IS NOT NULL THEN
+      SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = refusal;
+    END IF;
+  END IF;
 END//
 DELIMITER ;
 
@@ -127,6 +168,10 @@ BEGIN
     CALL client_suspended(NEW.id);
   ELSEIF NEW.end_calls_without_credit = 1 AND OLD.end_calls_without_credit = 0 THEN
     CALL log_client_without_credit(NEW.id, NEW.credit_limit);
+  END IF;
+
+  IF NOT (NEW.parent_id <=> OLD.parent_id) THEN
+    CALL client_tree_move(NEW.id, NEW.parent_id);
   END IF;
 END//
 DELIMITER ;
