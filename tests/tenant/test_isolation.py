@@ -116,7 +116,9 @@ def test_writable_views_carry_cascaded_check_option(world):
                     "do_not_call": "CASCADED", "campaign_progress": "NONE",
                     "campaign_attempts": "NONE", "campaign_destinations": "NONE",
                     "campaign_runs": "NONE",
-                    "alerts": "NONE"}
+                    "alerts": "NONE", "my_client_calls": "NONE", "my_clients": "NONE",
+                    "my_margins": "NONE", "my_margins_daily": "NONE", "my_plans": "NONE",
+                    "my_rates": "NONE", "transfers": "NONE"}
 
 
 def test_a_table_is_offered_by_adding_rows_and_refreshing(world):
