@@ -236,10 +236,11 @@ BEGIN
   SELECT code, name, plan, balance, channels, status FROM client_list WHERE id = v_child;
 END//
 
--- One transaction: the reseller's rows are locked (clients row, then account) before its
--- child's, as authorize locks a call's levels from the top; the credit left is read under
--- that lock, so a call racing for the same credit waits and sees the transfer, or
--- reserves first and the transfer sees its reservation.
+-- One transaction, in the lock order of every call's levels (fastagi/store/resellers.py:
+-- deepest first, at each level the clients row then the account): the child's rows, then
+-- the reseller's. The credit left is read under the reseller's lock, so a call racing for
+-- the same credit waits and sees the transfer, or reserves first and the transfer sees
+-- its reservation.
 CREATE PROCEDURE reseller_transfer(IN p_code VARCHAR(64), IN p_amount DECIMAL(65,30),
                                    IN p_reference VARCHAR(255))
   COMMENT 'transfer_to_client(child code, amount, reference): money from the calling reseller''s balance to its child''s'
@@ -278,10 +279,10 @@ BEGIN
         DO SLEEP(0.01 * v_tries);
       END;
       START TRANSACTION;
-      SELECT id INTO v_me FROM clients WHERE id = v_me FOR UPDATE;
-      SELECT client_id INTO v_me FROM client_accounts WHERE client_id = v_me FOR UPDATE;
       SELECT id INTO v_child FROM clients WHERE id = v_child FOR UPDATE;
       SELECT client_id INTO v_child FROM client_accounts WHERE client_id = v_child FOR UPDATE;
+      SELECT id INTO v_me FROM clients WHERE id = v_me FOR UPDATE;
+      SELECT client_id INTO v_me FROM client_accounts WHERE client_id = v_me FOR UPDATE;
       IF EXISTS (SELECT 1 FROM transfers WHERE from_client_id = v_me AND reference = p_reference) THEN
         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'you already made a transfer with this reference: SELECT * FROM transfers';
       END IF;

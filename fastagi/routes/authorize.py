@@ -79,6 +79,8 @@ async def handle(channel: Channel, services: Services) -> None:
                     request.client_code, request.number, outcome.call_id, channel.env.channel)
     channel.note(decision=v.ALLOW if admission.allowed else v.REJECT,
                  reason=admission.reason, call_id=outcome.call_id)
+    if outcome.rejected_by is not None and outcome.rejected_by != request.client_code:
+        channel.note(rejected_by=outcome.rejected_by)  # a reseller above the client refused
     if admission.allowed:
         answer: dict = {}
         max_ms = admission.max_seconds * 1000

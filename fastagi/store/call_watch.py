@@ -22,7 +22,9 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Engine
 
 from fastagi.db.retry import with_retry
-from fastagi.store import calls
+from fastagi.billing.money import round_money
+from fastagi.billing.rating import exact_cost
+from fastagi.store import calls, resellers
 
 SUSPENDED = "suspended"
 NO_CREDIT = "no-credit"
@@ -66,16 +68,18 @@ _DUE = text(
 # clients row is read without a lock: admissions lock it before the account).
 _CALL_FOR_EXTENSION = text(
     "SELECT id, client_id, state, emergency, max_seconds, reserved, authorized_at, prefix,"
-    " rate_per_min, connection_fee, initial_increment, subsequent_increment"
+    " rate_per_min, connection_fee, initial_increment, subsequent_increment, reseller_levels"
     " FROM calls WHERE id = :call_id FOR UPDATE")
 _CLIENT_BALANCE = text(
     "SELECT balance FROM client_accounts WHERE client_id = :client_id FOR UPDATE")
 # Not locked (a locking read of clients here would take it after the account, the other
 # way round from an admission).
 _CLIENT_CREDIT_LIMIT = text("SELECT credit_limit FROM clients WHERE id = :client_id")
+# A reseller's own calls share its credit with what its subtree's calls hold of it.
 _CLIENT_RESERVED = text(
-    "SELECT COALESCE(SUM(reserved), 0) FROM calls WHERE client_id = :client_id"
-    " AND state = 'live'")
+    "SELECT (SELECT COALESCE(SUM(reserved), 0) FROM calls WHERE client_id = :client_id"
+    " AND state = 'live') + (SELECT COALESCE(SUM(reserved), 0) FROM call_charges"
+    " WHERE client_id = :client_id AND live = 1)")
 _EXTEND = text(
     "UPDATE calls SET max_seconds = :max_seconds, reserved = :reserved,"
     " expires_at = authorized_at + INTERVAL :expiry SECOND"
@@ -240,6 +244,11 @@ def extend_call(engine: Engine, call_id: int, slice_seconds: int, cap_seconds: i
             if grant is None:
                 return None
             new_max, new_reserved = grant
+            if call.reseller_levels:  # every reseller above must pay for the slice too
+                new_max = resellers.extend_levels(conn, call_id, int(call.max_seconds), new_max)
+                if new_max is None:
+                    return None
+                new_reserved = round_money(exact_cost(rate, new_max, answered=True))
             conn.execute(_EXTEND, {"max_seconds": new_max, "reserved": new_reserved,
                                    "expiry": new_max + grace_seconds, "call_id": call_id})
             return Extended(call_id, new_max,

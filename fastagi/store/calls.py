@@ -8,7 +8,9 @@ the new live call are atomic across every server process. An admission also writ
 client's account (`client_accounts.admitted_calls`, never the `clients` row people edit):
 on a Galera cluster, where row locks are local to one node, that makes concurrent
 admissions of one client on different nodes conflict at certification, and the loser is
-retried (docs/galera.md).
+retried (docs/galera.md). A client under resellers has every reseller above it (master
+excepted) locked, checked, charged and billed too: fastagi.store.resellers, which holds
+the lock order.
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.engine import Connection, Engine
 
-from fastagi.billing.admission import Admission, CallRequest, ClientSnapshot, decide
+from fastagi.billing.admission import Admission, CallRequest, ClientSnapshot
+from fastagi.billing.hierarchy import decide_levels
 from fastagi.billing.rating import Rate
 from fastagi.billing.settlement import Charge, charge_for
 from fastagi.db.retry import NotCommitted, with_retry
+from fastagi.store import resellers
 
 MAX_PREFIX_LENGTH = 32
 # A settle that gives up leaves its call unbilled (stale, for review), and running it
@@ -37,7 +41,8 @@ SETTLE_ATTEMPTS = 20
 # What people set (clients) and what the system keeps (client_accounts), both locked: the
 # clients row first (found by its unique code), then the account by its primary key.
 _CLIENT_FOR_UPDATE = text(
-    "SELECT c.id, c.code, c.status, a.balance, c.credit_limit, c.channel_limit, c.rate_plan_id"
+    "SELECT c.id, c.code, c.status, a.balance, c.credit_limit, c.channel_limit, c.rate_plan_id,"
+    " c.parent_id"
     " FROM clients c JOIN client_accounts a ON a.client_id = c.id"
     " WHERE c.code = :code FOR UPDATE")
 # Read after the client's row lock is held (READ COMMITTED: a new read view per statement),
@@ -45,13 +50,21 @@ _CLIENT_FOR_UPDATE = text(
 # granted. One round trip: the client's live usage, its plan, and the longest matching
 # prefix (rate columns NULL if none). Every leading part of the digits is a candidate:
 # LEFT(:digits, n) for n = 1..32 folds to constants, so the lookup is one range scan of
-# the (rate_plan_id, prefix) key, with a single bound parameter to escape.
+# the (rate_plan_id, prefix) key, with a single bound parameter to escape. A reseller's
+# usage includes its subtree's live calls (call_charges), and `above` counts the client's
+# ancestors (master included): two index probes, so a client of master learns in this
+# query that no reseller is above it.
 _USAGE_PLAN_AND_RATE = text(
-    "SELECT u.live, u.reserved, p.dial_template, p.rate_inbound, r.prefix, r.rate_per_min,"
+    "SELECT u.live + s.live AS live, u.reserved + s.reserved AS reserved, t.above,"
+    " p.dial_template, p.rate_inbound, r.prefix, r.rate_per_min,"
     " r.connection_fee, r.initial_increment, r.subsequent_increment"
     " FROM rate_plans p"
     " CROSS JOIN (SELECT COUNT(*) AS live, COALESCE(SUM(reserved), 0) AS reserved FROM calls"
     "   WHERE client_id = :client_id AND state = 'live') u"
+    " CROSS JOIN (SELECT COUNT(*) AS live, COALESCE(SUM(reserved), 0) AS reserved"
+    "   FROM call_charges WHERE client_id = :client_id AND live = 1) s"
+    " CROSS JOIN (SELECT COUNT(*) AS above FROM client_tree"
+    "   WHERE client_id = :client_id AND depth > 0) t"
     " LEFT JOIN rates r ON r.rate_plan_id = p.id AND r.prefix IN ("
     + ", ".join(f"LEFT(:digits, {n})" for n in range(1, MAX_PREFIX_LENGTH + 1)) + ")"
     " WHERE p.id = :plan_id ORDER BY LENGTH(r.prefix) DESC LIMIT 1")
@@ -61,16 +74,18 @@ _COUNT_ADMISSION = text(
     "UPDATE client_accounts SET admitted_calls = admitted_calls + 1"
     " WHERE client_id = :client_id")
 _INSERT_CALL = text(
-    "INSERT INTO calls (client_id, client_code, direction, number, state, reason, emergency,"
+    "INSERT INTO calls (client_id, client_code, direction, number, state, reason, rejected_by,"
+    " reseller_levels, emergency,"
     " prefix, rate_per_min, connection_fee, initial_increment, subsequent_increment,"
     " max_seconds, reserved, uniqueid, channel, server, asterisk, authorized_at, expires_at)"
-    " VALUES (:client_id, :client_code, :direction, :number, :state, :reason, :emergency,"
+    " VALUES (:client_id, :client_code, :direction, :number, :state, :reason, :rejected_by,"
+    " :reseller_levels, :emergency,"
     " :prefix, :rate_per_min, :connection_fee, :initial_increment, :subsequent_increment,"
     " :max_seconds, :reserved, :uniqueid, :channel, :server, :asterisk, :now, :expires_at)")
 _CALL_BY_ID = text(
     "SELECT id, client_id, state, emergency, prefix, rate_per_min, connection_fee,"
-    " initial_increment, subsequent_increment, max_seconds, cost, billable_seconds"
-    " FROM calls WHERE id = :call_id")
+    " initial_increment, subsequent_increment, max_seconds, cost, billable_seconds,"
+    " reseller_levels FROM calls WHERE id = :call_id")
 _SETTLE = text(
     "UPDATE calls SET state = 'settled', settled_at = :now, answered_seconds = :answered,"
     " answered_ms = :answered_ms,"
@@ -105,6 +120,7 @@ class Authorization:
     admission: Admission
     call_id: int | None       # the call record (live when allowed, rejected otherwise)
     client_id: int | None
+    rejected_by: str | None = None   # code of the client whose level refused the call
 
 
 @dataclass(frozen=True)
@@ -148,14 +164,21 @@ def _authorize_once(engine: Engine, request: CallRequest, now: datetime, limits:
     with engine.connect() as conn:  # closing without commit rolls back
         try:
             row = conn.execute(_CLIENT_FOR_UPDATE, {"code": request.client_code}).first()
-            client, rate = None, None
+            client, rate, levels = None, None, ()
             if row is not None:
-                client, rate = _snapshot(conn, row, request.number)
-            admission = decide(request, client, rate, limits.max_call_seconds,
-                               limits.dial_template)
-            call_id = _record(conn, request, client, admission, now, limits, context)
+                client, rate, above = _snapshot(conn, row, request.number)
+                levels = resellers.lock_levels(conn, row.id, row.parent_id, above,
+                                               rating_digits(request.number))
+            decision = decide_levels(request, client, rate, levels, limits.max_call_seconds,
+                                     limits.dial_template)
+            admission = decision.admission
+            call_id = _record(conn, request, client, admission, now, limits, context,
+                              decision.rejected_by, len(decision.charges))
             if admission.allowed:
                 conn.execute(_COUNT_ADMISSION, {"client_id": client.id})
+                resellers.record_charges(conn, call_id, decision.charges, now)
+        except resellers.PathMoved as exc:
+            raise NotCommitted(str(exc)) from exc
         except DBAPIError as exc:
             if exc.connection_invalidated:  # lost before COMMIT: nothing happened
                 raise NotCommitted("connection lost before the commit") from exc
@@ -164,10 +187,11 @@ def _authorize_once(engine: Engine, request: CallRequest, now: datetime, limits:
         if why:
             raise Abandoned(f"authorize rolled back: {why}")
         conn.commit()  # a connection lost here leaves the outcome unknown: not retried
-        return Authorization(admission, call_id, client.id if client else None)
+        return Authorization(admission, call_id, client.id if client else None,
+                             decision.rejected_by)
 
 
-def _snapshot(conn: Connection, row, number: str) -> tuple[ClientSnapshot, Rate | None]:
+def _snapshot(conn: Connection, row, number: str) -> tuple[ClientSnapshot, Rate | None, int]:
     plan = conn.execute(_USAGE_PLAN_AND_RATE, {"digits": rating_digits(number),
                                                "client_id": row.id,
                                                "plan_id": row.rate_plan_id}).one()
@@ -181,11 +205,12 @@ def _snapshot(conn: Connection, row, number: str) -> tuple[ClientSnapshot, Rate 
     if plan.prefix is not None:
         rate = Rate(plan.prefix, plan.rate_per_min, plan.connection_fee,
                     plan.initial_increment, plan.subsequent_increment)
-    return client, rate
+    return client, rate, plan.above
 
 
 def _record(conn: Connection, request: CallRequest, client: ClientSnapshot | None,
-            admission: Admission, now: datetime, limits: Limits, context: CallContext) -> int:
+            admission: Admission, now: datetime, limits: Limits, context: CallContext,
+            rejected_by: str | None = None, reseller_levels: int = 0) -> int:
     rate = admission.rate
     expires = None
     if admission.allowed:
@@ -197,6 +222,8 @@ def _record(conn: Connection, request: CallRequest, client: ClientSnapshot | Non
         "number": request.number,
         "state": "live" if admission.allowed else "rejected",
         "reason": admission.reason or None,
+        "rejected_by": rejected_by,
+        "reseller_levels": reseller_levels,
         "emergency": int(request.emergency and admission.allowed),
         "prefix": rate.prefix if rate else None,
         "rate_per_min": rate.rate_per_min if rate else None,
@@ -243,6 +270,8 @@ def _settle_once(engine: Engine, call_id: int, answered_ms: int | None, dial_sta
                 "call_id": call_id, "seen_state": call.state,
             }).rowcount
             if updated == 1:
+                if call.reseller_levels:
+                    resellers.bill_levels(conn, call, charge, answered_ms, dial_status, now)
                 return Settlement(found=True, state="settled", cost=charge.cost, changed=True,
                                   charge=charge)
         raise RuntimeError(f"call {call_id} kept changing state while being settled")

@@ -21,6 +21,7 @@ CREATE TABLE `call_charges` (
   `authorized_at` datetime(3) NOT NULL COMMENT 'When the call was admitted (UTC)',
   `settled_at` datetime(3) DEFAULT NULL COMMENT 'When it was billed (UTC)',
   PRIMARY KEY (`call_id`,`client_id`),
+  KEY `ix_call_charges_client` (`client_id`),
   KEY `ix_call_charges_live` (`client_id`,`live`,`reserved`),
   KEY `ix_call_charges_settled` (`client_id`,`settled_at`),
   CONSTRAINT `fk_call_charges_call` FOREIGN KEY (`call_id`) REFERENCES `calls` (`id`),
@@ -45,14 +46,23 @@ DELIMITER ;
 DELIMITER //
 CREATE TRIGGER call_charges_before_update BEFORE UPDATE ON call_charges FOR EACH ROW
 BEGIN
+  DECLARE conditions INT DEFAULT 0;
+  DECLARE refusal VARCHAR(255) DEFAULT NULL;
+
+
+  GET DIAGNOSTICS conditions = NUMBER;
+  IF conditions > 0 OR @@sql_notes = 0 THEN
+    SET refusal = inexact_money_refusal(input_changed_by_server('cost'),
+      NOT (NEW.cost <=> OLD.cost), 'call_charges.cost', 4);
+    IF refusal IS NOT NULL THEN
+      SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = refusal;
+    END IF;
+  END IF;
   IF NOT (NEW.call_id <=> OLD.call_id AND NEW.client_id <=> OLD.client_id AND NEW.depth <=> OLD.depth) THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'a call charge cannot move to another call, reseller or level';
   END IF;
   IF NEW.live > OLD.live THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'call_charges.live only ends (with its call): a finished call cannot hold a channel again';
-  END IF;
-  IF NOT (NEW.cost <=> OLD.cost) AND NEW.cost IS NOT NULL AND NEW.cost <> ROUND(NEW.cost, 4) THEN
-    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'call_charges.cost is exact to 4 decimals (USD): round it yourself';
   END IF;
 END//
 DELIMITER ;
