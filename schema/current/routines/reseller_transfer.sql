@@ -42,10 +42,10 @@ BEGIN
         DO SLEEP(0.01 * v_tries);
       END;
       START TRANSACTION;
-      SELECT id INTO v_me FROM clients WHERE id = v_me FOR UPDATE;
-      SELECT client_id INTO v_me FROM client_accounts WHERE client_id = v_me FOR UPDATE;
       SELECT id INTO v_child FROM clients WHERE id = v_child FOR UPDATE;
       SELECT client_id INTO v_child FROM client_accounts WHERE client_id = v_child FOR UPDATE;
+      SELECT id INTO v_me FROM clients WHERE id = v_me FOR UPDATE;
+      SELECT client_id INTO v_me FROM client_accounts WHERE client_id = v_me FOR UPDATE;
       IF EXISTS (SELECT 1 FROM transfers WHERE from_client_id = v_me AND reference = p_reference) THEN
         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'you already made a transfer with this reference: SELECT * FROM transfers';
       END IF;
