@@ -196,7 +196,17 @@ def test_live_calls_reserve_what_a_transfer_may_take(resellers):
 
 def test_a_reseller_suspends_and_reactivates_its_own_clients_only(resellers):
     c = resellers.codes
+    k1 = resellers.login("k1")
+    assert call(k1, "SELECT code FROM client_list") == [(c["k1"],)]
     with resellers.login("r1") as conn:
+        assert call(conn, "CALL suspend_my_client(%s)", (c["k1"],))[0][-1] == "suspended"
+        try:   # blind at once, as any suspension (and ended by the sync within ~1.5 s)
+            assert call(k1, "SELECT code FROM client_list") == []
+        except pymysql.err.OperationalError:
+            pass
+        finally:
+            k1.close()
+        assert call(conn, "CALL activate_my_client(%s)", (c["k1"],))[0][-1] == "active"
         assert call(conn, "CALL suspend_my_client(%s)", (c["s"],))[0][-1] == "suspended"
         for other in ("g", "k2", "r2", "p", "r1"):
             errno, message = refusal(conn, "CALL suspend_my_client(%s)", (c[other],))
