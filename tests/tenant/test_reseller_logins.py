@@ -263,3 +263,47 @@ def test_the_operator_is_told_to_use_its_own_procedures(engine, resellers):
     with pytest.raises(Exception) as caught, engine.begin() as conn:
         conn.execute(text("CALL reseller_transfer(:c, 1, 'x')"), {"c": resellers.codes["k1"]})
     assert "reseller's database login" in str(caught.value)
+
+
+def test_subtree_calls_and_margins_are_read_at_each_level(resellers):
+    """One answered minute for k1 (r1's client) and for g (s's client, under r1): each
+    reseller reads its subtree's calls and its own margin on them, nobody else's."""
+    from datetime import datetime, timezone
+
+    from fastagi.billing.admission import CallRequest
+    from fastagi.store import calls
+
+    c = resellers.codes
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    for name in ("k1", "g"):
+        got = calls.authorize(resellers.engine, CallRequest(c[name], "442071234567"), now,
+                              calls.Limits())
+        assert got.admission.allowed, got
+        calls.settle(resellers.engine, got.call_id, 60000, "ANSWER", now)
+    seen = {}
+    for name in ("r1", "s", "r2", "k1", "g", "p"):
+        with resellers.login(name) as conn:
+            seen[name] = (set(call(conn, "SELECT client, depth, cost FROM my_client_calls")),
+                          set(call(conn, "SELECT client, depth, sell, cost, margin FROM my_margins")),
+                          call(conn, "SELECT calls, sell, cost, margin FROM my_margins_daily"))
+    D = Decimal
+    assert seen["r1"] == (
+        {(c["k1"], 1, D("0.05")), (c["g"], 2, D("0.09"))},
+        {(c["k1"], 1, D("0.05"), D("0.02"), D("0.03")), (c["g"], 2, D("0.05"), D("0.02"), D("0.03"))},
+        [(2, D("0.10"), D("0.04"), D("0.06"))])
+    assert seen["s"] == ({(c["g"], 1, D("0.09"))}, {(c["g"], 1, D("0.09"), D("0.05"), D("0.04"))},
+                         [(1, D("0.09"), D("0.05"), D("0.04"))])
+    for name in ("r2", "k1", "g", "p"):
+        assert seen[name] == (set(), set(), []), name
+
+
+def test_a_sub_reseller_transfers_to_its_own_client_from_what_it_was_given(resellers):
+    c = resellers.codes
+    with resellers.login("r1") as conn:
+        call(conn, "CALL transfer_to_client(%s, 5, 'to-s')", (c["s"],))
+    with resellers.login("s") as conn:
+        call(conn, "CALL transfer_to_client(%s, 25, 'to-g')", (c["g"],))
+        assert "at most 0.0000" in refusal(conn, "CALL transfer_to_client(%s, 0.0001, 'more')", (c["g"],))[1]
+        assert call(conn, "SELECT direction, client, amount FROM transfers ORDER BY id") == [
+            ("in", None, Decimal("5")), ("out", c["g"], Decimal("25"))]
+    assert [resellers.balance(n) for n in ("r1", "s", "g")] == [95, 0, 28]
