@@ -194,6 +194,8 @@ def main() -> int:
             print(f"  {label:<10} {p50:7.3f} {p99:7.3f} {mean:7.3f}  {p50 / base[0]:8.2f}"
                   f"  {mean / base[2]:9.2f}")
 
+        if args.resellers == 0:
+            return 0 if check(engine) else 1
         started = time.monotonic()
         nested, flat = build_population(engine, args.resellers, args.clients_per_reseller)
         print(f"population: {len(nested)} clients under {args.resellers} resellers and"

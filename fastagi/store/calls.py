@@ -50,21 +50,21 @@ _CLIENT_FOR_UPDATE = text(
 # granted. One round trip: the client's live usage, its plan, and the longest matching
 # prefix (rate columns NULL if none). Every leading part of the digits is a candidate:
 # LEFT(:digits, n) for n = 1..32 folds to constants, so the lookup is one range scan of
-# the (rate_plan_id, prefix) key, with a single bound parameter to escape. A reseller's
-# usage includes its subtree's live calls (call_charges), and `above` counts the client's
-# ancestors (master included): two index probes, so a client of master learns in this
-# query that no reseller is above it.
+# the (rate_plan_id, prefix) key, with a single bound parameter to escape. `tree` tells
+# how many clients are above this one (master included) and whether any is below it: a
+# client of master without clients of its own learns in this query that it has no
+# reseller level to lock and no subtree to count (docs/admin-sql.md, "Resellers").
 _USAGE_PLAN_AND_RATE = text(
-    "SELECT u.live + s.live AS live, u.reserved + s.reserved AS reserved, t.above,"
-    " p.dial_template, p.rate_inbound, r.prefix, r.rate_per_min,"
-    " r.connection_fee, r.initial_increment, r.subsequent_increment"
+    "SELECT u.live, u.reserved, p.dial_template, p.rate_inbound, r.prefix, r.rate_per_min,"
+    " r.connection_fee, r.initial_increment, r.subsequent_increment,"
+    # two probes of client_tree: how many clients are above this one, and whether any is
+    # below it (EXISTS stops at the first: master's own calls do not count its tree)
+    " (SELECT COUNT(*) FROM client_tree t WHERE t.client_id = :client_id AND t.depth > 0)"
+    " + 1000 * EXISTS (SELECT 1 FROM client_tree t"
+    "   WHERE t.ancestor_id = :client_id AND t.depth > 0) AS tree"
     " FROM rate_plans p"
     " CROSS JOIN (SELECT COUNT(*) AS live, COALESCE(SUM(reserved), 0) AS reserved FROM calls"
     "   WHERE client_id = :client_id AND state = 'live') u"
-    " CROSS JOIN (SELECT COUNT(*) AS live, COALESCE(SUM(reserved), 0) AS reserved"
-    "   FROM call_charges WHERE client_id = :client_id AND live = 1) s"
-    " CROSS JOIN (SELECT COUNT(*) AS above FROM client_tree"
-    "   WHERE client_id = :client_id AND depth > 0) t"
     " LEFT JOIN rates r ON r.rate_plan_id = p.id AND r.prefix IN ("
     + ", ".join(f"LEFT(:digits, {n})" for n in range(1, MAX_PREFIX_LENGTH + 1)) + ")"
     " WHERE p.id = :plan_id ORDER BY LENGTH(r.prefix) DESC LIMIT 1")
@@ -195,7 +195,11 @@ def _snapshot(conn: Connection, row, number: str) -> tuple[ClientSnapshot, Rate 
     plan = conn.execute(_USAGE_PLAN_AND_RATE, {"digits": rating_digits(number),
                                                "client_id": row.id,
                                                "plan_id": row.rate_plan_id}).one()
-    live, reserved = plan.live, plan.reserved
+    above, below = int(plan.tree) % 1000, int(plan.tree) // 1000
+    live, reserved = plan.live, Decimal(plan.reserved)
+    if below:  # a reseller: its own calls share its limits with its subtree's
+        subtree_live, subtree_reserved = resellers.subtree_usage(conn, row.id)
+        live, reserved = live + subtree_live, reserved + subtree_reserved
     client = ClientSnapshot(
         id=row.id, code=row.code, status=row.status, balance=row.balance,
         credit_limit=row.credit_limit, channel_limit=row.channel_limit, live_calls=live,
@@ -205,7 +209,7 @@ def _snapshot(conn: Connection, row, number: str) -> tuple[ClientSnapshot, Rate 
     if plan.prefix is not None:
         rate = Rate(plan.prefix, plan.rate_per_min, plan.connection_fee,
                     plan.initial_increment, plan.subsequent_increment)
-    return client, rate, plan.above
+    return client, rate, above
 
 
 def _record(conn: Connection, request: CallRequest, client: ClientSnapshot | None,

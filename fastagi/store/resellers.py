@@ -57,20 +57,36 @@ def _usage_and_rate(n: int):
     prefixes = ", ".join(f"LEFT(:digits, {k})" for k in range(1, MAX_PREFIX_LENGTH + 1))
     parts = []
     for i in range(n):
+        # scalar subqueries: nothing to materialize
         parts.append(
-            f"(SELECT {i} AS level, u.live + s.live AS live, u.reserved + s.reserved AS reserved,"
+            f"(SELECT {i} AS level,"
+            f" (SELECT COUNT(*) FROM calls WHERE client_id = :id{i} AND state = 'live')"
+            f" + (SELECT COUNT(*) FROM call_charges WHERE client_id = :id{i} AND live = 1)"
+            "   AS live,"
+            f" (SELECT COALESCE(SUM(reserved), 0) FROM calls WHERE client_id = :id{i}"
+            "   AND state = 'live')"
+            f" + (SELECT COALESCE(SUM(reserved), 0) FROM call_charges"
+            f"   WHERE client_id = :id{i} AND live = 1) AS reserved,"
             " p.rate_inbound, r.prefix, r.rate_per_min, r.connection_fee,"
             " r.initial_increment, r.subsequent_increment FROM rate_plans p"
-            " CROSS JOIN (SELECT COUNT(*) AS live, COALESCE(SUM(reserved), 0) AS reserved"
-            f"   FROM calls WHERE client_id = :id{i} AND state = 'live') u"
-            " CROSS JOIN (SELECT COUNT(*) AS live, COALESCE(SUM(reserved), 0) AS reserved"
-            f"   FROM call_charges WHERE client_id = :id{i} AND live = 1) s"
             f" LEFT JOIN rates r ON r.rate_plan_id = p.id AND r.prefix IN ({prefixes})"
             f" WHERE p.id = :plan{i} ORDER BY LENGTH(r.prefix) DESC LIMIT 1)")
     return text(" UNION ALL ".join(parts) + " ORDER BY level")
 
 
 _USAGE_QUERIES = {n: _usage_and_rate(n) for n in range(1, 8)}
+
+
+_SUBTREE_USAGE = text(
+    "SELECT COUNT(*) AS live, COALESCE(SUM(reserved), 0) AS reserved FROM call_charges"
+    " WHERE client_id = :id AND live = 1")
+
+
+def subtree_usage(conn: Connection, client_id: int) -> tuple[int, Decimal]:
+    """The live calls of a reseller's subtree (its own not included) and what they hold of
+    its credit, in its own price."""
+    row = conn.execute(_SUBTREE_USAGE, {"id": client_id}).one()
+    return int(row.live), Decimal(row.reserved)
 
 
 class PathMoved(Exception):

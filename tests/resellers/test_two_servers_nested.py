@@ -109,7 +109,7 @@ def assert_margins(engine, talk: dict[str, int]) -> None:
 async def test_siblings_racing_for_a_resellers_last_channels_over_two_servers(
         engine, two_servers):
     build(engine, r1_balance="1000", r1_channels=7)
-    answers = await burst(two_servers, 150)
+    answers = await burst(two_servers, 60)
     allowed = [a for a in answers if a[v.RESULT] == v.ALLOW]
     assert len(allowed) == 7
     assert {a[v.REASON] for a in answers if a[v.RESULT] != v.ALLOW} == {reasons.CHANNEL_LIMIT}
@@ -117,6 +117,9 @@ async def test_siblings_racing_for_a_resellers_last_channels_over_two_servers(
                   " AND (reason, rejected_by) <> ('channel-limit', 'r1')") == 0
     assert live_at(engine, "r1")[0] == 7
     assert scalar(engine, "SELECT COUNT(DISTINCT server) FROM calls") == 2
+    # the server's log line names the reseller that refused
+    for server in two_servers:
+        server.wait_for(r"decision=REJECT reason=channel-limit .* rejected_by=r1\b")
     talk = await settle_all(two_servers[1], allowed)
     assert_ledgers_exact(engine)
     assert_margins(engine, talk)
