@@ -9,6 +9,7 @@ run real parallel connections: whatever wins, no reseller's balance goes below i
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -270,3 +271,64 @@ def test_a_transfer_racing_a_call_for_the_last_credit_never_passes_the_floor(res
             with resellers.engine.begin() as conn:   # give the 1.00 back for the next round
                 conn.execute(text("CALL add_payment(:c, 1, :r)"), {"c": c["r1"], "r": f"again{round_}"})
         assert resellers.available("r1") == 1
+
+
+def test_the_watchdog_spares_transfers_that_make_others_wait(resellers):
+    """8 connections transfer for 4 s (several watchdog rounds) while they wait for each
+    other's locks: no session is ended, every answer is a transfer or a refusal in words."""
+    c = resellers.codes
+    answers: list[str] = []
+    stop = time.monotonic() + 4
+    barrier = threading.Barrier(8, timeout=30)
+
+    def one(n: int) -> None:
+        with resellers.login("r1") as conn:
+            barrier.wait()
+            k = 0
+            while time.monotonic() < stop:
+                try:
+                    query(conn, "CALL transfer_to_client(%s, 0.01, %s)", (c["k1"], f"w{n}-{k}"))
+                    answers.append("ok")
+                except pymysql.MySQLError as exc:
+                    answers.append(str(exc.args))
+                    break
+                k += 1
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert answers and set(answers) == {"ok"}, [a for a in answers if a != "ok"][:3]
+    with resellers.engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM tenant_sessions_ended")).scalar_one() == 0
+
+
+def test_a_call_cannot_shelter_locks_taken_before_it(resellers):
+    """Locks of an open transaction, then a slow CALL (its argument sleeps): the session is
+    not a transfer's, and the watchdog ends it as before."""
+    hostile = resellers.login("r1")
+    query(hostile, "START TRANSACTION")
+    query(hostile, "INSERT INTO agents (name) VALUES ('held')")
+    time.sleep(1.2)   # the transaction began a second before the CALL
+    slow = threading.Thread(target=lambda: _ignore(
+        hostile, "CALL transfer_to_client(IF(SLEEP(8), 'x', 'x'), 1, 'x')"))
+    slow.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    with resellers.engine.begin() as conn:
+        conn.execute(text("SET SESSION innodb_lock_wait_timeout = 20"))
+        conn.execute(text("SELECT id FROM agents WHERE client_id = :c FOR UPDATE"),
+                     {"c": resellers.ids["r1"]})
+    waited = time.monotonic() - started
+    slow.join(30)
+    assert waited < 4, waited
+    with resellers.engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM tenant_sessions_ended")).scalar_one() == 1
+
+
+def _ignore(conn, sql: str) -> None:
+    try:
+        query(conn, sql)
+    except pymysql.MySQLError:
+        pass
