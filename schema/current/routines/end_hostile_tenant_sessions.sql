@@ -23,6 +23,8 @@ BEGIN
     command VARCHAR(16) CHARACTER SET utf8mb4 NOT NULL,
     time_ms DECIMAL(22,3) NOT NULL,
     mdl_wait TINYINT NOT NULL,
+    tenant_call TINYINT NOT NULL DEFAULT 0,
+    statement_started DATETIME(3) NULL,
     what VARCHAR(16) NULL,
     reason VARCHAR(255) NULL,
     PRIMARY KEY (id)
@@ -41,9 +43,12 @@ BEGIN
   ) ENGINE=MEMORY;
 
 
-  INSERT INTO watchdog_sessions (id, user, command, time_ms, mdl_wait)
+  INSERT INTO watchdog_sessions (id, user, command, time_ms, mdl_wait, tenant_call, statement_started)
     SELECT id, COALESCE(user, ''), COALESCE(command, ''), COALESCE(time_ms, 0),
-           COALESCE(state LIKE 'Waiting for table metadata lock%' AND db IN (DATABASE(), v_tenant_db), 0)
+           COALESCE(state LIKE 'Waiting for table metadata lock%' AND db IN (DATABASE(), v_tenant_db), 0),
+
+           COALESCE(command = 'Query' AND time_ms < 5000 AND info LIKE 'CALL %', 0),
+           NOW(3) - INTERVAL CAST(COALESCE(time_ms, 0) * 1000 AS UNSIGNED) MICROSECOND
       FROM information_schema.processlist;
   INSERT INTO watchdog_transactions (thread_id, trx_id, started)
     SELECT trx_mysql_thread_id, trx_id, trx_started FROM information_schema.innodb_trx;
@@ -66,7 +71,8 @@ BEGIN
          s.reason = CASE WHEN t.blocking = 1 THEN 'its transaction held a row lock another session waited for'
                          WHEN v_mdl_wait THEN 'its open transaction held a table another session waited for (metadata lock)'
                          ELSE CONCAT('its transaction was open longer than ', v_max_trx, ' s') END
-   WHERE t.blocking = 1 OR v_mdl_wait OR t.started < NOW() - INTERVAL v_max_trx SECOND;
+   WHERE (t.blocking = 1 AND NOT reseller_call_spared(s.tenant_call, t.started, s.statement_started))
+      OR v_mdl_wait OR t.started < NOW() - INTERVAL v_max_trx SECOND;
   UPDATE watchdog_sessions
      SET what = 'query', reason = CONCAT('its statement ran longer than ', v_max_stmt, ' s')
    WHERE what IS NULL AND command = 'Query' AND time_ms > v_max_stmt * 1000;
