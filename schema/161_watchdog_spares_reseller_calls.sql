@@ -1,28 +1,24 @@
--- Reseller logins (124): the watchdog (101, 104) ends a client login's session as soon as
--- its transaction holds a row lock another session waits for. A reseller's transfer
--- (transfer_to_client) must hold its child's and its own rows for a few milliseconds,
--- and authorize of every call of its subtree waits for them: sampled at that instant, a
--- legitimate transfer was ended (bench/transfers.py: most transfers of 8 parallel
--- connections lost their session). A session is now spared while it runs a CALL (the
--- tenant procedures are the only routines a login may call) for under 5 s whose
--- transaction began with that statement: the procedures refuse to run inside an open
--- transaction, so such a transaction holds only what the procedure locks. A transaction
--- opened before the CALL (locks taken by earlier statements) is not spared, and neither is
--- a CALL running 5 s or more. Re-created here (after 104, the latest definition) with the
--- old body kept and the reseller block added.
+-- Reseller logins (124): the watchdog (101, 104) ended a client login's session as soon
+-- as its transaction held a row lock another session waited for, at the instant it
+-- looked. A reseller's transfer (transfer_to_client) holds its child's and its own rows
+-- for milliseconds while authorize of every call of its subtree, and its other
+-- transfers, wait for them: sampled at that instant, a legitimate transfer lost its
+-- session (bench/transfers.py, 8 connections: most sessions ended). Now a session that
+-- is running a statement while it blocks gets one more look at least 2 s later
+-- (watchdog_blockers_seen): the same transaction still blocking then is ended. An idle
+-- transaction holding locks (what a hostile login leaves open) is ended at once as
+-- before; one that keeps a statement running (SELECT SLEEP(...) after its locks) about
+-- 2-3 s later. Re-created here (after 104, the latest definition) with the old
+-- body kept and the reseller block added.
+
+CREATE TABLE watchdog_blockers_seen (
+  trx_id BIGINT UNSIGNED NOT NULL COMMENT 'InnoDB transaction of a client login seen blocking others while running a statement',
+  seen_at DATETIME(3) NOT NULL COMMENT 'When the watchdog first saw it blocking (UTC of the server clock)',
+  PRIMARY KEY (trx_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
+  COMMENT='Kept by the watchdog (end_hostile_tenant_sessions): blocking transactions given one more look';
 
 DELIMITER //
-
-CREATE FUNCTION reseller_call_spared(p_tenant_call TINYINT, p_trx_started DATETIME,
-                                     p_statement_started DATETIME(3)) RETURNS TINYINT
-  DETERMINISTIC NO SQL
-  COMMENT 'Internal, for the watchdog: 1 when a blocking session is a short CALL whose transaction began with it'
-BEGIN
-  -- innodb_trx.trx_started has whole seconds: the transaction began in the statement's
-  -- second or later
-  RETURN p_tenant_call = 1 AND p_trx_started IS NOT NULL AND p_statement_started IS NOT NULL
-         AND p_trx_started >= DATE_FORMAT(p_statement_started, '%Y-%m-%d %H:%i:%s');
-END//
 
 CREATE OR REPLACE PROCEDURE end_hostile_tenant_sessions(OUT p_ended INT)
     COMMENT 'Ends client login sessions that block others, overstay a transaction or a statement (tenant_login_limits); p_ended: how many'
@@ -43,8 +39,6 @@ BEGIN
     command VARCHAR(16) CHARACTER SET utf8mb4 NOT NULL,
     time_ms DECIMAL(22,3) NOT NULL,
     mdl_wait TINYINT NOT NULL,
-    tenant_call TINYINT NOT NULL DEFAULT 0,
-    statement_started DATETIME(3) NULL,
     what VARCHAR(16) NULL,
     reason VARCHAR(255) NULL,
     PRIMARY KEY (id)
@@ -54,6 +48,7 @@ BEGIN
     trx_id BIGINT UNSIGNED NOT NULL,
     started DATETIME NOT NULL,
     blocking TINYINT NOT NULL DEFAULT 0,
+    spared TINYINT NOT NULL DEFAULT 0,
     KEY (thread_id),
     KEY (trx_id)
   ) ENGINE=MEMORY;
@@ -63,12 +58,9 @@ BEGIN
   ) ENGINE=MEMORY;
 
 
-  INSERT INTO watchdog_sessions (id, user, command, time_ms, mdl_wait, tenant_call, statement_started)
+  INSERT INTO watchdog_sessions (id, user, command, time_ms, mdl_wait)
     SELECT id, COALESCE(user, ''), COALESCE(command, ''), COALESCE(time_ms, 0),
-           COALESCE(state LIKE 'Waiting for table metadata lock%' AND db IN (DATABASE(), v_tenant_db), 0),
-           -- Reseller logins (124): a CALL of a tenant procedure running for under 5 s
-           COALESCE(command = 'Query' AND time_ms < 5000 AND info LIKE 'CALL %', 0),
-           NOW(3) - INTERVAL CAST(COALESCE(time_ms, 0) * 1000 AS UNSIGNED) MICROSECOND
+           COALESCE(state LIKE 'Waiting for table metadata lock%' AND db IN (DATABASE(), v_tenant_db), 0)
       FROM information_schema.processlist;
   INSERT INTO watchdog_transactions (thread_id, trx_id, started)
     SELECT trx_mysql_thread_id, trx_id, trx_started FROM information_schema.innodb_trx;
@@ -86,13 +78,25 @@ BEGIN
                      WHERE l.account = CONVERT(watchdog_sessions.user USING ascii) COLLATE ascii_bin);
 
 
+  -- Reseller logins (124): a session running a statement while it blocks others gets
+  -- one more look, at least 2 s later; the same transaction still blocking
+  -- then is ended. An idle transaction holding locks is ended at once, as before.
+  UPDATE watchdog_transactions t JOIN watchdog_sessions s ON s.id = t.thread_id
+     SET t.spared = 1
+   WHERE t.blocking = 1 AND s.command = 'Query'
+     AND NOT EXISTS (SELECT 1 FROM watchdog_blockers_seen b
+                      WHERE b.trx_id = t.trx_id AND b.seen_at <= NOW(3) - INTERVAL 2 SECOND);
+  DELETE FROM watchdog_blockers_seen
+   WHERE trx_id NOT IN (SELECT trx_id FROM watchdog_transactions WHERE spared = 1);
+  INSERT IGNORE INTO watchdog_blockers_seen (trx_id, seen_at)
+    SELECT trx_id, NOW(3) FROM watchdog_transactions WHERE spared = 1;
+
   UPDATE watchdog_sessions s JOIN watchdog_transactions t ON t.thread_id = s.id
      SET s.what = 'connection',
          s.reason = CASE WHEN t.blocking = 1 THEN 'its transaction held a row lock another session waited for'
                          WHEN v_mdl_wait THEN 'its open transaction held a table another session waited for (metadata lock)'
                          ELSE CONCAT('its transaction was open longer than ', v_max_trx, ' s') END
-   WHERE (t.blocking = 1 AND NOT reseller_call_spared(s.tenant_call, t.started, s.statement_started))
-      OR v_mdl_wait OR t.started < NOW() - INTERVAL v_max_trx SECOND;
+   WHERE (t.blocking = 1 AND t.spared = 0) OR v_mdl_wait OR t.started < NOW() - INTERVAL v_max_trx SECOND;
   UPDATE watchdog_sessions
      SET what = 'query', reason = CONCAT('its statement ran longer than ', v_max_stmt, ' s')
    WHERE what IS NULL AND command = 'Query' AND time_ms > v_max_stmt * 1000;

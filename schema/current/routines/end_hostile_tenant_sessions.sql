@@ -23,8 +23,6 @@ BEGIN
     command VARCHAR(16) CHARACTER SET utf8mb4 NOT NULL,
     time_ms DECIMAL(22,3) NOT NULL,
     mdl_wait TINYINT NOT NULL,
-    tenant_call TINYINT NOT NULL DEFAULT 0,
-    statement_started DATETIME(3) NULL,
     what VARCHAR(16) NULL,
     reason VARCHAR(255) NULL,
     PRIMARY KEY (id)
@@ -34,6 +32,7 @@ BEGIN
     trx_id BIGINT UNSIGNED NOT NULL,
     started DATETIME NOT NULL,
     blocking TINYINT NOT NULL DEFAULT 0,
+    spared TINYINT NOT NULL DEFAULT 0,
     KEY (thread_id),
     KEY (trx_id)
   ) ENGINE=MEMORY;
@@ -43,12 +42,9 @@ BEGIN
   ) ENGINE=MEMORY;
 
 
-  INSERT INTO watchdog_sessions (id, user, command, time_ms, mdl_wait, tenant_call, statement_started)
+  INSERT INTO watchdog_sessions (id, user, command, time_ms, mdl_wait)
     SELECT id, COALESCE(user, ''), COALESCE(command, ''), COALESCE(time_ms, 0),
-           COALESCE(state LIKE 'Waiting for table metadata lock%' AND db IN (DATABASE(), v_tenant_db), 0),
-
-           COALESCE(command = 'Query' AND time_ms < 5000 AND info LIKE 'CALL %', 0),
-           NOW(3) - INTERVAL CAST(COALESCE(time_ms, 0) * 1000 AS UNSIGNED) MICROSECOND
+           COALESCE(state LIKE 'Waiting for table metadata lock%' AND db IN (DATABASE(), v_tenant_db), 0)
       FROM information_schema.processlist;
   INSERT INTO watchdog_transactions (thread_id, trx_id, started)
     SELECT trx_mysql_thread_id, trx_id, trx_started FROM information_schema.innodb_trx;
@@ -66,13 +62,25 @@ BEGIN
                      WHERE l.account = CONVERT(watchdog_sessions.user USING ascii) COLLATE ascii_bin);
 
 
+
+
+
+  UPDATE watchdog_transactions t JOIN watchdog_sessions s ON s.id = t.thread_id
+     SET t.spared = 1
+   WHERE t.blocking = 1 AND s.command = 'Query'
+     AND NOT EXISTS (SELECT 1 FROM watchdog_blockers_seen b
+                      WHERE b.trx_id = t.trx_id AND b.seen_at <= NOW(3) - INTERVAL 2 SECOND);
+  DELETE FROM watchdog_blockers_seen
+   WHERE trx_id NOT IN (SELECT trx_id FROM watchdog_transactions WHERE spared = 1);
+  INSERT IGNORE INTO watchdog_blockers_seen (trx_id, seen_at)
+    SELECT trx_id, NOW(3) FROM watchdog_transactions WHERE spared = 1;
+
   UPDATE watchdog_sessions s JOIN watchdog_transactions t ON t.thread_id = s.id
      SET s.what = 'connection',
          s.reason = CASE WHEN t.blocking = 1 THEN 'its transaction held a row lock another session waited for'
                          WHEN v_mdl_wait THEN 'its open transaction held a table another session waited for (metadata lock)'
                          ELSE CONCAT('its transaction was open longer than ', v_max_trx, ' s') END
-   WHERE (t.blocking = 1 AND NOT reseller_call_spared(s.tenant_call, t.started, s.statement_started))
-      OR v_mdl_wait OR t.started < NOW() - INTERVAL v_max_trx SECOND;
+   WHERE (t.blocking = 1 AND t.spared = 0) OR v_mdl_wait OR t.started < NOW() - INTERVAL v_max_trx SECOND;
   UPDATE watchdog_sessions
      SET what = 'query', reason = CONCAT('its statement ran longer than ', v_max_stmt, ' s')
    WHERE what IS NULL AND command = 'Query' AND time_ms > v_max_stmt * 1000;
