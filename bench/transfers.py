@@ -44,6 +44,7 @@ def run(url: str, tenant_db: str, logins: list[tuple[str, list[str]]], connectio
         seconds: float, tag: str) -> tuple[int, list[float], int]:
     """`connections` threads transfer until the time is up: (done, latencies, refused)."""
     latencies: list[float] = []
+    errors: list[str] = []
     counts = {"done": 0, "refused": 0}
     lock = threading.Lock()
     barrier = threading.Barrier(connections, timeout=30)
@@ -69,8 +70,11 @@ def run(url: str, tenant_db: str, logins: list[tuple[str, list[str]]], connectio
                         cur.fetchall()
                     done += 1
                     mine.append(time.perf_counter() - start)
-                except pymysql.MySQLError:
+                except pymysql.MySQLError as exc:
                     refused += 1
+                    errors.append(str(exc.args)[:160])
+                    if isinstance(exc, pymysql.err.OperationalError) and exc.args[0] in (2006, 2013):
+                        break   # the session was ended: counted, not retried
                 k += 1
         finally:
             conn.close()
@@ -84,6 +88,8 @@ def run(url: str, tenant_db: str, logins: list[tuple[str, list[str]]], connectio
         t.start()
     for t in threads:
         t.join()
+    for message in sorted(set(errors))[:3]:
+        print(f"      refused: {message}")
     return counts["done"], latencies, counts["refused"]
 
 
@@ -144,6 +150,9 @@ def main() -> None:
                 "SELECT SUM(a.balance) FROM client_accounts a JOIN clients c ON c.id = a.client_id"
                 " WHERE c.resells = 1")).scalar_one()
             rows = conn.execute(text("SELECT COUNT(*) FROM transfers")).scalar_one()
+            for reason, n in conn.execute(text(
+                    "SELECT reason, COUNT(*) FROM tenant_sessions_ended GROUP BY reason")).all():
+                print(f"sessions ended by the watchdog: {n} ({reason})")
         exact = balances == OPENING * args.resellers - moved and rows == total
         print(f"ledger: {rows} transfers, {moved} moved, resellers' balances "
               f"{'exact' if exact else 'WRONG'}")
