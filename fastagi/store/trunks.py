@@ -91,16 +91,16 @@ class RouteCache:
 
     def __init__(self) -> None:
         self.no_groups_until = 0.0
-        self.trunk_ids: frozenset[int] = frozenset()
+        self.trunk_ids: tuple[int, ...] = ()
         self.trunks_until = 0.0
 
     def no_groups(self) -> bool:
         return time.monotonic() < self.no_groups_until
 
     def known_trunks(self) -> tuple[int, ...]:
-        if time.monotonic() >= self.trunks_until:
-            return ()
-        return tuple(sorted(self.trunk_ids))
+        # still used after the window: a trunk missing from it is looked up on its own,
+        # so an old set costs at most a lookup, never a wrong rate
+        return self.trunk_ids
 
     def saw(self, any_group: bool, trunk_ids) -> None:
         now = time.monotonic()
@@ -108,14 +108,17 @@ class RouteCache:
             self.no_groups_until = now + ROUTE_CACHE_SECONDS
             return
         self.no_groups_until = 0.0
-        known = self.trunk_ids if now < self.trunks_until else frozenset()
+        expired = now >= self.trunks_until
+        known = frozenset() if expired else frozenset(self.trunk_ids)
         new = known | frozenset(trunk_ids)
-        if new != known or now >= self.trunks_until:
+        if expired or new != known:
+            # the set starts again every ROUTE_CACHE_SECONDS: a deleted trunk's id leaves
+            # it then (the query looks up only ids seen in a group within the window)
             if len(new) > MAX_CACHED_TRUNKS:
                 new = frozenset()
-            # the window restarts when the set is (re)made, so a deleted trunk's id leaves
-            # it within ROUTE_CACHE_SECONDS of the last change
-            self.trunk_ids, self.trunks_until = new, now + ROUTE_CACHE_SECONDS
+            self.trunk_ids = tuple(sorted(new))
+            if expired:
+                self.trunks_until = now + ROUTE_CACHE_SECONDS
 
 
 _caches: "weakref.WeakKeyDictionary[Engine, RouteCache]" = weakref.WeakKeyDictionary()
