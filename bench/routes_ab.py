@@ -3,6 +3,7 @@ trunks and 100,000 buy rates, measured in the same run.
 
     .venv/bin/python bench/routes_ab.py [--rounds 4] [--seconds 15] [--concurrency 16]
                                         [--deck ../shared/data/ratedeck-100k.csv]
+                                        [--db-prefix ict_bench_routes] [--keep] [--reuse]
 
 Two databases (`ict_bench_routes_a`, `ict_bench_routes_b` on --server-url; dropped and made
 again, nothing else touched), each with the 100,000-prefix sell deck in the default plan
@@ -158,13 +159,15 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--db-prefix", default="ict_bench_routes",  # must start with ict_bench
+                        help="names of the two databases: PREFIX_a, PREFIX_b")
     parser.add_argument("--keep", action="store_true", help="keep the two databases")
     parser.add_argument("--reuse", action="store_true",
                         help="use the two databases a run with --keep left (no setup)")
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
     deck = ratedeck.read(Path(args.deck))
-    names = {"A": "ict_bench_routes_a", "B": "ict_bench_routes_b"}
+    names = {"A": f"{args.db_prefix}_a", "B": f"{args.db_prefix}_b"}
     if args.reuse:
         urls = {side: bench_url(args.server_url, name) for side, name in names.items()}
     else:

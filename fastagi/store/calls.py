@@ -77,11 +77,12 @@ _INSERT_CALL = text(
     "INSERT INTO calls (client_id, client_code, direction, number, state, reason, rejected_by,"
     " reseller_levels, emergency,"
     " prefix, rate_per_min, connection_fee, initial_increment, subsequent_increment,"
-    " max_seconds, reserved, uniqueid, channel, server, asterisk, authorized_at, expires_at)"
-    " VALUES (:client_id, :client_code, :direction, :number, :state, :reason, :rejected_by,"
+    " max_seconds, reserved, uniqueid, channel, server, asterisk, trunk_id, authorized_at,"
+    " expires_at) VALUES (:client_id, :client_code, :direction, :number, :state, :reason, :rejected_by,"
     " :reseller_levels, :emergency,"
     " :prefix, :rate_per_min, :connection_fee, :initial_increment, :subsequent_increment,"
-    " :max_seconds, :reserved, :uniqueid, :channel, :server, :asterisk, :now, :expires_at)")
+    " :max_seconds, :reserved, :uniqueid, :channel, :server, :asterisk, :trunk_id, :now,"
+    " :expires_at)")
 _CALL_BY_ID = text(
     "SELECT id, client_id, state, emergency, prefix, rate_per_min, connection_fee,"
     " initial_increment, subsequent_increment, max_seconds, cost, billable_seconds, trunk_id,"
@@ -178,7 +179,8 @@ def _authorize_once(engine: Engine, request: CallRequest, now: datetime, limits:
             if not admission.allowed and decision.admission.allowed:
                 rejected_by = None  # no-route is the operator's refusal, not a level's
             call_id = _record(conn, request, client, admission, now, limits, context,
-                              rejected_by, len(decision.charges) if admission.allowed else 0)
+                              rejected_by, len(decision.charges) if admission.allowed else 0,
+                              route.trunk.trunk_id if admission.allowed and route.trunk else None)
             if admission.allowed:
                 conn.execute(_COUNT_ADMISSION, {"client_id": client.id})
                 resellers.record_charges(conn, call_id, decision.charges, now)
@@ -220,7 +222,10 @@ def _snapshot(conn: Connection, row, number: str) -> tuple[ClientSnapshot, Rate 
 
 def _record(conn: Connection, request: CallRequest, client: ClientSnapshot | None,
             admission: Admission, now: datetime, limits: Limits, context: CallContext,
-            rejected_by: str | None = None, reseller_levels: int = 0) -> int:
+            rejected_by: str | None = None, reseller_levels: int = 0,
+            trunk_id: int | None = None) -> int:
+    """INSERT the call; `trunk_id`: the trunk authorize took (its attempt is inserted after,
+    and the attempt trigger then has no call row to change)."""
     rate = admission.rate
     expires = None
     if admission.allowed:
@@ -246,6 +251,7 @@ def _record(conn: Connection, request: CallRequest, client: ClientSnapshot | Non
         "channel": context.channel[:128] or None,
         "server": context.server[:64] or None,
         "asterisk": context.asterisk[:64] or None,
+        "trunk_id": trunk_id,
         "now": now,
         "expires_at": expires,
     })

@@ -17,6 +17,9 @@ no lock at all.
 
 from __future__ import annotations
 
+import threading
+import time
+import weakref
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from datetime import datetime, timedelta
@@ -37,8 +40,12 @@ _PREFIXES = ", ".join(f"LEFT(:digits, {n})" for n in range(1, MAX_PREFIX_LENGTH 
 # plan's dial template is used as before), and the trunks of the call's group. The group:
 # the longest prefix of the number, a plan's own group before the every-plan group
 # (plan_key 0) at the same prefix, `default` last: point lookups on (plan_key, prefix).
-_CANDIDATES = text(
-    "SELECT EXISTS (SELECT 1 FROM route_groups) AS any_group, c.* FROM (SELECT 1 AS one) o"
+_CANDIDATES_SQL = (
+    "SELECT 'g' AS kind, EXISTS (SELECT 1 FROM route_groups) AS any_group, c.group_id,"
+    " c.ordering, c.max_tries, c.trunk_id, c.name, c.endpoint, c.status, c.capacity,"
+    " c.priority, c.allow_loss, NULL AS prefix, NULL AS rate_per_min, NULL AS connection_fee,"
+    " NULL AS initial_increment, NULL AS subsequent_increment"
+    " FROM (SELECT 1 AS one) o"
     " LEFT JOIN ("
     "  SELECT g.id AS group_id, g.ordering, g.max_tries, t.id AS trunk_id, t.name, t.endpoint,"
     "   t.status, t.capacity, r.priority, r.allow_loss"
@@ -48,6 +55,7 @@ _CANDIDATES = text(
     "  LEFT JOIN routes r ON r.route_group_id = g.id"
     "  LEFT JOIN trunks t ON t.id = r.trunk_id"
     " ) c ON 1")
+_CANDIDATES = text(_CANDIDATES_SQL)
 # The buy rates of the group's trunks whose prefix is a leading part of the number (the
 # longest per trunk wins, picked in Python). With constant lists they are point lookups on
 # (trunk_id, prefix); joined to the candidates query instead, MariaDB used trunk_id alone
@@ -55,6 +63,85 @@ _CANDIDATES = text(
 _BUY_RATES = ("SELECT trunk_id, prefix, rate_per_min, connection_fee, initial_increment,"
               " subsequent_increment FROM trunk_rates WHERE trunk_id IN ({trunks})"
               " AND prefix IN (" + _PREFIXES + ")")
+# The same lookup as rows of the candidates query (UNION ALL: still point lookups, one
+# round trip less), for the trunks this server saw in route groups lately (RouteCache).
+_CANDIDATES_AND_BUY_RATES = (
+    _CANDIDATES_SQL + " UNION ALL SELECT 'b', NULL, NULL, NULL, NULL, trunk_id, NULL, NULL,"
+    " NULL, NULL, NULL, NULL, prefix, rate_per_min, connection_fee, initial_increment,"
+    " subsequent_increment FROM trunk_rates WHERE trunk_id IN ({trunks})"
+    " AND prefix IN (" + _PREFIXES + ")")
+
+# ---- per-server cache of what does not change per call ---------------------------------
+#
+# Only two facts, each kept ROUTE_CACHE_SECONDS per engine (per server process and
+# database), never capacity, live counts, cool-downs, trunk status or the route table
+# itself (read by every call, in its transaction):
+# - "no route group exists": a flat install then runs no routing statement at all; the
+#   first route group an admin adds takes effect within ROUTE_CACHE_SECONDS (the opposite
+#   change, groups removed, at once: with groups the query runs every call).
+# - the ids of the trunks seen in route groups: their buy rates are read in the candidates
+#   query itself; a trunk not among them (added since) is looked up on its own, so the
+#   cache never changes which trunk is taken or at what buy rate.
+ROUTE_CACHE_SECONDS = 2.0
+MAX_CACHED_TRUNKS = 16      # more trunks than this: the buy rates are read on their own
+
+
+class RouteCache:
+    """What one engine's server knows of the route table, and until when (monotonic)."""
+
+    def __init__(self) -> None:
+        self.no_groups_until = 0.0
+        self.trunk_ids: tuple[int, ...] = ()
+        self.trunks_until = 0.0
+
+    def no_groups(self) -> bool:
+        return time.monotonic() < self.no_groups_until
+
+    def known_trunks(self) -> tuple[int, ...]:
+        # still used after the window: a trunk missing from it is looked up on its own,
+        # so an old set costs at most a lookup, never a wrong rate
+        return self.trunk_ids
+
+    def saw(self, any_group: bool, trunk_ids) -> None:
+        now = time.monotonic()
+        if not any_group:
+            self.no_groups_until = now + ROUTE_CACHE_SECONDS
+            return
+        self.no_groups_until = 0.0
+        expired = now >= self.trunks_until
+        known = frozenset() if expired else frozenset(self.trunk_ids)
+        new = known | frozenset(trunk_ids)
+        if expired or new != known:
+            # the set starts again every ROUTE_CACHE_SECONDS: a deleted trunk's id leaves
+            # it then (the query looks up only ids seen in a group within the window)
+            if len(new) > MAX_CACHED_TRUNKS:
+                new = frozenset()
+            self.trunk_ids = tuple(sorted(new))
+            if expired:
+                self.trunks_until = now + ROUTE_CACHE_SECONDS
+
+
+_caches: "weakref.WeakKeyDictionary[Engine, RouteCache]" = weakref.WeakKeyDictionary()
+_caches_lock = threading.Lock()
+
+
+def route_cache(engine: Engine) -> RouteCache:
+    cache = _caches.get(engine)
+    if cache is None:
+        with _caches_lock:
+            cache = _caches.setdefault(engine, RouteCache())
+    return cache
+
+
+def forget_route_cache(engine: Engine | None = None) -> None:
+    """Drop the cache (of one engine, or all): the next call reads the route table."""
+    with _caches_lock:
+        if engine is None:
+            _caches.clear()
+        else:
+            _caches.pop(engine, None)
+
+
 # Lock ONE trunk's state row and count its live attempts of live calls, in one statement.
 # The count is a non-locking read evaluated after the row lock is granted, and InnoDB
 # gives a READ COMMITTED statement its read view at its first consistent read, so it sees
@@ -96,16 +183,36 @@ def rating_digits(number: str) -> str:
 
 
 def _candidates(conn: Connection, plan_id: int | None, number: str):
-    rows = conn.execute(_CANDIDATES, {"digits": rating_digits(number),
-                                      "plan_key": plan_id or 0}).all()
-    if not rows or not rows[0].any_group:
-        return None, []
+    """The call's group (None: no route group exists), its trunks, and the buy rates of the
+    trunks this server knows (a dict; trunks missing from it are looked up by _buy_rates)."""
+    cache = route_cache(conn.engine)
+    if cache.no_groups():
+        return None, [], {}, frozenset()
+    digits = rating_digits(number)
+    known = cache.known_trunks()
+    params = {"digits": digits, "plan_key": plan_id or 0}
+    if known:
+        params.update({f"t{i}": trunk_id for i, trunk_id in enumerate(known)})
+        rows = conn.execute(_candidates_statement(len(known)), params).all()
+    else:
+        rows = conn.execute(_CANDIDATES, params).all()
+    groups = [r for r in rows if r.kind == "g"]
+    any_group = bool(groups and groups[0].any_group)
     found = [routing.Candidate(
         trunk_id=r.trunk_id, name=r.name, endpoint=r.endpoint, status=r.status,
         capacity=r.capacity, live=0, cooled_until=None, priority=r.priority,
         allow_loss=bool(r.allow_loss), buy=None)
-        for r in rows if r.trunk_id is not None]
-    return rows[0], found
+        for r in groups if r.trunk_id is not None]
+    cache.saw(any_group, [c.trunk_id for c in found])
+    if not any_group:
+        return None, [], {}, frozenset()
+    return groups[0], found, _longest(r for r in rows if r.kind == "b"), frozenset(known)
+
+
+@lru_cache(maxsize=64)
+def _candidates_statement(count: int):
+    return text(_CANDIDATES_AND_BUY_RATES.format(
+        trunks=", ".join(f":t{i}" for i in range(count))))
 
 
 @lru_cache(maxsize=64)
@@ -114,14 +221,18 @@ def _buy_rates_statement(count: int):
     return text(_BUY_RATES.format(trunks=", ".join(f":t{i}" for i in range(count))))
 
 
-def _buy_rates(conn: Connection, ids: list[int], digits: str) -> dict[int, Rate]:
-    params = {f"t{i}": trunk_id for i, trunk_id in enumerate(ids)}
+def _longest(rows) -> dict[int, Rate]:
     buy: dict[int, Rate] = {}
-    for r in conn.execute(_buy_rates_statement(len(ids)), {**params, "digits": digits}):
+    for r in rows:
         if r.trunk_id not in buy or len(r.prefix) > len(buy[r.trunk_id].prefix):
             buy[r.trunk_id] = Rate(r.prefix, r.rate_per_min, r.connection_fee,
                                    r.initial_increment, r.subsequent_increment)
     return buy
+
+
+def _buy_rates(conn: Connection, ids: list[int], digits: str) -> dict[int, Rate]:
+    params = {f"t{i}": trunk_id for i, trunk_id in enumerate(ids)}
+    return _longest(conn.execute(_buy_rates_statement(len(ids)), {**params, "digits": digits}))
 
 
 def _lock_and_count(conn: Connection, trunk_id: int):
@@ -143,7 +254,7 @@ def choose(conn: Connection, plan_id: int | None, number: str, sell: Rate | None
     trunks are ordered and margin-checked without locks, then locked one at a time in that
     order until one has room. Two calls each holding a full trunk the other wants next
     deadlock; InnoDB detects it and the transaction is retried (fastagi.db.retry)."""
-    group, candidates = _candidates(conn, plan_id, number)
+    group, candidates, buy, looked_up = _candidates(conn, plan_id, number)
     if group is None:
         return LEGACY
     route = Route(routed=True, group_id=group.group_id, max_tries=group.max_tries or 0)
@@ -153,7 +264,9 @@ def choose(conn: Connection, plan_id: int | None, number: str, sell: Rate | None
                 if c.status == "active" and c.capacity > 0 and c.trunk_id not in tried]
     if not lockable:
         return route
-    buy = _buy_rates(conn, [c.trunk_id for c in lockable], rating_digits(number))
+    missing = [c.trunk_id for c in lockable if c.trunk_id not in looked_up]
+    if missing:  # trunks this server had not seen in a group yet
+        buy = {**buy, **_buy_rates(conn, missing, rating_digits(number))}
     priced = [replace(c, buy=buy.get(c.trunk_id)) for c in lockable]
     for c in routing.usable_order(priced, group.ordering, routing.margin_rate(sell), now, tried):
         state = _lock_and_count(conn, c.trunk_id)

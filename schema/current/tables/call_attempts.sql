@@ -36,6 +36,8 @@ DELIMITER //
 CREATE TRIGGER call_attempts_after_insert AFTER INSERT ON call_attempts FOR EACH ROW
 BEGIN
   UPDATE trunk_states SET admitted_attempts = admitted_attempts + 1 WHERE trunk_id = NEW.trunk_id;
-  UPDATE calls SET trunk_id = NEW.trunk_id WHERE id = NEW.call_id;
+
+  UPDATE calls SET trunk_id = NEW.trunk_id
+    WHERE id = NEW.call_id AND NOT (trunk_id <=> NEW.trunk_id);
 END//
 DELIMITER ;
