@@ -6,6 +6,7 @@ is in the call record."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from decimal import Decimal
 
@@ -168,3 +169,22 @@ def test_the_operator_views_count_what_the_top_reseller_pays(engine, dear_then_c
     calls.authorize(engine, out("leaf"), NOW, LIMITS)
     assert tuple(rows(engine, "SELECT attempts, revenue, margin FROM trunk_daily_stats"
                       " WHERE trunk = 'cheap'")[0]) == (3, D("0.1200"), D("0.0300"))
+
+
+def test_call_rejections_reads_its_two_keys_not_every_call(engine, tree):
+    client_id = scalar(engine, "SELECT id FROM clients WHERE code = 'flat'")
+    # 20,000 settled calls, 1 in 100 rejected, 1 in 500 ended in no-route
+    execute(engine, "INSERT INTO calls (client_id, client_code, number, state, reason,"
+                    " route_outcome, authorized_at, settled_at, cost)"
+                    " SELECT :cid, 'flat', '442071234567',"
+                    "  IF(seq MOD 100 = 0, 'rejected', 'settled'),"
+                    "  IF(seq MOD 100 = 0, 'no-credit', NULL),"
+                    "  IF(seq MOD 500 = 1, 'no-route', NULL), :now, :now, IF(seq MOD 100 = 0, NULL, 0)"
+                    " FROM seq_1_to_20000", cid=client_id, now=NOW)
+    execute(engine, "ANALYZE TABLE calls")
+    plan = json.loads(scalar(engine, "EXPLAIN FORMAT=JSON SELECT * FROM call_rejections"))
+    text = json.dumps(plan)
+    assert "ix_calls_route_outcome" in text and "ix_calls_state_expires" in text, plan
+    assert '"access_type": "ALL"' not in text, plan
+    assert scalar(engine, "SELECT COUNT(*) FROM call_rejections") == 200 + 40
+    assert scalar(engine, "SELECT COUNT(*) FROM call_rejections WHERE reason = 'no-route'") == 40
