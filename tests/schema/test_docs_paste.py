@@ -61,16 +61,20 @@ def _next_heading(text: str, offset: int) -> int:
 def statements(path: Path, after: str | None = None) -> list[Statement]:
     out = []
     for number, (line, block) in enumerate(blocks(path, after), 1):
-        pieces = REFUSED.split(block)   # text, refusal, text, refusal, text ...
-        parsed = [(sql, None) for sql in split_statements(pieces[0])]
-        for refusal, text in zip(pieces[1::2], pieces[2::2]):
-            following = split_statements(text)
-            assert following, f"{path.name} block {number}: '-- refused:' before no statement"
-            parsed += [(following[0], refusal.strip())] + [(sql, None) for sql in following[1:]]
-        name = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name
-        out += [Statement(f"{name} block {number} (line {line}) statement {k}",
-                          sql, refused) for k, (sql, refused) in enumerate(parsed, 1)]
+        out += block_statements(path, number, line, block)
     return out
+
+
+def block_statements(path: Path, number: int, line: int, block: str) -> list[Statement]:
+    pieces = REFUSED.split(block)   # text, refusal, text, refusal, text ...
+    parsed = [(sql, None) for sql in split_statements(pieces[0])]
+    for refusal, text in zip(pieces[1::2], pieces[2::2]):
+        following = split_statements(text)
+        assert following, f"{path.name} block {number}: '-- refused:' before no statement"
+        parsed += [(following[0], refusal.strip())] + [(sql, None) for sql in following[1:]]
+    name = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name
+    return [Statement(f"{name} block {number} (line {line}) statement {k}",
+                      sql, refused) for k, (sql, refused) in enumerate(parsed, 1)]
 
 
 class Paste:
@@ -166,3 +170,51 @@ def test_a_marked_statement_must_be_refused_with_its_text(paste, tmp_path, marke
     with pytest.raises(pytest.fail.Exception if failure.startswith("should") else AssertionError,
                        match=failure):
         paste.run(marked)
+
+
+TENANT_LOGINS = ROOT / "docs" / "tenant-logins.md"
+AS = re.compile(r"^-- as (\S+)")
+
+
+class LoginPaste(Paste):
+    """The same paste, in the `mariadb` client logged in with a client's own account."""
+
+    def __init__(self, db_url: str, tmp_path: Path, account: str, password: str) -> None:
+        url = make_url(db_url)
+        self.database = url.database
+        self.deck = tmp_path / "ratedeck.csv"
+        self.account = f"dba_{self.database}"[-32:]
+        self.connection = pymysql.connect(
+            host=url.host, port=url.port or 3306, user=account, password=password,
+            database=f"{self.database}_tenant", charset="utf8mb4", autocommit=True)
+
+
+def test_docs_reseller_logins_run_as_the_operator_and_as_the_reseller(paste, db_url, tmp_path):
+    """Each block of "Reseller logins" says who runs it (`-- as the operator`, `-- as
+    acme.ana`); the doc's account name is replaced by one unique to this test."""
+    _, _, pid, counter = make_url(db_url).database.split("_")
+    account = f"d{pid}x{counter}.ana"
+    logins: dict[str, LoginPaste] = {}
+    found = blocks(TENANT_LOGINS, "## Reseller logins")
+    assert len(found) >= 3
+    try:
+        for number, (line, block) in enumerate(found, 1):
+            who = AS.match(block)
+            assert who, f"docs/tenant-logins.md block {number} does not say who runs it"
+            for statement in block_statements(TENANT_LOGINS, number, line, block):
+                if who.group(1) == "the":
+                    sql = statement.sql.replace(
+                        "CALL grant_db_login('acme', 'ana', 'a long passphrase')",
+                        f"CALL grant_db_login_as('acme', 'ana', 'a long passphrase', '{account}', NULL)")
+                    paste.run(Statement(statement.where, sql, statement.refused))
+                else:
+                    assert who.group(1) == "acme.ana"
+                    if who.group(1) not in logins:
+                        logins[who.group(1)] = LoginPaste(db_url, tmp_path, account,
+                                                          "a long passphrase")
+                    logins[who.group(1)].run(statement)
+    finally:
+        for login in logins.values():
+            login.connection.close()
+        with paste.connection.cursor() as cursor:
+            cursor.execute("CALL drop_tenant_world()")

@@ -144,11 +144,14 @@ def test_upgrade_from_083_keeps_balances_ledger_and_calls(empty_db_url, tmp_path
             columns_of_now = columns_of(conn, "campaigns")
             reseller_columns = conn.execute(text(
                 "SELECT DISTINCT rejected_by, reseller_levels FROM calls")).all()
+            routing_columns = conn.execute(text(
+                "SELECT DISTINCT trunk_id, buy_billable_seconds, buy_cost, margin FROM calls")).all()
             parents = dict(conn.execute(text(
                 "SELECT CASE WHEN c.parent_id IS NULL AND c.code = 'master' THEN 'master'"
                 " WHEN p.code = 'master' THEN 'master''s' ELSE 'other' END AS k, COUNT(*)"
                 " FROM clients c LEFT JOIN clients p ON p.id = c.parent_id GROUP BY k")).all())
             parents.setdefault("other", 0)
+            resellers = conn.execute(text("SELECT COUNT(*) FROM clients WHERE resells = 1")).scalar_one()
             payment_columns = [r[0] for r in conn.execute(text(
                 "SELECT column_name FROM information_schema.columns WHERE table_schema = "
                 "DATABASE() AND table_name = 'payments' ORDER BY ordinal_position"))]
@@ -182,13 +185,19 @@ def test_upgrade_from_083_keeps_balances_ledger_and_calls(empty_db_url, tmp_path
     # later files only added columns: payments.allow_below_floor (0 for every row that was
     # there), calls.answered_ms (unknown for calls settled before: NULL), the resellers'
     # clients.parent_id (master for every client but master) and calls.rejected_by /
-    # reseller_levels (NULL / 0: no reseller above any client then)
-    assert added == {"clients": ["parent_id", "opening_balance", "low_balance_threshold"],
+    # reseller_levels (NULL / 0: no reseller above any client then), clients.resells (0:
+    # nobody had clients of its own), the routing's calls.trunk_id / buy_billable_seconds /
+    # buy_cost / margin (NULL: no call went through a trunk then)
+    assert routing_columns == [(None, None, None, None)]
+    assert added == {"clients": ["parent_id", "opening_balance", "low_balance_threshold",
+                                 "resells"],
                      "payments": ["allow_below_floor"],
-                     "calls": ["rejected_by", "reseller_levels", "answered_ms"],
+                     "calls": ["rejected_by", "reseller_levels", "trunk_id", "answered_ms",
+                               "buy_billable_seconds", "buy_cost", "margin"],
                      "campaigns": [], "rates": []}
     assert reseller_columns == [(None, 0)]
     assert parents == {"master": 1, "other": 0, "master's": 200}
+    assert resellers == 0
     assert not set(moved) & set(columns_of_now)
     assert "allow_below_floor" in payment_columns and new_payment_values == [(0,)]
     assert new_call_values == [(None,)]

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from tests.tenant.helpers import Tenants, prefix_for, drop_accounts_with_prefix
+from tests.tenant.resellers import Resellers
 
 
 @pytest.fixture
@@ -37,6 +38,19 @@ def account_prefix(engine, db_url):
     prefix = prefix_for(database)
     try:
         yield prefix
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("CALL drop_tenant_world()"))
+        drop_accounts_with_prefix(engine, prefix)
+
+
+@pytest.fixture
+def resellers(engine, db_url):
+    """A reseller hierarchy with logins at every level (see tests/tenant/resellers.py)."""
+    database = make_url(db_url).database
+    prefix = prefix_for(database)
+    try:
+        yield Resellers.create(engine, db_url, prefix)
     finally:
         with engine.begin() as conn:
             conn.execute(text("CALL drop_tenant_world()"))

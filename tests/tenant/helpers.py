@@ -126,7 +126,7 @@ class Tenants:
 
 
 # What the watchdog and the sync write about hostile sessions: expected to change.
-WATCHDOG_TABLES = ("tenant_sessions_ended", "db_login_sync_problems")
+WATCHDOG_TABLES = ("tenant_sessions_ended", "db_login_sync_problems", "watchdog_blockers_seen")
 
 
 def checksums(tenants: "Tenants") -> dict[str, object]:

@@ -85,9 +85,14 @@ CASES = [
             "SELECT * FROM performance_schema.threads", DENIED_TABLE),
     Hostile("read product columns in information_schema",
             "SELECT column_name FROM information_schema.columns WHERE table_schema = '{db}'", None),
-    Hostile("read routines and triggers in information_schema",
-            "SELECT routine_name FROM information_schema.routines "
+    Hostile("read routines and triggers in information_schema (but the tenant procedures)",
+            "SELECT routine_name FROM information_schema.routines WHERE routine_schema <> '{tdb}' "
             "UNION ALL SELECT trigger_name FROM information_schema.triggers", None),
+    Hostile("a plain client creates a client (tenant procedure, refused in words)",
+            "CALL {tdb}.create_my_client('x{a_id}', 'X', 'default', 1)", SIGNAL),
+    Hostile("a plain client transfers money", "CALL {tdb}.transfer_to_client('x', 1, 'x')", SIGNAL),
+    Hostile("supervisor calls a tenant procedure", "CALL {tdb}.suspend_my_client('x')",
+            DENIED_ROUTINE, role="supervisor"),
     Hostile("read events in information_schema",
             "SELECT event_name FROM information_schema.events", None),
     Hostile("read the view definitions", "SHOW CREATE VIEW campaigns", DENIED_TABLE),

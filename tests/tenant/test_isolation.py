@@ -11,8 +11,9 @@ from tests.tenant.helpers import execute, query
 
 TENANT_TABLES = ["agents", "alerts", "calls", "campaign_attempts", "campaign_destinations",
                  "campaign_progress", "campaign_runs", "campaigns", "client_list", "contacts",
-                 "db_logins", "dids", "do_not_call", "extensions", "payments", "queues", "rates",
-                 "users"]
+                 "db_logins", "dids", "do_not_call", "extensions", "my_client_calls", "my_clients",
+                 "my_margins", "my_margins_daily", "my_plans", "my_rates", "payments", "queues",
+                 "rates", "transfers", "users"]
 
 
 def test_a_login_sees_its_own_world_by_the_expected_names(world):
@@ -115,7 +116,9 @@ def test_writable_views_carry_cascaded_check_option(world):
                     "do_not_call": "CASCADED", "campaign_progress": "NONE",
                     "campaign_attempts": "NONE", "campaign_destinations": "NONE",
                     "campaign_runs": "NONE",
-                    "alerts": "NONE"}
+                    "alerts": "NONE", "my_client_calls": "NONE", "my_clients": "NONE",
+                    "my_margins": "NONE", "my_margins_daily": "NONE", "my_plans": "NONE",
+                    "my_rates": "NONE", "transfers": "NONE"}
 
 
 def test_a_table_is_offered_by_adding_rows_and_refreshing(world):

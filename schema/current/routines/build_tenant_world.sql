@@ -14,10 +14,15 @@ BEGIN
   DECLARE v_role VARCHAR(16);
   DECLARE v_privilege VARCHAR(16);
   DECLARE v_columns VARCHAR(1000);
+  DECLARE v_target VARCHAR(64);
+  DECLARE v_parameters VARCHAR(1000);
+  DECLARE v_description VARCHAR(255);
   DECLARE v_db VARCHAR(260) DEFAULT tenant_quote_name(tenant_database_name());
   DECLARE views_cursor CURSOR FOR SELECT name, definition, writable FROM tenant_views ORDER BY name;
   DECLARE privileges_cursor CURSOR FOR
     SELECT view_name, role, privilege, columns FROM tenant_privileges ORDER BY view_name, role, privilege;
+  DECLARE procedures_cursor CURSOR FOR
+    SELECT name, target, parameters, role, description FROM tenant_procedures ORDER BY name;
   DECLARE CONTINUE HANDLER FOR NOT FOUND SET done = 1;
 
   CALL tenant_exec(CONCAT('CREATE DATABASE IF NOT EXISTS ', v_db,
@@ -59,5 +64,28 @@ BEGIN
                             ' TO ', tenant_quote_name(tenant_role_name(v_role))));
   END LOOP;
   CLOSE privileges_cursor;
+
+  tenant_procedures: BEGIN
+
+
+
+    SET done = 0;
+    OPEN procedures_cursor;
+    procedures_loop: LOOP
+      FETCH procedures_cursor INTO v_name, v_target, v_parameters, v_role, v_description;
+      IF done THEN LEAVE procedures_loop; END IF;
+      IF NOT tenant_name_ok(v_name, '^[a-z][a-z_]{0,63}$') OR NOT tenant_name_ok(v_target, '^[a-z][a-z_]{0,63}$')
+         OR NOT (CONVERT(v_parameters USING ascii) COLLATE ascii_bin) REGEXP '^(IN p_[a-z_]+ (VARCHAR\\([0-9]{1,3}\\)|DECIMAL\\([0-9]{1,2},[0-9]{1,2}\\)|INT|TINYINT)(, IN p_[a-z_]+ (VARCHAR\\([0-9]{1,3}\\)|DECIMAL\\([0-9]{1,2},[0-9]{1,2}\\)|INT|TINYINT))*)?$' THEN
+        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'tenant_procedures: name and target are [a-z_], parameters IN p_name TYPE, ...';
+      END IF;
+      CALL tenant_exec(CONCAT('CREATE OR REPLACE PROCEDURE ', v_db, '.', tenant_quote_name(v_name),
+                              '(', v_parameters, ') SQL SECURITY DEFINER COMMENT ', QUOTE(v_description),
+                              ' CALL ', tenant_quote_name(DATABASE()), '.', tenant_quote_name(v_target), '(',
+                              REGEXP_REPLACE(v_parameters, 'IN (p_[a-z_]+) [A-Z]+(\\([0-9,]+\\))?', '\\1'), ')'));
+      CALL tenant_exec(CONCAT('GRANT EXECUTE ON PROCEDURE ', v_db, '.', tenant_quote_name(v_name),
+                              ' TO ', tenant_quote_name(tenant_role_name(v_role))));
+    END LOOP;
+    CLOSE procedures_cursor;
+  END tenant_procedures;
 END//
 DELIMITER ;

@@ -32,6 +32,7 @@ BEGIN
     trx_id BIGINT UNSIGNED NOT NULL,
     started DATETIME NOT NULL,
     blocking TINYINT NOT NULL DEFAULT 0,
+    spared TINYINT NOT NULL DEFAULT 0,
     KEY (thread_id),
     KEY (trx_id)
   ) ENGINE=MEMORY;
@@ -61,12 +62,25 @@ BEGIN
                      WHERE l.account = CONVERT(watchdog_sessions.user USING ascii) COLLATE ascii_bin);
 
 
+
+
+
+  UPDATE watchdog_transactions t JOIN watchdog_sessions s ON s.id = t.thread_id
+     SET t.spared = 1
+   WHERE t.blocking = 1 AND s.command = 'Query'
+     AND NOT EXISTS (SELECT 1 FROM watchdog_blockers_seen b
+                      WHERE b.trx_id = t.trx_id AND b.seen_at <= NOW(3) - INTERVAL 2 SECOND);
+  DELETE FROM watchdog_blockers_seen
+   WHERE trx_id NOT IN (SELECT trx_id FROM watchdog_transactions WHERE spared = 1);
+  INSERT IGNORE INTO watchdog_blockers_seen (trx_id, seen_at)
+    SELECT trx_id, NOW(3) FROM watchdog_transactions WHERE spared = 1;
+
   UPDATE watchdog_sessions s JOIN watchdog_transactions t ON t.thread_id = s.id
      SET s.what = 'connection',
          s.reason = CASE WHEN t.blocking = 1 THEN 'its transaction held a row lock another session waited for'
                          WHEN v_mdl_wait THEN 'its open transaction held a table another session waited for (metadata lock)'
                          ELSE CONCAT('its transaction was open longer than ', v_max_trx, ' s') END
-   WHERE t.blocking = 1 OR v_mdl_wait OR t.started < NOW() - INTERVAL v_max_trx SECOND;
+   WHERE (t.blocking = 1 AND t.spared = 0) OR v_mdl_wait OR t.started < NOW() - INTERVAL v_max_trx SECOND;
   UPDATE watchdog_sessions
      SET what = 'query', reason = CONCAT('its statement ran longer than ', v_max_stmt, ' s')
    WHERE what IS NULL AND command = 'Query' AND time_ms > v_max_stmt * 1000;

@@ -17,6 +17,7 @@ CREATE TABLE `clients` (
   `rate_plan_id` int(10) unsigned DEFAULT NULL COMMENT 'Rate plan; left empty (NULL) it becomes the default plan',
   `channel_limit` int(11) NOT NULL DEFAULT 10 COMMENT 'Most simultaneous calls, 0-10000 (0 blocks all calls but emergency)',
   `end_calls_without_credit` tinyint(1) NOT NULL DEFAULT 0 COMMENT '1: when the balance (plus the postpaid credit limit) no longer covers the credit reserved by live calls, they are hung up over AMI; 0 (default): each call''s own limit ends it',
+  `resells` tinyint(1) NOT NULL DEFAULT 0 COMMENT '1: this client may create and manage clients of its own through its database logins (a reseller); 0: a plain client',
   `status` enum('active','suspended') NOT NULL DEFAULT 'active' COMMENT 'suspended: calls rejected, campaigns paused, agents locked out, nothing deleted',
   `suspended_at` datetime DEFAULT NULL COMMENT 'When the client was last suspended (UTC); set automatically',
   `notes` text DEFAULT NULL COMMENT 'Free text for admins',
@@ -35,7 +36,8 @@ CREATE TABLE `clients` (
   CONSTRAINT `ck_clients_credit_limit` CHECK (`credit_limit` >= 0),
   CONSTRAINT `ck_clients_status` CHECK (`status` in ('active','suspended')),
   CONSTRAINT `ck_clients_end_calls_without_credit` CHECK (`end_calls_without_credit` in (0,1)),
-  CONSTRAINT `ck_clients_rate_plan_set` CHECK (`rate_plan_id` is not null)
+  CONSTRAINT `ck_clients_rate_plan_set` CHECK (`rate_plan_id` is not null),
+  CONSTRAINT `ck_clients_resells` CHECK (`resells` in (0,1))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci COMMENT='Clients (tenants): what admins set (credit limit, rate plan, channel limit, status); the balance is in client_accounts';
 
 -- BEFORE INSERT
