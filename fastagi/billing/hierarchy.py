@@ -31,6 +31,7 @@ class Level:
     snapshot: ClientSnapshot
     depth: int
     rate: Rate | None
+    plan_id: int | None = None    # the reseller's own plan (the top one's: an operator plan)
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class LevelCharge:
     depth: int
     rate: Rate
     reservation: Decimal
+    plan_id: int | None = None    # the plan `rate` comes from: routing reads the top one's
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,8 @@ def decide_levels(request: CallRequest, client: ClientSnapshot | None, rate: Rat
     if not levels:
         return Decision(first)
     if request.emergency:  # free at every level; it still takes a channel at each
-        return Decision(first, None, tuple(LevelCharge(lv.snapshot.id, lv.depth, FREE, ZERO)
-                                           for lv in levels))
+        return Decision(first, None, tuple(LevelCharge(lv.snapshot.id, lv.depth, FREE, ZERO,
+                                                       lv.plan_id) for lv in levels))
     for lv in levels:
         if lv.snapshot.status != "active":
             return _refused(reasons.SUSPENDED, first, lv)
@@ -86,7 +88,7 @@ def decide_levels(request: CallRequest, client: ClientSnapshot | None, rate: Rat
                           reservation=_reservation(first.rate, max_seconds),
                           dial_target=first.dial_target)
     charges = tuple(LevelCharge(lv.snapshot.id, lv.depth, lv_rate,
-                                _reservation(lv_rate, max_seconds))
+                                _reservation(lv_rate, max_seconds), lv.plan_id)
                     for lv, lv_rate in zip(levels, applied))
     return Decision(admission, None, charges)
 

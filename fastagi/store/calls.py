@@ -174,7 +174,10 @@ def _authorize_once(engine: Engine, request: CallRequest, now: datetime, limits:
             decision = decide_levels(request, client, rate, levels, limits.max_call_seconds,
                                      limits.dial_template)
             # issue 22: the trunk (after every check of every level; no route group: as before)
-            admission, route = trunks.route_admission(conn, request, row, decision.admission, now)
+            # under resellers, routing is the operator's side: the top level (charges[-1])
+            top = decision.charges[-1] if decision.charges else None
+            admission, route = trunks.route_admission(conn, request, row, decision.admission, now,
+                                                      top)
             rejected_by = decision.rejected_by
             if not admission.allowed and decision.admission.allowed:
                 rejected_by = None  # no-route is the operator's refusal, not a level's

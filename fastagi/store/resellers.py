@@ -122,7 +122,7 @@ def lock_levels(conn: Connection, client_id: int, parent_id: int | None, above: 
         if use.prefix is not None:
             rate = Rate(use.prefix, use.rate_per_min, use.connection_fee,
                         use.initial_increment, use.subsequent_increment)
-        levels.append(Level(snapshot, depth, rate))
+        levels.append(Level(snapshot, depth, rate, row.rate_plan_id))
     return tuple(levels)
 
 

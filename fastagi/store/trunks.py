@@ -347,7 +347,15 @@ class Failover:
 
 _CALL_FOR_UPDATE = text(
     "SELECT id, client_id, state, number, emergency, prefix, rate_per_min, connection_fee,"
-    " initial_increment, subsequent_increment FROM calls WHERE id = :call_id FOR UPDATE")
+    " initial_increment, subsequent_increment, reseller_levels FROM calls WHERE id = :call_id"
+    " FOR UPDATE")
+# The top reseller of a call under resellers (depth = calls.reseller_levels): the rate it
+# pays the operator, copied at authorize, and its plan (the route set's). A PK range.
+_TOP_LEVEL = text(
+    "SELECT g.prefix, g.rate_per_min, g.connection_fee, g.initial_increment,"
+    " g.subsequent_increment, c.rate_plan_id FROM call_charges g"
+    " JOIN clients c ON c.id = g.client_id WHERE g.call_id = :call_id AND g.depth = :depth")
+_NO_ROUTE = text("UPDATE calls SET route_outcome = 'no-route' WHERE id = :call_id")
 _ATTEMPTS = text(
     "SELECT a.id, a.attempt, a.trunk_id, a.state, a.dial_status, a.hangup_cause, t.name,"
     " t.endpoint, t.status, t.capacity, a.buy_prefix, a.buy_rate_per_min, a.buy_connection_fee,"
@@ -436,15 +444,26 @@ def _count_failure(conn: Connection, trunk_id: int, now: datetime) -> None:
 
 
 def _next_trunk(conn: Connection, call, attempts, now: datetime) -> Failover:
-    plan = conn.execute(text("SELECT rate_plan_id FROM clients WHERE id = :id"),
-                        {"id": call.client_id}).first()
+    # The operator's side, as at authorize: a client of master's own plan and price; under
+    # resellers the top reseller's plan and the rate copied onto its charge (what it pays).
+    if call.reseller_levels:
+        plan = conn.execute(_TOP_LEVEL, {"call_id": call.id,
+                                         "depth": call.reseller_levels}).first()
+        priced = plan
+    else:
+        plan = conn.execute(text("SELECT rate_plan_id FROM clients WHERE id = :id"),
+                            {"id": call.client_id}).first()
+        priced = call
     sell = None
-    if call.rate_per_min is not None and not call.emergency:
-        sell = Rate(call.prefix or "", call.rate_per_min, call.connection_fee,
-                    call.initial_increment, call.subsequent_increment)
+    if priced is not None and priced.rate_per_min is not None and not call.emergency:
+        sell = Rate(priced.prefix or "", priced.rate_per_min, priced.connection_fee,
+                    priced.initial_increment, priced.subsequent_increment)
     tried = frozenset(a.trunk_id for a in attempts)
     route = choose(conn, plan.rate_plan_id if plan else None, call.number, sell, now, tried)
     if route.trunk is None:
+        # the call record says so (calls.route_outcome; call_rejections shows it): written
+        # under the call's row lock, while it is live; settle and the sweep leave it alone
+        conn.execute(_NO_ROUTE, {"call_id": call.id})
         return Failover(found=True, outcome=NO_ROUTE, number=call.number)
     take(conn, call.id, len(attempts) + 1, route.trunk, now)
     return Failover(found=True, outcome=ALLOW, trunk=route.trunk, number=call.number)
@@ -452,14 +471,23 @@ def _next_trunk(conn: Connection, call, attempts, now: datetime) -> Failover:
 
 # ---- authorize's hooks ------------------------------------------------------------------
 
-def route_admission(conn: Connection, request, client_row, admission, now: datetime):
+def route_admission(conn: Connection, request, client_row, admission, now: datetime,
+                    top=None):
     """Authorize's part, after every client check passed: the call's trunk. Returns the
     admission (unchanged; with the trunk's dial target; or rejected `no-route`) and the
     Route. Not routed: refusals, inbound calls, emergency numbers (their own route, never
-    refused for capacity, margin or cool-down), installs without route groups."""
+    refused for capacity, margin or cool-down), installs without route groups.
+
+    `top`: for a client under resellers, the top reseller's LevelCharge (the client of
+    master that pays the operator). Routing is the operator's side: the route set of the
+    top reseller's plan (an operator plan; the client's own plan is its reseller's) and
+    margin protection against what the top reseller pays (its rate), not the retail price."""
     if not admission.allowed or request.direction != "out" or request.emergency:
         return admission, LEGACY
-    route = choose(conn, client_row.rate_plan_id, request.number, admission.rate, now)
+    plan_id, sell = client_row.rate_plan_id, admission.rate
+    if top is not None:
+        plan_id, sell = top.plan_id, top.rate
+    route = choose(conn, plan_id, request.number, sell, now)
     if not route.routed:
         return admission, route
     if route.trunk is None:

@@ -73,3 +73,33 @@ def test_the_comments_in_reasons_py_say_the_real_answer():
         if name.startswith("CAUSE_") and isinstance(cause, int) and cause != 16:
             comment = re.search(rf"^{name} = {cause}\s+# SIP (\d{{3}})", source, re.M)
             assert comment and int(comment.group(1)) == sip_answer(cause), name
+
+
+# Transcribed by hand from Asterisk 22, ast_sip_hangup_sip2cause() (the SIP answer of the far
+# end -> the Q.850 cause the PJSIP channel hangs up with, HANGUPCAUSE after Dial): the
+# answers docs/contract.md's after-dial table lists.
+SIP_TO_CAUSE = {
+    404: 1, 410: 22, 484: 28, 403: 21, 603: 21, 503: 34, 500: 38, 502: 27, 408: 18,
+    488: 58, 501: 29, 504: 102, 420: 3,
+}
+
+
+def after_dial_table() -> list[tuple[int, int, int]]:
+    """(carrier's SIP answer, HANGUPCAUSE, caller's SIP answer) rows of docs/contract.md."""
+    section = CONTRACT.read_text().split("### What the caller gets when no failover follows")[1]
+    return [tuple(int(x) for x in found.groups()) for found in
+            re.finditer(r"^\| (\d{3}) \| (\d+) \| (\d{3}) \|$", section, re.M)]
+
+
+def test_after_dial_table_follows_chan_pjsip_both_ways():
+    table = after_dial_table()
+    assert len(table) == len(SIP_TO_CAUSE)
+    for carrier, cause, caller in table:
+        assert SIP_TO_CAUSE[carrier] == cause, carrier
+        assert 1 <= cause <= 127          # [ict-after-dial] hangs up with it
+        assert sip_answer(cause) == caller, carrier
+
+
+def test_a_carriers_404_reaches_the_caller_as_404_not_480():
+    assert sip_answer(SIP_TO_CAUSE[404]) == 404
+    assert sip_answer(20) == 480          # the old Hangup(20) for every CHANUNAVAIL

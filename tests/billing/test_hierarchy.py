@@ -128,3 +128,14 @@ def test_inbound_is_free_at_a_level_whose_plan_does_not_rate_it():
     assert got.admission.allowed and got.admission.max_seconds == 1980
     assert got.admission.reservation == 0
     assert [c.reservation for c in got.charges] == [D("9.9000"), 0]
+
+
+def test_each_charge_names_its_levels_plan_for_routing():
+    # routing reads the top level's plan (charges[-1]): the plan its rate comes from
+    with_plans = (replace(levels()[0], plan_id=22), replace(levels()[1], plan_id=11))
+    got = decide_levels(OUT, CLIENT, SELL, with_plans, CAP, TEMPLATE)
+    assert [(c.client_id, c.plan_id, c.rate) for c in got.charges] == [
+        (2, 22, R2_BUYS), (1, 11, R1_BUYS)]
+    emergency = decide_levels(CallRequest("acme", "112", emergency=True), CLIENT, SELL,
+                              with_plans, CAP, TEMPLATE)
+    assert [c.plan_id for c in emergency.charges] == [22, 11]

@@ -1,10 +1,12 @@
 """Play [ict-outbound] of the shipped dialplan step by step, as Asterisk would, with the
 fake Asterisk for every AGI() against a real FastAGI server and a script for Dial().
 
-Only what [ict-outbound] uses is understood (Set, NoOp, GotoIf, Goto, AGI, Dial; ${VAR},
-${FILTER()}, ${LEN()}, $[...] with = != < >= & | +); anything else fails the test. The
-play ends where the call leaves the routine (ict-after-dial, ict-reject, ict-fail-closed),
-then runs the settle hangup handler's AGI as [ict-settle] does.
+Only what [ict-outbound] and [ict-after-dial] use is understood (Set, NoOp, GotoIf, Goto,
+ExecIf(...?Hangup(...)), Hangup, AGI, Dial; ${VAR}, ${FILTER()}, ${LEN()}, $[...] with
+= != < <= > >= & | +); anything else fails the test. The play ends where the call leaves
+the routine (ict-after-dial, ict-reject, ict-fail-closed); [ict-after-dial] is played on to
+its Hangup (`Play.hangup`: the cause the caller's channel is hung up with); then the
+settle hangup handler's AGI runs as [ict-settle] does.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from fastagi.dialplan.confparse import Dialplan
 VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 FUNC = re.compile(r"\$\{(FILTER|LEN)\(([^${}()]*)\)\}")
 EXPR = re.compile(r"\$\[([^\[\]$]*)\]")
+AFTER_DIAL = "ict-after-dial"
 
 # (dial target) -> (DIALSTATUS, HANGUPCAUSE)
 DialScript = Callable[[str], tuple[str, int]]
@@ -62,6 +65,35 @@ class Play:
     dials: list[str] = field(default_factory=list)
     agi_calls: list[tuple[str, list[str], dict]] = field(default_factory=list)
     chan: dict = field(default_factory=dict)
+    hangup: str = ""                         # [ict-after-dial]'s Hangup() cause
+
+
+def play_after_dial(plan: Dialplan, chan: dict) -> str:
+    """Play [ict-after-dial] on the channel's DIALSTATUS / HANGUPCAUSE: the Hangup() cause."""
+    steps = [s for ss in plan.contexts[AFTER_DIAL].extensions.values() for s in ss]
+    labels = {s.label: i for i, s in enumerate(steps) if s.label}
+    i = 0
+    while i < len(steps):
+        step = steps[i]
+        i += 1
+        if step.app == "Set":
+            name, value = step.args.split("=", 1)
+            chan[name] = substitute(value, chan)
+        elif step.app == "GotoIf":
+            cond, target = step.args.split("?", 1)
+            if int(substitute(cond, chan)):
+                i = labels[target]
+        elif step.app == "ExecIf":
+            cond, app = step.args.split("?", 1)
+            if not app.startswith("Hangup("):
+                raise AssertionError(f"the player does not know ExecIf {app}")
+            if int(substitute(cond, chan)):
+                return substitute(app[len("Hangup("):-1], chan)
+        elif step.app == "Hangup":
+            return substitute(step.args, chan)
+        elif step.app != "NoOp":
+            raise AssertionError(f"the player does not know {step.app} ({step.path}:{step.line})")
+    raise AssertionError("ict-after-dial did not hang up")
 
 
 async def play_outbound(plan: Dialplan, client: str, number: str, dial: DialScript,
@@ -110,6 +142,8 @@ async def play_outbound(plan: Dialplan, client: str, number: str, dial: DialScri
         raise AssertionError(f"the player does not know {step.app} ({step.path}:{step.line})")
     else:
         raise AssertionError("ict-outbound did not end")
+    if play.ended_in == AFTER_DIAL:
+        play.hangup = play_after_dial(plan, chan)
     # the hangup handler, as [ict-settle] runs it
     if chan.get("ICT_CALL_ID"):
         status = chan.get("DIALSTATUS") or "CANCEL"

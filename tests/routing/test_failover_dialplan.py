@@ -14,7 +14,7 @@ from tests.callcontrol.agi_server import agi_server
 from tests.callcontrol.tenants import add_client, add_rate, default_plan_id
 from tests.dialplan.helpers import DIALPLAN, EXTENSIONS_CONF
 from tests.routing.carriers import add_buy_rate, add_group, add_route, add_trunk, live_on
-from tests.routing.dialplan_player import play_outbound
+from tests.routing.dialplan_player import play_after_dial, play_outbound
 from tests.support.sql import rows, scalar
 
 UK = "442071234567"
@@ -63,6 +63,7 @@ async def test_first_trunk_chanunavail_then_the_second_carries_the_call(engine, 
     assert [s for s, _, _ in got.agi_calls] == ["authorize", "failover", "settle"]
     assert got.agi_calls[1][1] == [got.chan[v.CALL_ID], "CHANUNAVAIL", "38", "alpha"]
     assert got.ended_in == "ict-after-dial" and got.chan["DIALSTATUS"] == "ANSWER"
+    assert got.hangup == "16"
     call = int(got.chan[v.CALL_ID])
     assert [tuple(r) for r in rows(engine, "SELECT trunk_id, state, dial_status FROM call_attempts"
                                    " WHERE call_id = :c ORDER BY attempt", c=call)] == [
@@ -80,8 +81,10 @@ async def test_congestion_everywhere_ends_in_no_route_and_a_settled_call(engine,
     assert got.ended_in == "ict-reject"
     assert (got.chan[v.REASON], got.chan[v.CAUSE]) == ("no-route", "3")
     call = int(got.chan[v.CALL_ID])
-    assert scalar(engine, "SELECT CONCAT(state, '|', cost) FROM calls WHERE id = :c",
-                  c=call) == "settled|0.0000"
+    assert scalar(engine, "SELECT CONCAT(state, '|', cost, '|', route_outcome) FROM calls"
+                  " WHERE id = :c", c=call) == "settled|0.0000|no-route"
+    assert scalar(engine, "SELECT reason FROM call_rejections WHERE call_id = :c",
+                  c=call) == "no-route"
     assert scalar(engine, "SELECT COUNT(*) FROM call_attempts WHERE state = 'live'") == 0
 
 
@@ -94,6 +97,7 @@ async def test_busy_noanswer_cancel_never_fail_over(engine, plan, carriers, stat
     assert got.dials == [f"PJSIP/{UK}@ep-alpha"]
     assert [s for s, _, _ in got.agi_calls] == ["authorize", "settle"]
     assert got.ended_in == "ict-after-dial"
+    assert got.hangup == {"BUSY": "17", "NOANSWER": "19", "CANCEL": "16"}[status]
 
 
 @pytest_twisted.ensureDeferred
@@ -104,6 +108,9 @@ async def test_unallocated_number_is_done_not_failed_over(engine, plan, carriers
     assert len(got.dials) == 1
     assert got.agi_calls[1][0] == "failover" and got.agi_calls[1][2] == {v.RESULT: v.DONE}
     assert got.ended_in == "ict-after-dial"
+    # the carrier's own cause reaches the caller: 1 UNALLOCATED, which chan_pjsip sends as
+    # 404 (it was hung up with 20, a 480, whatever the carrier said)
+    assert got.hangup == "1"
 
 
 @pytest_twisted.ensureDeferred
@@ -115,6 +122,7 @@ async def test_without_routes_the_template_call_never_fails_over(engine, plan):
                                   lambda target: ("CHANUNAVAIL", 38), agi_via(server))
     assert got.dials == [f"PJSIP/{UK}@uplink"] and v.TRUNK not in got.chan
     assert got.ended_in == "ict-after-dial"
+    assert got.hangup == "38"          # no failover: the carrier's cause (500 to the caller)
 
 
 @pytest_twisted.ensureDeferred
@@ -131,3 +139,30 @@ async def test_failover_server_unreachable_fails_closed(engine, plan, carriers):
     assert got.ended_in == "ict-fail-closed" and len(got.dials) == 1
     # the settle handler still closes the call and releases the trunk
     assert scalar(engine, "SELECT COUNT(*) FROM call_attempts WHERE state = 'live'") == 0
+
+
+# [ict-after-dial] alone: (DIALSTATUS, HANGUPCAUSE) -> the cause the caller is hung up with.
+@pytest.mark.parametrize("status, cause, hangup", [
+    ("CHANUNAVAIL", "1", "1"),        # carrier 404 -> 404 to the caller
+    ("CHANUNAVAIL", "22", "22"),      # 410 -> 410
+    ("CHANUNAVAIL", "28", "28"),      # 484 -> 484
+    ("CHANUNAVAIL", "21", "21"),      # 403 / 603 -> 403
+    ("CONGESTION", "34", "34"),       # 503 -> 503
+    ("CHANUNAVAIL", "127", "127"),    # highest valid cause
+    # no usable cause: the defaults as before
+    ("CHANUNAVAIL", "", "20"),
+    ("CHANUNAVAIL", "0", "20"),
+    ("CONGESTION", "0", "34"),
+    ("CHANUNAVAIL", "128", "20"),
+    ("CONGESTION", "1000", "34"),
+    ("CHANUNAVAIL", "0017", "20"),    # more than 3 digits: not a cause Asterisk writes
+    ("CHANUNAVAIL", "2x;", "2"),      # only digits reach Hangup()
+    # not a carrier failure: the status decides, never the cause
+    ("BUSY", "1", "17"),
+    ("NOANSWER", "1", "19"),
+    ("ANSWER", "1", "16"),
+    ("CANCEL", "34", "16"),
+])
+def test_after_dial_hangs_up_with_the_carriers_cause_when_it_is_valid(plan, status, cause,
+                                                                     hangup):
+    assert play_after_dial(plan, {"DIALSTATUS": status, "HANGUPCAUSE": cause}) == hangup

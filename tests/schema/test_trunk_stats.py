@@ -145,9 +145,11 @@ def test_asking_for_a_day_reads_that_days_attempts_by_the_index(engine, trunks):
     # 20,000 settled-looking calls with one attempt each over 20 days, enough for the
     # optimizer to prefer the index over a scan
     client_id = scalar(engine, "SELECT id FROM clients WHERE code = 'acme'")
+    # (one in four under a reseller: the views read its top charge, schema 169)
     execute(engine, "INSERT INTO calls (id, client_id, client_code, number, state, authorized_at,"
-                    " settled_at, answered_ms, billable_seconds, cost, trunk_id)"
-                    " SELECT 1000 + seq, :cid, 'acme', '442071234567', 'settled', at, at, 30000, 30, 0, :t"
+                    " settled_at, answered_ms, billable_seconds, cost, trunk_id, reseller_levels)"
+                    " SELECT 1000 + seq, :cid, 'acme', '442071234567', 'settled', at, at, 30000, 30, 0, :t,"
+                    " seq MOD 4 = 0"
                     " FROM (SELECT seq, TIMESTAMP'2026-10-01 00:00:00' + INTERVAL (seq - 1) DIV 1000 DAY"
                     "   + INTERVAL (seq - 1) MOD 1000 MINUTE AS at FROM seq_1_to_20000) s", cid=client_id, t=trunks["carrier1"])
     # (from seq again: the attempts' trigger writes calls, which a SELECT from calls holds)
@@ -157,7 +159,11 @@ def test_asking_for_a_day_reads_that_days_attempts_by_the_index(engine, trunks):
                     " FROM (SELECT seq, TIMESTAMP'2026-10-01 00:00:00' + INTERVAL (seq - 1) DIV 1000 DAY"
                     "   + INTERVAL (seq - 1) MOD 1000 MINUTE AS at FROM seq_1_to_20000) s",
             t=trunks["carrier1"])
-    execute(engine, "ANALYZE TABLE call_attempts, calls")
+    execute(engine, "INSERT INTO call_charges (call_id, client_id, depth, prefix, rate_per_min,"
+                    " connection_fee, initial_increment, subsequent_increment, authorized_at)"
+                    " SELECT id, :cid, 1, '44', 0.01, 0, 60, 60, authorized_at FROM calls"
+                    " WHERE reseller_levels = 1", cid=client_id)
+    execute(engine, "ANALYZE TABLE call_attempts, calls, call_charges")
     for view in ("trunk_daily_stats", "route_destination_daily_stats"):
         plan = json.loads(scalar(engine, f"EXPLAIN FORMAT=JSON SELECT * FROM {view}"
                                          " WHERE day = '2026-10-05'"))
@@ -167,6 +173,8 @@ def test_asking_for_a_day_reads_that_days_attempts_by_the_index(engine, trunks):
         assert tables["a"]["key"] == "ix_call_attempts_day_trunk", plan
         assert "const" in tables["a"]["ref"], plan
         assert tables["c"]["access_type"] == "eq_ref" and tables["c"]["key"] == "PRIMARY", plan
+        # a reseller call's top charge (169): by call_charges' key (call_id, client_id)
+        assert tables["g"]["key"] == "PRIMARY" and tables["g"]["used_key_parts"] == ["call_id"], plan
         assert all(t["access_type"] != "ALL" for name, t in tables.items()
                    if not name.startswith("<derived")), plan
         assert scalar(engine, f"SELECT attempts FROM {view} WHERE day = '2026-10-05'") == 1000

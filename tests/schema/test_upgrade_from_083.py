@@ -145,7 +145,8 @@ def test_upgrade_from_083_keeps_balances_ledger_and_calls(empty_db_url, tmp_path
             reseller_columns = conn.execute(text(
                 "SELECT DISTINCT rejected_by, reseller_levels FROM calls")).all()
             routing_columns = conn.execute(text(
-                "SELECT DISTINCT trunk_id, buy_billable_seconds, buy_cost, margin FROM calls")).all()
+                "SELECT DISTINCT trunk_id, buy_billable_seconds, buy_cost, margin, route_outcome"
+                " FROM calls")).all()
             parents = dict(conn.execute(text(
                 "SELECT CASE WHEN c.parent_id IS NULL AND c.code = 'master' THEN 'master'"
                 " WHEN p.code = 'master' THEN 'master''s' ELSE 'other' END AS k, COUNT(*)"
@@ -187,13 +188,13 @@ def test_upgrade_from_083_keeps_balances_ledger_and_calls(empty_db_url, tmp_path
     # clients.parent_id (master for every client but master) and calls.rejected_by /
     # reseller_levels (NULL / 0: no reseller above any client then), clients.resells (0:
     # nobody had clients of its own), the routing's calls.trunk_id / buy_billable_seconds /
-    # buy_cost / margin (NULL: no call went through a trunk then)
-    assert routing_columns == [(None, None, None, None)]
+    # buy_cost / margin / route_outcome (NULL: no call went through a trunk then)
+    assert routing_columns == [(None, None, None, None, None)]
     assert added == {"clients": ["parent_id", "opening_balance", "low_balance_threshold",
                                  "resells"],
                      "payments": ["allow_below_floor"],
                      "calls": ["rejected_by", "reseller_levels", "trunk_id", "answered_ms",
-                               "buy_billable_seconds", "buy_cost", "margin"],
+                               "buy_billable_seconds", "buy_cost", "margin", "route_outcome"],
                      "campaigns": [], "rates": []}
     assert reseller_columns == [(None, 0)]
     assert parents == {"master": 1, "other": 0, "master's": 200}

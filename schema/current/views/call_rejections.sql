@@ -3,4 +3,4 @@
 -- `ictcontact db snapshot` and commit schema/current/ with it.
 -- View `call_rejections`.
 
-CREATE ALGORITHM=UNDEFINED SQL SECURITY DEFINER VIEW `call_rejections` AS select `k`.`id` AS `call_id`,`k`.`client_code` AS `client`,`k`.`direction` AS `direction`,`k`.`number` AS `number`,`k`.`reason` AS `reason`,`k`.`server` AS `server`,`k`.`channel` AS `channel`,`k`.`authorized_at` AS `authorized_at` from `calls` `k` where `k`.`state` = 'rejected';
+CREATE ALGORITHM=UNDEFINED SQL SECURITY DEFINER VIEW `call_rejections` AS select `k`.`id` AS `call_id`,`k`.`client_code` AS `client`,`k`.`direction` AS `direction`,`k`.`number` AS `number`,coalesce(`k`.`reason`,`k`.`route_outcome`) AS `reason`,`k`.`server` AS `server`,`k`.`channel` AS `channel`,`k`.`authorized_at` AS `authorized_at` from `calls` `k` where `k`.`state` = 'rejected' or `k`.`route_outcome` is not null;
