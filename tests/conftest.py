@@ -24,6 +24,7 @@ from __future__ import annotations
 import pytest
 
 from fastagi.db.engine import make_engine
+from fastagi.store import route_table
 from tests.support.database import (CloneSupply, SchemaSnapshot, connect_server, drop_database,
                                     fresh_database_name, migrate_template,
                                     template_database_name, url_for)
@@ -74,4 +75,5 @@ def engine(db_url):
     """An Engine on the test's own database (disposed after the test)."""
     eng = make_engine(db_url)
     yield eng
+    route_table.forget(eng)   # waits for a copy of its route table being made
     eng.dispose()

@@ -16,6 +16,7 @@ the lock order.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Callable
@@ -54,20 +55,28 @@ _CLIENT_FOR_UPDATE = text(
 # how many clients are above this one (master included) and whether any is below it: a
 # client of master without clients of its own learns in this query that it has no
 # reseller level to lock and no subtree to count (docs/admin-sql.md, "Resellers").
-_USAGE_PLAN_AND_RATE = text(
+# The routing columns (fastagi.store.trunks.usage_columns: the route table's version, and
+# the buy rates of the server's routed trunks) come at the end of the select list.
+_USAGE_PLAN_AND_RATE_SQL = (
     "SELECT u.live, u.reserved, p.dial_template, p.rate_inbound, r.prefix, r.rate_per_min,"
     " r.connection_fee, r.initial_increment, r.subsequent_increment,"
     # two probes of client_tree: how many clients are above this one, and whether any is
     # below it (EXISTS stops at the first: master's own calls do not count its tree)
     " (SELECT COUNT(*) FROM client_tree t WHERE t.client_id = :client_id AND t.depth > 0)"
     " + 1000 * EXISTS (SELECT 1 FROM client_tree t"
-    "   WHERE t.ancestor_id = :client_id AND t.depth > 0) AS tree"
+    "   WHERE t.ancestor_id = :client_id AND t.depth > 0) AS tree{routing}"
     " FROM rate_plans p"
     " CROSS JOIN (SELECT COUNT(*) AS live, COALESCE(SUM(reserved), 0) AS reserved FROM calls"
     "   WHERE client_id = :client_id AND state = 'live') u"
     " LEFT JOIN rates r ON r.rate_plan_id = p.id AND r.prefix IN ("
     + ", ".join(f"LEFT(:digits, {n})" for n in range(1, MAX_PREFIX_LENGTH + 1)) + ")"
     " WHERE p.id = :plan_id ORDER BY LENGTH(r.prefix) DESC LIMIT 1")
+
+
+@lru_cache(maxsize=64)
+def _usage_plan_and_rate(routing: str):
+    """The usage query with `routing`'s columns, made once per distinct text."""
+    return text(_USAGE_PLAN_AND_RATE_SQL.replace("{routing}", routing))
 # The write that makes admissions of one client conflict across Galera nodes; it goes to
 # the client's account, never to the clients row an admin's form writes back.
 _COUNT_ADMISSION = text(
@@ -166,9 +175,9 @@ def _authorize_once(engine: Engine, request: CallRequest, now: datetime, limits:
     with engine.connect() as conn:  # closing without commit rolls back
         try:
             row = conn.execute(_CLIENT_FOR_UPDATE, {"code": request.client_code}).first()
-            client, rate, levels = None, None, ()
+            client, rate, levels, seen = None, None, (), None
             if row is not None:
-                client, rate, above = _snapshot(conn, row, request.number)
+                client, rate, above, seen = _snapshot(conn, row, request.number)
                 levels = resellers.lock_levels(conn, row.id, row.parent_id, above,
                                                rating_digits(request.number))
             decision = decide_levels(request, client, rate, levels, limits.max_call_seconds,
@@ -177,7 +186,7 @@ def _authorize_once(engine: Engine, request: CallRequest, now: datetime, limits:
             # under resellers, routing is the operator's side: the top level (charges[-1])
             top = decision.charges[-1] if decision.charges else None
             admission, route = trunks.route_admission(conn, request, row, decision.admission, now,
-                                                      top)
+                                                      top, seen)
             rejected_by = decision.rejected_by
             if not admission.allowed and decision.admission.allowed:
                 rejected_by = None  # no-route is the operator's refusal, not a level's
@@ -202,10 +211,12 @@ def _authorize_once(engine: Engine, request: CallRequest, now: datetime, limits:
                              route.trunk.name if route.trunk else "", rejected_by)
 
 
-def _snapshot(conn: Connection, row, number: str) -> tuple[ClientSnapshot, Rate | None, int]:
-    plan = conn.execute(_USAGE_PLAN_AND_RATE, {"digits": rating_digits(number),
-                                               "client_id": row.id,
-                                               "plan_id": row.rate_plan_id}).one()
+def _snapshot(conn: Connection, row, number: str
+              ) -> tuple[ClientSnapshot, Rate | None, int, trunks.SeenRoutes]:
+    routing, routing_params = trunks.usage_columns(conn.engine)
+    plan = conn.execute(_usage_plan_and_rate(routing), {
+        "digits": rating_digits(number), "client_id": row.id, "plan_id": row.rate_plan_id,
+        **routing_params}).one()
     above, below = int(plan.tree) % 1000, int(plan.tree) // 1000
     live, reserved = plan.live, Decimal(plan.reserved)
     if below:  # a reseller: its own calls share its limits with its subtree's
@@ -220,7 +231,7 @@ def _snapshot(conn: Connection, row, number: str) -> tuple[ClientSnapshot, Rate 
     if plan.prefix is not None:
         rate = Rate(plan.prefix, plan.rate_per_min, plan.connection_fee,
                     plan.initial_increment, plan.subsequent_increment)
-    return client, rate, above
+    return client, rate, above, trunks.seen_routes(plan, routing_params)
 
 
 def _record(conn: Connection, request: CallRequest, client: ClientSnapshot | None,

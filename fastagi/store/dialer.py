@@ -154,7 +154,7 @@ _CLIENT = text(
     "SELECT c.id, c.code, " + subtree.effective_status("c") + " AS status, c.channel_limit, a.balance + c.credit_limit AS credit, "
     "c.rate_plan_id FROM clients c JOIN client_accounts a ON a.client_id = c.id "
     "WHERE c.id = :client")
-# The rate authorize will find for a number (calls._USAGE_PLAN_AND_RATE: longest prefix).
+# The rate authorize will find for a number (calls._USAGE_PLAN_AND_RATE_SQL: longest prefix).
 _RATE_OF = text(
     "SELECT prefix, rate_per_min, connection_fee, initial_increment, subsequent_increment"
     " FROM rates WHERE rate_plan_id = :plan AND prefix IN ("

@@ -17,12 +17,10 @@ no lock at all.
 
 from __future__ import annotations
 
-import threading
-import time
-import weakref
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
@@ -32,19 +30,21 @@ from fastagi.billing import routing
 from fastagi.billing.admission import reject
 from fastagi.billing.rating import Rate
 from fastagi.db.retry import with_retry
+from fastagi.store import route_table
 
 MAX_PREFIX_LENGTH = 32
 _PREFIXES = ", ".join(f"LEFT(:digits, {n})" for n in range(1, MAX_PREFIX_LENGTH + 1))
 
-# One round trip: whether any route group exists (none: the install has no routing, the
-# plan's dial template is used as before), and the trunks of the call's group. The group:
-# the longest prefix of the number, a plan's own group before the every-plan group
-# (plan_key 0) at the same prefix, `default` last: point lookups on (plan_key, prefix).
-_CANDIDATES_SQL = (
-    "SELECT 'g' AS kind, EXISTS (SELECT 1 FROM route_groups) AS any_group, c.group_id,"
+# Reads the tables (when the server's copy of the route table is not current): whether any
+# route group exists (none: the install has no routing, the plan's dial template is used
+# as before), and the trunks of the call's group. The group: the longest prefix of the
+# number, a plan's own group before the every-plan group (plan_key 0) at the same prefix,
+# `default` last: point lookups on (plan_key, prefix). route_table.RouteTable.group_for()
+# picks the same group from the copy.
+_CANDIDATES = text(
+    "SELECT EXISTS (SELECT 1 FROM route_groups) AS any_group, c.group_id,"
     " c.ordering, c.max_tries, c.trunk_id, c.name, c.endpoint, c.status, c.capacity,"
-    " c.priority, c.allow_loss, NULL AS prefix, NULL AS rate_per_min, NULL AS connection_fee,"
-    " NULL AS initial_increment, NULL AS subsequent_increment"
+    " c.priority, c.allow_loss"
     " FROM (SELECT 1 AS one) o"
     " LEFT JOIN ("
     "  SELECT g.id AS group_id, g.ordering, g.max_tries, t.id AS trunk_id, t.name, t.endpoint,"
@@ -55,7 +55,6 @@ _CANDIDATES_SQL = (
     "  LEFT JOIN routes r ON r.route_group_id = g.id"
     "  LEFT JOIN trunks t ON t.id = r.trunk_id"
     " ) c ON 1")
-_CANDIDATES = text(_CANDIDATES_SQL)
 # The buy rates of the group's trunks whose prefix is a leading part of the number (the
 # longest per trunk wins, picked in Python). With constant lists they are point lookups on
 # (trunk_id, prefix); joined to the candidates query instead, MariaDB used trunk_id alone
@@ -63,83 +62,67 @@ _CANDIDATES = text(_CANDIDATES_SQL)
 _BUY_RATES = ("SELECT trunk_id, prefix, rate_per_min, connection_fee, initial_increment,"
               " subsequent_increment FROM trunk_rates WHERE trunk_id IN ({trunks})"
               " AND prefix IN (" + _PREFIXES + ")")
-# The same lookup as rows of the candidates query (UNION ALL: still point lookups, one
-# round trip less), for the trunks this server saw in route groups lately (RouteCache).
-_CANDIDATES_AND_BUY_RATES = (
-    _CANDIDATES_SQL + " UNION ALL SELECT 'b', NULL, NULL, NULL, NULL, trunk_id, NULL, NULL,"
-    " NULL, NULL, NULL, NULL, prefix, rate_per_min, connection_fee, initial_increment,"
-    " subsequent_increment FROM trunk_rates WHERE trunk_id IN ({trunks})"
-    " AND prefix IN (" + _PREFIXES + ")")
 
-# ---- per-server cache of what does not change per call ---------------------------------
+# ---- what a call reads in a statement it runs anyway -------------------------------------
 #
-# Only two facts, each kept ROUTE_CACHE_SECONDS per engine (per server process and
-# database), never capacity, live counts, cool-downs, trunk status or the route table
-# itself (read by every call, in its transaction):
-# - "no route group exists": a flat install then runs no routing statement at all; the
-#   first route group an admin adds takes effect within ROUTE_CACHE_SECONDS (the opposite
-#   change, groups removed, at once: with groups the query runs every call).
-# - the ids of the trunks seen in route groups: their buy rates are read in the candidates
-#   query itself; a trunk not among them (added since) is looked up on its own, so the
-#   cache never changes which trunk is taken or at what buy rate.
-ROUTE_CACHE_SECONDS = 2.0
-MAX_CACHED_TRUNKS = 16      # more trunks than this: the buy rates are read on their own
+# Authorize's usage query (fastagi.store.calls) also reads the route table's version and,
+# for the trunks of the server's copy of the route table, the buy rates for the number:
+# with a current copy, routing a call then costs no statement before the trunk's lock.
+# The buy rates come as one string, "<count>#<trunk>|<prefix>|<rate>|<fee>|<initial>|
+# <subsequent>;...": GROUP_CONCAT's result is cut at group_concat_max_len, so the count
+# tells a whole list from a cut one (then the rates are read on their own).
+ROUTE_VERSION_COLUMN = (
+    "(SELECT version FROM route_table_version WHERE id = 1) AS route_version")
+_BUY_RATES_COLUMN = (
+    "(SELECT CONCAT(COUNT(*), '#', COALESCE(GROUP_CONCAT(CONCAT_WS('|', trunk_id, prefix,"
+    " rate_per_min, connection_fee, initial_increment, subsequent_increment) SEPARATOR ';'),"
+    " '')) FROM trunk_rates WHERE trunk_id IN ({trunks}) AND prefix IN (" + _PREFIXES + "))"
+    " AS buy_rates")
 
 
-class RouteCache:
-    """What one engine's server knows of the route table, and until when (monotonic)."""
+@dataclass(frozen=True)
+class SeenRoutes:
+    """What the call's transaction read of routing in a statement it ran anyway: the route
+    table's version, and the buy rates (longest prefix per trunk) of `priced` trunks."""
 
-    def __init__(self) -> None:
-        self.no_groups_until = 0.0
-        self.trunk_ids: tuple[int, ...] = ()
-        self.trunks_until = 0.0
-
-    def no_groups(self) -> bool:
-        return time.monotonic() < self.no_groups_until
-
-    def known_trunks(self) -> tuple[int, ...]:
-        # still used after the window: a trunk missing from it is looked up on its own,
-        # so an old set costs at most a lookup, never a wrong rate
-        return self.trunk_ids
-
-    def saw(self, any_group: bool, trunk_ids) -> None:
-        now = time.monotonic()
-        if not any_group:
-            self.no_groups_until = now + ROUTE_CACHE_SECONDS
-            return
-        self.no_groups_until = 0.0
-        expired = now >= self.trunks_until
-        known = frozenset() if expired else frozenset(self.trunk_ids)
-        new = known | frozenset(trunk_ids)
-        if expired or new != known:
-            # the set starts again every ROUTE_CACHE_SECONDS: a deleted trunk's id leaves
-            # it then (the query looks up only ids seen in a group within the window)
-            if len(new) > MAX_CACHED_TRUNKS:
-                new = frozenset()
-            self.trunk_ids = tuple(sorted(new))
-            if expired:
-                self.trunks_until = now + ROUTE_CACHE_SECONDS
+    version: str | None
+    priced: frozenset[int] = frozenset()
+    buy: dict[int, Rate] | None = None
 
 
-_caches: "weakref.WeakKeyDictionary[Engine, RouteCache]" = weakref.WeakKeyDictionary()
-_caches_lock = threading.Lock()
+def usage_columns(engine: Engine) -> tuple[str, dict]:
+    """The select-list columns (", ..." SQL) and parameters authorize's usage query adds
+    for routing; the query binds :digits itself."""
+    trunk_ids = route_table.copy_of(engine).routed_trunks()
+    if not trunk_ids:
+        return ", " + ROUTE_VERSION_COLUMN, {}
+    return (", " + _usage_columns_sql(len(trunk_ids)),
+            {f"rt{i}": trunk_id for i, trunk_id in enumerate(trunk_ids)})
 
 
-def route_cache(engine: Engine) -> RouteCache:
-    cache = _caches.get(engine)
-    if cache is None:
-        with _caches_lock:
-            cache = _caches.setdefault(engine, RouteCache())
-    return cache
+@lru_cache(maxsize=64)
+def _usage_columns_sql(count: int) -> str:
+    return ROUTE_VERSION_COLUMN + ", " + _BUY_RATES_COLUMN.format(
+        trunks=", ".join(f":rt{i}" for i in range(count)))
 
 
-def forget_route_cache(engine: Engine | None = None) -> None:
-    """Drop the cache (of one engine, or all): the next call reads the route table."""
-    with _caches_lock:
-        if engine is None:
-            _caches.clear()
-        else:
-            _caches.pop(engine, None)
+def seen_routes(row, params: dict) -> SeenRoutes:
+    """SeenRoutes from the usage query's row and the parameters usage_columns gave."""
+    priced = frozenset(v for k, v in params.items() if k.startswith("rt"))
+    buy = None
+    packed = getattr(row, "buy_rates", None)
+    if packed is not None:
+        count, _, body = packed.partition("#")
+        entries = body.split(";") if body else []
+        if len(entries) == int(count):
+            rows = []
+            for entry in entries:
+                trunk_id, prefix, rate, fee, initial, subsequent = entry.split("|")
+                rows.append((int(trunk_id), prefix, Decimal(rate), Decimal(fee), int(initial),
+                             int(subsequent)))
+            buy = _longest_of(rows)
+    return SeenRoutes(version=row.route_version, priced=priced if buy is not None else frozenset(),
+                      buy=buy)
 
 
 # Lock ONE trunk's state row and count its live attempts of live calls, in one statement.
@@ -182,37 +165,42 @@ def rating_digits(number: str) -> str:
     return number.lstrip("+")
 
 
-def _candidates(conn: Connection, plan_id: int | None, number: str):
-    """The call's group (None: no route group exists), its trunks, and the buy rates of the
-    trunks this server knows (a dict; trunks missing from it are looked up by _buy_rates)."""
-    cache = route_cache(conn.engine)
-    if cache.no_groups():
-        return None, [], {}, frozenset()
-    digits = rating_digits(number)
-    known = cache.known_trunks()
-    params = {"digits": digits, "plan_key": plan_id or 0}
-    if known:
-        params.update({f"t{i}": trunk_id for i, trunk_id in enumerate(known)})
-        rows = conn.execute(_candidates_statement(len(known)), params).all()
-    else:
-        rows = conn.execute(_CANDIDATES, params).all()
-    groups = [r for r in rows if r.kind == "g"]
-    any_group = bool(groups and groups[0].any_group)
+def _candidates_read(conn: Connection, plan_key: int, digits: str):
+    """The call's group and trunks read from the tables: (group row or None when no route
+    group exists at all, candidates, whether any group exists)."""
+    rows = conn.execute(_CANDIDATES, {"digits": digits, "plan_key": plan_key}).all()
+    if not rows or not rows[0].any_group:
+        return None, []
+    group = rows[0]
     found = [routing.Candidate(
         trunk_id=r.trunk_id, name=r.name, endpoint=r.endpoint, status=r.status,
         capacity=r.capacity, live=0, cooled_until=None, priority=r.priority,
         allow_loss=bool(r.allow_loss), buy=None)
-        for r in groups if r.trunk_id is not None]
-    cache.saw(any_group, [c.trunk_id for c in found])
-    if not any_group:
-        return None, [], {}, frozenset()
-    return groups[0], found, _longest(r for r in rows if r.kind == "b"), frozenset(known)
+        for r in rows if r.trunk_id is not None]
+    return group, found
 
 
-@lru_cache(maxsize=64)
-def _candidates_statement(count: int):
-    return text(_CANDIDATES_AND_BUY_RATES.format(
-        trunks=", ".join(f":t{i}" for i in range(count))))
+def _group_and_candidates(conn: Connection, plan_key: int, digits: str,
+                          seen: SeenRoutes | None):
+    """(group id, ordering, max_tries) or None (no route group exists), and the group's
+    trunks: from the server's copy of the route table when it was made at the version
+    this transaction read, else from the tables (and a new copy is made meanwhile)."""
+    copy = route_table.copy_of(conn.engine)
+    if seen is not None:
+        if copy.needs_refresh(seen.version):
+            copy.refresh(conn.engine)   # in the background: this call reads the tables
+        table = copy.current(seen.version)
+        if table is not None:
+            if not table.any_group:
+                return None, []
+            group = table.group_for(plan_key, digits)
+            if group is None:   # no group for this number (and no default): no usable trunk
+                return (None, routing.PRIORITY, 0), []
+            return (group.id, group.ordering, group.max_tries), table.candidates(group)
+    group, found = _candidates_read(conn, plan_key, digits)
+    if group is None:
+        return None, []
+    return (group.group_id, group.ordering, group.max_tries or 0), found
 
 
 @lru_cache(maxsize=64)
@@ -221,18 +209,20 @@ def _buy_rates_statement(count: int):
     return text(_BUY_RATES.format(trunks=", ".join(f":t{i}" for i in range(count))))
 
 
-def _longest(rows) -> dict[int, Rate]:
+def _longest_of(rows) -> dict[int, Rate]:
+    """Per trunk, the longest-prefix rate of (trunk_id, prefix, rate, fee, initial,
+    subsequent) rows whose prefixes all lead the number."""
     buy: dict[int, Rate] = {}
-    for r in rows:
-        if r.trunk_id not in buy or len(r.prefix) > len(buy[r.trunk_id].prefix):
-            buy[r.trunk_id] = Rate(r.prefix, r.rate_per_min, r.connection_fee,
-                                   r.initial_increment, r.subsequent_increment)
+    for trunk_id, prefix, rate, fee, initial, subsequent in rows:
+        if trunk_id not in buy or len(prefix) > len(buy[trunk_id].prefix):
+            buy[trunk_id] = Rate(prefix, rate, fee, initial, subsequent)
     return buy
 
 
 def _buy_rates(conn: Connection, ids: list[int], digits: str) -> dict[int, Rate]:
     params = {f"t{i}": trunk_id for i, trunk_id in enumerate(ids)}
-    return _longest(conn.execute(_buy_rates_statement(len(ids)), {**params, "digits": digits}))
+    return _longest_of(conn.execute(_buy_rates_statement(len(ids)),
+                                    {**params, "digits": digits}))
 
 
 def _lock_and_count(conn: Connection, trunk_id: int):
@@ -246,29 +236,35 @@ def _lock_and_count(conn: Connection, trunk_id: int):
 
 
 def choose(conn: Connection, plan_id: int | None, number: str, sell: Rate | None,
-           now: datetime, tried: frozenset[int] = frozenset()) -> Route:
+           now: datetime, tried: frozenset[int] = frozenset(),
+           seen: SeenRoutes | None = None) -> Route:
     """Pick the trunk for a call (not taken yet: `take` records it). `sell`: the rate the
-    client pays (None: not rated, no margin check); `tried`: trunks this call already had.
+    client pays (None: not rated, no margin check); `tried`: trunks this call already had;
+    `seen`: the route table's version (and buy rates) the transaction already read.
 
     Only the trunk taken is locked (and any full or cooling one tried before it): the
     trunks are ordered and margin-checked without locks, then locked one at a time in that
     order until one has room. Two calls each holding a full trunk the other wants next
     deadlock; InnoDB detects it and the transaction is retried (fastagi.db.retry)."""
-    group, candidates, buy, looked_up = _candidates(conn, plan_id, number)
+    digits = rating_digits(number)
+    group, candidates = _group_and_candidates(conn, plan_id or 0, digits, seen)
     if group is None:
         return LEGACY
-    route = Route(routed=True, group_id=group.group_id, max_tries=group.max_tries or 0)
+    group_id, ordering, max_tries = group
+    route = Route(routed=True, group_id=group_id, max_tries=max_tries)
     if len(tried) >= route.max_tries:
         return route
     lockable = [c for c in candidates
                 if c.status == "active" and c.capacity > 0 and c.trunk_id not in tried]
     if not lockable:
         return route
-    missing = [c.trunk_id for c in lockable if c.trunk_id not in looked_up]
-    if missing:  # trunks this server had not seen in a group yet
-        buy = {**buy, **_buy_rates(conn, missing, rating_digits(number))}
-    priced = [replace(c, buy=buy.get(c.trunk_id)) for c in lockable]
-    for c in routing.usable_order(priced, group.ordering, routing.margin_rate(sell), now, tried):
+    buy = seen.buy if seen is not None and seen.buy is not None else {}
+    priced = seen.priced if seen is not None else frozenset()
+    missing = [c.trunk_id for c in lockable if c.trunk_id not in priced]
+    if missing:  # trunks whose buy rates the usage query did not read
+        buy = {**buy, **_buy_rates(conn, missing, digits)}
+    offers = [replace(c, buy=buy.get(c.trunk_id)) for c in lockable]
+    for c in routing.usable_order(offers, ordering, routing.margin_rate(sell), now, tried):
         state = _lock_and_count(conn, c.trunk_id)
         current = replace(c, live=state.live, cooled_until=state.cooled_until)
         if routing.skip_reason(current, None, now, tried) is None:
@@ -347,8 +343,8 @@ class Failover:
 
 _CALL_FOR_UPDATE = text(
     "SELECT id, client_id, state, number, emergency, prefix, rate_per_min, connection_fee,"
-    " initial_increment, subsequent_increment, reseller_levels FROM calls WHERE id = :call_id"
-    " FOR UPDATE")
+    " initial_increment, subsequent_increment, reseller_levels, " + ROUTE_VERSION_COLUMN +
+    " FROM calls WHERE id = :call_id FOR UPDATE")
 # The top reseller of a call under resellers (depth = calls.reseller_levels): the rate it
 # pays the operator, copied at authorize, and its plan (the route set's). A PK range.
 _TOP_LEVEL = text(
@@ -459,7 +455,8 @@ def _next_trunk(conn: Connection, call, attempts, now: datetime) -> Failover:
         sell = Rate(priced.prefix or "", priced.rate_per_min, priced.connection_fee,
                     priced.initial_increment, priced.subsequent_increment)
     tried = frozenset(a.trunk_id for a in attempts)
-    route = choose(conn, plan.rate_plan_id if plan else None, call.number, sell, now, tried)
+    route = choose(conn, plan.rate_plan_id if plan else None, call.number, sell, now, tried,
+                   SeenRoutes(version=call.route_version))
     if route.trunk is None:
         # the call record says so (calls.route_outcome; call_rejections shows it): written
         # under the call's row lock, while it is live; settle and the sweep leave it alone
@@ -472,7 +469,7 @@ def _next_trunk(conn: Connection, call, attempts, now: datetime) -> Failover:
 # ---- authorize's hooks ------------------------------------------------------------------
 
 def route_admission(conn: Connection, request, client_row, admission, now: datetime,
-                    top=None):
+                    top=None, seen: SeenRoutes | None = None):
     """Authorize's part, after every client check passed: the call's trunk. Returns the
     admission (unchanged; with the trunk's dial target; or rejected `no-route`) and the
     Route. Not routed: refusals, inbound calls, emergency numbers (their own route, never
@@ -481,13 +478,14 @@ def route_admission(conn: Connection, request, client_row, admission, now: datet
     `top`: for a client under resellers, the top reseller's LevelCharge (the client of
     master that pays the operator). Routing is the operator's side: the route set of the
     top reseller's plan (an operator plan; the client's own plan is its reseller's) and
-    margin protection against what the top reseller pays (its rate), not the retail price."""
+    margin protection against what the top reseller pays (its rate), not the retail price.
+    `seen`: what the usage query read of routing (fastagi.store.calls)."""
     if not admission.allowed or request.direction != "out" or request.emergency:
         return admission, LEGACY
     plan_id, sell = client_row.rate_plan_id, admission.rate
     if top is not None:
         plan_id, sell = top.plan_id, top.rate
-    route = choose(conn, plan_id, request.number, sell, now)
+    route = choose(conn, plan_id, request.number, sell, now, seen=seen)
     if not route.routed:
         return admission, route
     if route.trunk is None:

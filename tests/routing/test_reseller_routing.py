@@ -19,6 +19,8 @@ from tests.resellers.world import client_under, plan_of
 from tests.routing.carriers import add_buy_rate, add_group, add_route, add_trunk, live_on
 from tests.support.sql import execute, rows, scalar
 
+pytestmark = pytest.mark.usefixtures("route_reads")
+
 NOW = datetime(2026, 12, 7, 12, 0, 0)
 LIMITS = calls.Limits(max_call_seconds=3600, dial_template="PJSIP/{number}@carrier",
                       stale_grace_seconds=300)

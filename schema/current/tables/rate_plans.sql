@@ -47,3 +47,11 @@ BEGIN
   END IF;
 END//
 DELIMITER ;
+
+-- AFTER DELETE
+DELIMITER //
+CREATE TRIGGER rate_plans_after_delete AFTER DELETE ON rate_plans FOR EACH ROW
+BEGIN
+  CALL route_table_changed();
+END//
+DELIMITER ;

@@ -36,6 +36,14 @@ BEGIN
 END//
 DELIMITER ;
 
+-- AFTER INSERT
+DELIMITER //
+CREATE TRIGGER route_groups_after_insert AFTER INSERT ON route_groups FOR EACH ROW
+BEGIN
+  CALL route_table_changed();
+END//
+DELIMITER ;
+
 -- BEFORE UPDATE
 DELIMITER //
 CREATE TRIGGER route_groups_before_update BEFORE UPDATE ON route_groups FOR EACH ROW
@@ -47,5 +55,21 @@ BEGIN
   IF NEW.max_tries IS NULL OR NEW.max_tries NOT BETWEEN 1 AND 10 THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'route_groups.max_tries is how many trunks one call may try, 1-10: e.g. 3 (1: no failover)';
   END IF;
+END//
+DELIMITER ;
+
+-- AFTER UPDATE
+DELIMITER //
+CREATE TRIGGER route_groups_after_update AFTER UPDATE ON route_groups FOR EACH ROW
+BEGIN
+  CALL route_table_changed();
+END//
+DELIMITER ;
+
+-- AFTER DELETE
+DELIMITER //
+CREATE TRIGGER route_groups_after_delete AFTER DELETE ON route_groups FOR EACH ROW
+BEGIN
+  CALL route_table_changed();
 END//
 DELIMITER ;

@@ -33,6 +33,14 @@ BEGIN
 END//
 DELIMITER ;
 
+-- AFTER INSERT
+DELIMITER //
+CREATE TRIGGER routes_after_insert AFTER INSERT ON routes FOR EACH ROW
+BEGIN
+  CALL route_table_changed();
+END//
+DELIMITER ;
+
 -- BEFORE UPDATE
 DELIMITER //
 CREATE TRIGGER routes_before_update BEFORE UPDATE ON routes FOR EACH ROW
@@ -43,5 +51,21 @@ BEGIN
   IF NEW.allow_loss IS NULL OR NEW.allow_loss NOT IN (0, 1) THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'routes.allow_loss is 1 (this trunk may cost more than the client pays) or 0 (skip it then)';
   END IF;
+END//
+DELIMITER ;
+
+-- AFTER UPDATE
+DELIMITER //
+CREATE TRIGGER routes_after_update AFTER UPDATE ON routes FOR EACH ROW
+BEGIN
+  CALL route_table_changed();
+END//
+DELIMITER ;
+
+-- AFTER DELETE
+DELIMITER //
+CREATE TRIGGER routes_after_delete AFTER DELETE ON routes FOR EACH ROW
+BEGIN
+  CALL route_table_changed();
 END//
 DELIMITER ;

@@ -1,0 +1,234 @@
+"""Each server's copy of the route table (issue 22 performance), used only while current.
+
+Authorize needs, for every routed call, the call's route group and its trunks. Read from
+route_groups / routes / trunks, that is a 64-key lookup and a join in every call. This
+module keeps what those tables say (groups, their routes, the trunks' name, endpoint,
+status and capacity) in the server's memory, together with the route table's version
+(route_table_version, schema 116: a new UUID at every change of those tables). Every call
+reads the version in its own transaction (authorize: in the query that reads the client's
+usage and rate; failover: with the call's row) and uses the copy only when the versions
+are equal; otherwise it reads the tables as before and a new copy is made in the
+background. So the copy never decides anything the tables would not: a change is seen by
+the next call on every server. Capacity, live counts, cool-downs and buy rates are not
+part of it (read by every call, capacity under the trunk's row lock).
+
+A write that fires no trigger (TRUNCATE) keeps the version: a copy older than
+RELOAD_SECONDS is made again whatever the version says.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from fastagi.billing import routing
+
+log = logging.getLogger(__name__)
+
+MAX_PREFIX_LENGTH = 32
+RELOAD_SECONDS = 60.0
+RETRY_SECONDS = 5.0          # after a failed load, the next one is tried this much later
+MAX_ROUTES = 500_000         # a larger route table is not copied (read per call instead)
+MAX_BUY_TRUNKS = 16          # more routed trunks: their buy rates are read on their own
+DEFAULT = "default"
+
+
+@dataclass(frozen=True)
+class Route:
+    trunk_id: int
+    priority: int
+    allow_loss: bool
+
+
+@dataclass(frozen=True)
+class Group:
+    id: int
+    ordering: str
+    max_tries: int
+    routes: tuple[Route, ...]
+
+
+@dataclass(frozen=True)
+class Trunk:
+    name: str
+    endpoint: str
+    status: str
+    capacity: int
+
+
+@dataclass(frozen=True)
+class RouteTable:
+    """The route table as it was at `version`."""
+
+    version: str
+    groups: dict[tuple[int, str], Group]       # (plan_key, prefix) -> group
+    trunks: dict[int, Trunk]
+    routed_trunks: tuple[int, ...]              # trunks named by a route; () if too many
+    made_at: float                              # time.monotonic()
+
+    @property
+    def any_group(self) -> bool:
+        return bool(self.groups)
+
+    def group_for(self, plan_key: int, digits: str) -> Group | None:
+        """The call's group, as the candidates query picks it: the longest prefix of the
+        digits, the plan's own group before the every-plan group (plan_key 0) at the same
+        prefix, `default` last."""
+        keys = (plan_key, 0) if plan_key else (0,)
+        for n in range(min(len(digits), MAX_PREFIX_LENGTH), 0, -1):
+            prefix = digits[:n]
+            for key in keys:
+                group = self.groups.get((key, prefix))
+                if group is not None:
+                    return group
+        for key in keys:
+            group = self.groups.get((key, DEFAULT))
+            if group is not None:
+                return group
+        return None
+
+    def candidates(self, group: Group) -> list[routing.Candidate]:
+        """The group's trunks, unpriced and uncounted (buy rate and live count come later)."""
+        found = []
+        for route in group.routes:
+            trunk = self.trunks[route.trunk_id]
+            found.append(routing.Candidate(
+                trunk_id=route.trunk_id, name=trunk.name, endpoint=trunk.endpoint,
+                status=trunk.status, capacity=trunk.capacity, live=0, cooled_until=None,
+                priority=route.priority, allow_loss=route.allow_loss, buy=None))
+        return found
+
+
+# ---- loading ----------------------------------------------------------------------------
+
+_VERSION = text("SELECT version FROM route_table_version WHERE id = 1")
+_COUNT = text("SELECT COUNT(*) FROM routes")
+_GROUPS = text("SELECT id, plan_key, prefix, ordering, max_tries FROM route_groups")
+_ROUTES = text("SELECT route_group_id, trunk_id, priority, allow_loss FROM routes")
+_TRUNKS = text("SELECT id, name, endpoint, status, capacity FROM trunks")
+
+
+def load(engine: Engine) -> RouteTable | None:
+    """Read the route table and its version in one snapshot (REPEATABLE READ: every read of
+    the transaction sees the same committed state). None: no version row, or too big."""
+    with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
+        version = conn.execute(_VERSION).scalar()
+        if version is None or conn.execute(_COUNT).scalar() > MAX_ROUTES:
+            conn.rollback()
+            return None
+        routes: dict[int, list[Route]] = {}
+        for r in conn.execute(_ROUTES):
+            routes.setdefault(r.route_group_id, []).append(
+                Route(r.trunk_id, r.priority, bool(r.allow_loss)))
+        groups = {(g.plan_key, g.prefix): Group(g.id, g.ordering, g.max_tries,
+                                                tuple(routes.get(g.id, ())))
+                  for g in conn.execute(_GROUPS)}
+        trunks = {t.id: Trunk(t.name, t.endpoint, t.status, t.capacity)
+                  for t in conn.execute(_TRUNKS)}
+        conn.rollback()   # read only
+    routed = sorted({r.trunk_id for group in groups.values() for r in group.routes})
+    return RouteTable(version=version, groups=groups, trunks=trunks,
+                      routed_trunks=tuple(routed) if len(routed) <= MAX_BUY_TRUNKS else (),
+                      made_at=time.monotonic())
+
+
+class RouteTableCopy:
+    """One engine's (one server's, one database's) copy, and its background refresh."""
+
+    def __init__(self) -> None:
+        self.table: RouteTable | None = None
+        self._lock = threading.Lock()
+        self._loading: threading.Thread | None = None
+        self._not_before = 0.0
+
+    def current(self, version: str | None) -> RouteTable | None:
+        """The copy if it was made at `version` (the version the caller's transaction read)."""
+        table = self.table
+        if table is not None and version is not None and table.version == version:
+            return table
+        return None
+
+    def routed_trunks(self) -> tuple[int, ...]:
+        table = self.table
+        return table.routed_trunks if table is not None else ()
+
+    def needs_refresh(self, version: str | None) -> bool:
+        table = self.table
+        if table is None or table.version != version:
+            return True
+        return time.monotonic() - table.made_at > RELOAD_SECONDS
+
+    def refresh(self, engine: Engine) -> None:
+        """Start a background load unless one runs (or one failed a moment ago)."""
+        with self._lock:
+            if self._loading is not None or time.monotonic() < self._not_before:
+                return
+            thread = threading.Thread(target=self._load, args=(weakref.ref(engine),),
+                                      name="route-table-load", daemon=True)
+            self._loading = thread
+        thread.start()
+
+    def _load(self, engine_ref) -> None:
+        failed = False
+        try:
+            engine = engine_ref()
+            if engine is not None:
+                started = time.perf_counter()
+                table = load(engine)
+                self.table = table
+                if table is not None:
+                    log.debug("route table copy: %d groups, %d trunks in %.0f ms (version %s)",
+                              len(table.groups), len(table.trunks),
+                              (time.perf_counter() - started) * 1000, table.version)
+        except Exception:   # the calls go on reading the tables; tried again later
+            failed = True
+            log.warning("could not copy the route table; calls read it meanwhile",
+                        exc_info=True)
+        finally:
+            with self._lock:
+                self._loading = None
+                if failed:
+                    self._not_before = time.monotonic() + RETRY_SECONDS
+
+    def wait(self, timeout: float = 10.0) -> None:
+        """Until no load runs (tests, and a server stopping)."""
+        thread = self._loading
+        if thread is not None:
+            thread.join(timeout)
+
+    def load_now(self, engine: Engine) -> RouteTable | None:
+        """Make the copy in this thread (tests; a server warming up)."""
+        self.wait()
+        self.table = load(engine)
+        return self.table
+
+
+_copies: "weakref.WeakKeyDictionary[Engine, RouteTableCopy]" = weakref.WeakKeyDictionary()
+_copies_lock = threading.Lock()
+
+
+def copy_of(engine: Engine) -> RouteTableCopy:
+    copy = _copies.get(engine)
+    if copy is None:
+        with _copies_lock:
+            copy = _copies.setdefault(engine, RouteTableCopy())
+    return copy
+
+
+def forget(engine: Engine | None = None) -> None:
+    """Drop the copy (of one engine, or all): calls read the tables until a new one is made."""
+    with _copies_lock:
+        targets = list(_copies.values()) if engine is None else [_copies.get(engine)]
+        for copy in targets:
+            if copy is not None:
+                copy.wait()
+        if engine is None:
+            _copies.clear()
+        else:
+            _copies.pop(engine, None)
