@@ -7,8 +7,9 @@ still has room under its row lock. `failover_decision()` says what a failed Dial
 The rules, in docs/admin-sql.md "Trunks and routes" and docs/contract.md "Failover":
 
 - skipped: a disabled trunk, one at capacity (its live attempts of live calls), one
-  cooling down, one already tried by this call, and (margin protection) one whose buy cost
-  for the number is above what the client pays, unless its route has allow_loss;
+  cooling down, one over its calls per second (`rate_allows`), one already tried by this
+  call, and (margin protection) one whose buy cost for the number is above what the client
+  pays, unless its route has allow_loss;
 - order: `priority` (lower first, then the trunk id) or `least-cost` (buy rate per minute,
   then priority, then id; a trunk without a buy rate for the number last).
 """
@@ -16,7 +17,7 @@ The rules, in docs/admin-sql.md "Trunks and routes" and docs/contract.md "Failov
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from fastagi.billing.rating import Rate, billable_seconds, exact_cost
@@ -28,6 +29,7 @@ LEAST_COST = "least-cost"
 DISABLED = "disabled"
 FULL = "full"
 COOLING = "cooling-down"
+RATE_LIMITED = "calls-per-second"
 TRIED = "tried"
 LOSS = "loss"
 NO_BUY_RATE = "no-buy-rate"
@@ -62,6 +64,9 @@ class Candidate:
     priority: int
     allow_loss: bool
     buy: Rate | None              # the trunk's longest-prefix buy rate for the number
+    # read under the trunk_states row lock (None before: the rate is not checked then)
+    calls_per_second: Decimal | None = None   # trunks.calls_per_second; None: no limit
+    cps_next_at: datetime | None = None       # trunk_states.cps_next_at
 
 
 def loses_money(buy: Rate, sell: Rate) -> bool:
@@ -103,12 +108,64 @@ def skip_reason(c: Candidate, sell: Rate | None, now: datetime,
         return FULL
     if c.cooled_until is not None and c.cooled_until > now:
         return COOLING
+    if not rate_allows(c.calls_per_second, c.cps_next_at, now):
+        return RATE_LIMITED
     if sell is not None and not c.allow_loss:
         if c.buy is None:
             return NO_BUY_RATE
         if loses_money(c.buy, sell):
             return LOSS
     return None
+
+
+# ---- calls per second: GCRA (virtual scheduling) -----------------------------------------
+#
+# T = 1/cps s and a burst of max(1, floor(cps)) takes: a take at `now` is allowed when
+# now >= cps_next_at - (burst - 1) * T, and moves cps_next_at to
+# GREATEST(cps_next_at, now) + T (call_attempts' AFTER INSERT trigger, schema 172, from the
+# attempt's started_at). So a 10-cps trunk takes 10 calls at once, then one every 100 ms;
+# a 0.5-cps trunk one every 2 s; over any span of W seconds at most
+# burst + floor(W * cps) calls.
+
+def cps_interval_us(cps: Decimal) -> int:
+    """T in whole microseconds, rounded up (never faster than the limit): integer
+    arithmetic on hundredths (trunks.calls_per_second is DECIMAL(6,2)), as schema 172's
+    trunk_cps_interval_us(), so both agree to the microsecond."""
+    hundredths = int(cps * 100)
+    if hundredths <= 0:
+        raise ValueError(f"calls per second must be at least 0.01, not {cps}")
+    return -(-100_000_000 // hundredths)
+
+
+def cps_burst(cps: Decimal) -> int:
+    """How many takes may land in the same instant: floor(cps), at least 1."""
+    return max(1, int(cps))
+
+
+def take_instant(now: datetime) -> datetime:
+    """`now` as call_attempts.started_at stores it (DATETIME(3)): what the trigger moves
+    the schedule from. Cut to the millisecond: MariaDB cuts, MySQL rounds (later), so the
+    stored take is never earlier than what was checked."""
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def rate_allows(cps: Decimal | None, next_at: datetime | None, now: datetime) -> bool:
+    """Whether a take at `now` keeps the trunk within `cps` calls a second (None: no
+    limit), given its schedule `next_at` (trunk_states.cps_next_at, None: no take yet)."""
+    if cps is None or next_at is None:
+        return True
+    tolerance = timedelta(microseconds=(cps_burst(cps) - 1) * cps_interval_us(cps))
+    return take_instant(now) >= next_at - tolerance
+
+
+def cps_after_take(cps: Decimal | None, next_at: datetime | None,
+                   now: datetime) -> datetime | None:
+    """The schedule after a take at `now` (what schema 172's trigger writes)."""
+    if cps is None:
+        return None
+    at = take_instant(now)
+    start = at if next_at is None or next_at < at else next_at
+    return start + timedelta(microseconds=cps_interval_us(cps))
 
 
 def sort_key(c: Candidate, ordering: str) -> tuple:

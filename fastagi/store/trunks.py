@@ -149,8 +149,11 @@ def forget_route_cache(engine: Engine | None = None) -> None:
 # _sees_the_take_committed_while_waiting). With several rows in one statement that would
 # NOT hold (the view made for the first row would be reused for the next): so one row per
 # statement, in the call's order of preference.
+# The trunk's calls_per_second is read the same way (a subquery, not a join: FOR UPDATE
+# would lock the trunks row too, which admins edit) with its schedule, s.cps_next_at.
 _LOCK_AND_COUNT = text(
-    "SELECT s.trunk_id, s.cooled_until,"
+    "SELECT s.trunk_id, s.cooled_until, s.cps_next_at,"
+    " (SELECT t.calls_per_second FROM trunks t WHERE t.id = s.trunk_id) AS calls_per_second,"
     " (SELECT COUNT(*) FROM call_attempts a JOIN calls c ON c.id = a.call_id"
     "  WHERE a.trunk_id = s.trunk_id AND a.state = 'live' AND c.state = 'live') AS live"
     " FROM trunk_states s WHERE s.trunk_id = :t FOR UPDATE")
@@ -250,7 +253,8 @@ def choose(conn: Connection, plan_id: int | None, number: str, sell: Rate | None
     """Pick the trunk for a call (not taken yet: `take` records it). `sell`: the rate the
     client pays (None: not rated, no margin check); `tried`: trunks this call already had.
 
-    Only the trunk taken is locked (and any full or cooling one tried before it): the
+    Only the trunk taken is locked (and any full, cooling or rate-limited one tried before
+    it; capacity, cool-down and calls per second are checked under its lock): the
     trunks are ordered and margin-checked without locks, then locked one at a time in that
     order until one has room. Two calls each holding a full trunk the other wants next
     deadlock; InnoDB detects it and the transaction is retried (fastagi.db.retry)."""
@@ -270,7 +274,9 @@ def choose(conn: Connection, plan_id: int | None, number: str, sell: Rate | None
     priced = [replace(c, buy=buy.get(c.trunk_id)) for c in lockable]
     for c in routing.usable_order(priced, group.ordering, routing.margin_rate(sell), now, tried):
         state = _lock_and_count(conn, c.trunk_id)
-        current = replace(c, live=state.live, cooled_until=state.cooled_until)
+        current = replace(c, live=state.live, cooled_until=state.cooled_until,
+                          calls_per_second=state.calls_per_second,
+                          cps_next_at=state.cps_next_at)
         if routing.skip_reason(current, None, now, tried) is None:
             return replace(route, trunk=current)
     return route
@@ -280,7 +286,8 @@ def take(conn: Connection, call_id: int, attempt: int, trunk: routing.Candidate,
          now: datetime) -> None:
     """Record attempt `attempt` of the call on `trunk` (its trunk_states row is locked by
     `choose`): the live attempt holds one unit of capacity; the buy rate is copied. The
-    AFTER INSERT trigger counts the take on trunk_states and sets calls.trunk_id."""
+    AFTER INSERT trigger counts the take on trunk_states (and moves its calls-per-second
+    schedule, schema 172) and sets calls.trunk_id."""
     buy = trunk.buy
     conn.execute(_INSERT_ATTEMPT, {
         "call_id": call_id, "attempt": attempt, "trunk_id": trunk.trunk_id, "now": now,
