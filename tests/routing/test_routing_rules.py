@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -113,3 +114,79 @@ def test_failover_decision(status, cause, failed, move_on):
     (0, 3, 1, False), (1, 3, 2, False), (2, 3, 0, True), (0, 1, 0, True)])
 def test_after_failure(before, limit, after, cools):
     assert routing.after_failure(before, limit) == (after, cools)
+
+
+# ---- calls per second (GCRA): T = 1/cps in whole µs rounded up, burst max(1, floor(cps)) --
+
+MS = timedelta(milliseconds=1)
+
+
+@pytest.mark.parametrize("cps, interval_us, burst", [
+    ("10", 100_000, 10), ("1", 1_000_000, 1), ("2.5", 400_000, 2), ("3", 333_334, 3),
+    ("0.5", 2_000_000, 1), ("1.99", 502_513, 1), ("0.01", 100_000_000, 1),
+    ("9999.99", 101, 9999),
+    # 10^8 / 729927 = 137.0000013...: a decimal division cut to 4 places would give 137
+    ("7299.27", 138, 7299),
+])
+def test_cps_interval_is_whole_microseconds_rounded_up(cps, interval_us, burst):
+    assert routing.cps_interval_us(D(cps)) == interval_us
+    assert routing.cps_burst(D(cps)) == burst
+
+
+def takes(cps, offsets_ms, next_at=None):
+    """Replay takes of one trunk at NOW + each offset: which were allowed (each allowed take
+    moves the schedule, as the trigger does); and the schedule at the end."""
+    got = []
+    for offset in offsets_ms:
+        now = NOW + offset * MS if isinstance(offset, int) else NOW + offset
+        allowed = routing.rate_allows(None if cps is None else D(cps), next_at, now)
+        if allowed:
+            next_at = routing.cps_after_take(None if cps is None else D(cps), next_at, now)
+        got.append(allowed)
+    return got, next_at
+
+
+@pytest.mark.parametrize("cps, offsets_ms, allowed", [
+    # a burst of floor(cps) in the same instant, then one every 1/cps s
+    ("10", [0] * 11, [True] * 10 + [False]),
+    ("10", [0] * 10 + [99, 100, 150, 199, 200], [True] * 10 + [False, True, False, False, True]),
+    ("2", [0, 0, 0, 499, 500, 500, 999, 1000], [True, True, False, False, True, False, False, True]),
+    # fractional: 0.5 cps is one every 2 s, 2.5 a burst of 2 then one every 400 ms
+    ("0.5", [0, 0, 1999, 2000, 3999, 4000], [True, False, False, True, False, True]),
+    ("2.5", [0, 0, 0, 399, 400, 799, 800], [True, True, False, False, True, False, True]),
+    # after a quiet spell the whole burst is back, never more
+    ("2", [0, 0, 10_000, 10_000, 10_000], [True, True, True, True, False]),
+    # NULL: no limit
+    (None, [0] * 50, [True] * 50),
+])
+def test_gcra_burst_then_spacing(cps, offsets_ms, allowed):
+    assert takes(cps, offsets_ms)[0] == allowed
+
+
+def test_the_boundary_instant_is_allowed_and_the_check_cuts_to_the_millisecond():
+    """call_attempts.started_at keeps milliseconds: the take is checked at the instant the
+    trigger moves the schedule from. 2 cps after a burst of 2 at 0: allowed from 500 ms."""
+    _, next_at = takes("2", [0, 0])
+    assert next_at == NOW + timedelta(seconds=1)
+    just_before = NOW + timedelta(microseconds=499_999)     # stored as .499
+    at = NOW + timedelta(microseconds=500_000)
+    within_the_ms = NOW + timedelta(microseconds=500_999)   # stored as .500
+    assert not routing.rate_allows(D(2), next_at, just_before)
+    assert routing.rate_allows(D(2), next_at, at)
+    assert routing.rate_allows(D(2), next_at, within_the_ms)
+    assert routing.cps_after_take(D(2), next_at, within_the_ms) == NOW + timedelta(seconds=1.5)
+
+
+def test_the_schedule_never_goes_back_and_starts_from_the_take():
+    late = NOW + timedelta(seconds=5)
+    assert routing.cps_after_take(D(2), late, NOW) == late + timedelta(milliseconds=500)
+    assert routing.cps_after_take(D(2), NOW, late) == late + timedelta(milliseconds=500)
+    assert routing.cps_after_take(None, late, NOW) is None
+
+
+def test_a_rate_limited_trunk_is_skipped_only_with_its_schedule_read():
+    limited = replace(trunk(1), calls_per_second=D("1.00"), cps_next_at=NOW + MS)
+    assert routing.skip_reason(limited, SELL, NOW) == routing.RATE_LIMITED
+    assert routing.skip_reason(limited, SELL, NOW + MS) is None
+    # before its lock the schedule is not read: ordered as usable, checked under the lock
+    assert routing.skip_reason(replace(trunk(1), calls_per_second=D(1)), SELL, NOW) is None
