@@ -182,10 +182,15 @@ def test_a_stale_full_row_save_of_trunks_keeps_the_schedule(engine, world):
     assert authorize(engine, NOW).trunk == "a"
 
 
+ROUNDED = "trunks.calls_per_second is 0.01-9999.99 calls a second with at most 2 decimals"
+
+
 @pytest.mark.parametrize("value, refusal", [
     ("0", "trunks.calls_per_second must be above 0"),
     ("-2", "trunks.calls_per_second must be above 0"),
-    ("0.001", "trunks.calls_per_second must be above 0"),       # rounds to 0.00
+    ("0.001", ROUNDED),              # would be 0.00
+    ("0.335", ROUNDED),              # would be 0.34: faster than the carrier allows
+    ("10000", "Out of range value for column 'calls_per_second'"),   # strict mode's own
 ])
 def test_a_bad_calls_per_second_is_refused_in_words(engine, world, value, refusal):
     a = route(engine, world, "a", 10, cps=2)
@@ -195,6 +200,28 @@ def test_a_bad_calls_per_second_is_refused_in_words(engine, world, value, refusa
         execute(engine, "INSERT INTO trunks (name, endpoint, calls_per_second)"
                 " VALUES ('bad', 'bad', :c)", c=value)
     assert scalar(engine, "SELECT calls_per_second FROM trunks WHERE id = :t", t=a) == 2
+
+
+def test_a_limit_clipped_or_unseen_in_a_loose_session_is_refused_too(engine, world):
+    """An admin tool's session without strict mode clips 10000 to 9999.99; one with notes
+    off cannot show a rounding: both refused, and a save of the old value still passes."""
+    a = route(engine, world, "a", 10, cps="2.5")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SET SESSION sql_mode = ''")
+        with pytest.raises(Exception, match=ROUNDED):
+            conn.execute(trunks.text("UPDATE trunks SET calls_per_second = 10000 WHERE id = :t"),
+                         {"t": a})
+        conn.rollback()
+        conn.exec_driver_sql("SET SESSION sql_notes = 0")
+        with pytest.raises(Exception, match="not written with sql_notes off"):
+            conn.execute(trunks.text("UPDATE trunks SET calls_per_second = 3 WHERE id = :t"),
+                         {"t": a})
+        conn.rollback()
+        conn.execute(trunks.text("UPDATE trunks SET calls_per_second = 2.5, comments = 'x'"
+                                 " WHERE id = :t"), {"t": a})
+        conn.commit()
+        conn.invalidate()                  # its loose session does not go back to the pool
+    assert scalar(engine, "SELECT calls_per_second FROM trunks WHERE id = :t", t=a) == Decimal("2.5")
 
 
 # ---- racing servers -----------------------------------------------------------------------
