@@ -35,7 +35,14 @@ CREATE TABLE `call_attempts` (
 DELIMITER //
 CREATE TRIGGER call_attempts_after_insert AFTER INSERT ON call_attempts FOR EACH ROW
 BEGIN
-  UPDATE trunk_states SET admitted_attempts = admitted_attempts + 1 WHERE trunk_id = NEW.trunk_id;
+
+  DECLARE interval_us BIGINT UNSIGNED DEFAULT trunk_cps_interval_us(
+    (SELECT calls_per_second FROM trunks WHERE id = NEW.trunk_id));
+  UPDATE trunk_states SET admitted_attempts = admitted_attempts + 1,
+    cps_next_at = IF(interval_us IS NULL, NULL,
+                     GREATEST(COALESCE(cps_next_at, NEW.started_at), NEW.started_at)
+                       + INTERVAL interval_us MICROSECOND)
+    WHERE trunk_id = NEW.trunk_id;
 
   UPDATE calls SET trunk_id = NEW.trunk_id
     WHERE id = NEW.call_id AND NOT (trunk_id <=> NEW.trunk_id);
