@@ -3,7 +3,12 @@ transaction, committed before a server reads them)."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from decimal import Decimal
+
 from sqlalchemy.engine import Engine
+
+from fastagi.billing.routing import cps_burst, cps_interval_us
 
 from tests.support.sql import execute, scalar
 
@@ -42,3 +47,15 @@ def live_on(engine: Engine, trunk_id: int) -> int:
     """Units of the trunk's capacity held: live attempts of live calls."""
     return scalar(engine, "SELECT COUNT(*) FROM call_attempts a JOIN calls c ON c.id = a.call_id"
                   " WHERE a.trunk_id = :t AND a.state = 'live' AND c.state = 'live'", t=trunk_id)
+
+
+def breaks_rate(starts: list[datetime], cps: Decimal) -> list[str]:
+    """The spans of `starts` (take instants, any order) holding more takes than `cps`
+    allows: sorted, takes k < j break it when s_j - s_k < (j - k) T - (burst - 1) T.
+    Written apart from the rule's code (it shares only T and the burst); [] when kept."""
+    interval = timedelta(microseconds=cps_interval_us(cps))
+    tolerance = (cps_burst(cps) - 1) * interval
+    starts = sorted(starts)
+    return [f"{j - k + 1} takes from {starts[k]} to {starts[j]}"
+            for j in range(len(starts)) for k in range(j)
+            if starts[j] - starts[k] < (j - k) * interval - tolerance]

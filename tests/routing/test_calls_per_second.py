@@ -16,7 +16,7 @@ from fastagi.billing import routing
 from fastagi.billing.admission import CallRequest
 from fastagi.store import calls, trunks
 from tests.callcontrol.tenants import add_client, add_rate, default_plan_id
-from tests.routing.carriers import add_buy_rate, add_group, add_route, add_trunk
+from tests.routing.carriers import add_buy_rate, add_group, add_route, add_trunk, breaks_rate
 from tests.support.sql import execute, rows, scalar
 
 NOW = datetime(2026, 12, 7, 12, 0, 0)
@@ -226,17 +226,6 @@ def test_a_limit_clipped_or_unseen_in_a_loose_session_is_refused_too(engine, wor
 
 # ---- racing servers -----------------------------------------------------------------------
 
-def conforms(starts: list[datetime], cps: Decimal) -> list[str]:
-    """The takes (sorted) break the rule if any k < j has s_j - s_k < (j - k) T - tolerance:
-    j - k + 1 takes in a span the limit does not allow. Written apart from the rule's code."""
-    interval = timedelta(microseconds=routing.cps_interval_us(cps))
-    tolerance = (routing.cps_burst(cps) - 1) * interval
-    starts = sorted(starts)
-    return [f"{j - k + 1} takes from {starts[k]} to {starts[j]}"
-            for j in range(len(starts)) for k in range(j)
-            if starts[j] - starts[k] < (j - k) * interval - tolerance]
-
-
 def race(engines, calls_per_thread: int, instants) -> list:
     """One thread per client, half on each engine (two servers' pools), each authorizing
     at the given instants; every answer."""
@@ -290,7 +279,7 @@ def test_racing_takes_over_two_seconds_keep_the_rate(engine, world, two_servers)
     assert len(answers) == 160 and all(g.admission.allowed for g in answers)
     starts = [r.started_at for r in rows(engine, "SELECT started_at FROM call_attempts"
                                          " WHERE trunk_id = :t", t=a)]
-    assert conforms(starts, cps) == []
+    assert breaks_rate(starts, cps) == []
     # in any second (999 ms between takes at most) the burst and 2 more; overall the burst,
     # then about 3 a second for the 2 s
     for s in starts:
