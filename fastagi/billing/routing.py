@@ -144,8 +144,9 @@ def cps_burst(cps: Decimal) -> int:
 
 def take_instant(now: datetime) -> datetime:
     """`now` as call_attempts.started_at stores it (DATETIME(3)): what the trigger moves
-    the schedule from. Cut to the millisecond: MariaDB cuts, MySQL rounds (later), so the
-    stored take is never earlier than what was checked."""
+    the schedule from. Cut to the millisecond: MariaDB cuts the same way and MySQL rounds
+    (to the same millisecond or a later one), so the stored take is never earlier than the
+    instant checked."""
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
