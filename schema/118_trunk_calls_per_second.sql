@@ -1,21 +1,17 @@
--- trunks.calls_per_second (110) is enforced (issue 22): the trunk's calls-per-second
--- schedule is state the system keeps, so it lives in trunk_states (113), never in trunks,
--- where an admin's stale whole-row save (Adminer) would write an old value back.
+-- trunks.calls_per_second (110) is enforced (issue 22): at most floor(calls_per_second)
+-- takes of the trunk with started_at in any one second (a window open at its start:
+-- (now - 1 s, now]); below 1 call a second, at most one take in any 1/calls_per_second s.
+-- Nothing is scheduled or stored: each take counts the trunk's attempts already made, under
+-- the trunk_states row lock (fastagi/store/trunks.py, _LOCK_AND_COUNT; the rule in
+-- fastagi/billing/routing.py and docs/admin-sql.md "Trunks and routes"). So an admin's
+-- stale whole-row save of trunks (Adminer) has nothing to write back.
 --
--- The rule (GCRA, "virtual scheduling"; fastagi/billing/routing.py, docs/admin-sql.md
--- "Trunks and routes"): with T = 1/calls_per_second s (in whole microseconds, rounded up)
--- and a burst of max(1, floor(calls_per_second)) takes, a take at `now` is allowed when
--- now >= cps_next_at - (burst - 1) * T; each take moves cps_next_at to
--- GREATEST(cps_next_at, now) + T. The check runs under the trunk_states row lock (authorize,
--- failover); the move is made by call_attempts' AFTER INSERT trigger (172), in the UPDATE
--- that already counts the take, so it adds no statement and concurrent takes on Galera
--- nodes still conflict at certification.
+-- The index makes that count a range on the trunk's last second of attempts (and the
+-- latest take, below 1 call a second, a single index dive) instead of a scan of every
+-- attempt the trunk ever carried (ix_call_attempts_trunk_state has them all, by state).
 --
--- Adds one column (and words the table's comment): the same result before or after every
--- other file; 172 is the only file that reads it.
+-- Adds one index: the same result before or after every other file.
 
-ALTER TABLE trunk_states
-  ADD COLUMN cps_next_at DATETIME(6) NULL
-    COMMENT 'Calls-per-second schedule (UTC, system-kept): a new call may take the trunk from cps_next_at - (burst - 1) / calls_per_second s on, burst = max(1, floor(calls_per_second)); each take moves it to GREATEST(cps_next_at, the take) + 1 / calls_per_second s. NULL: no limited take yet (set NULL to restart the schedule)'
-    AFTER last_failure_at,
-  COMMENT = 'System-kept state of each trunk (lock for capacity, failures in a row, cool-down, calls-per-second schedule): never edit by hand';
+ALTER TABLE call_attempts
+  ADD INDEX ix_call_attempts_trunk_started (trunk_id, started_at)
+    COMMENT 'Calls per second: the trunk''s takes in the last window, counted under its trunk_states lock';

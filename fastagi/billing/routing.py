@@ -66,7 +66,8 @@ class Candidate:
     buy: Rate | None              # the trunk's longest-prefix buy rate for the number
     # read under the trunk_states row lock (None before: the rate is not checked then)
     calls_per_second: Decimal | None = None   # trunks.calls_per_second; None: no limit
-    cps_next_at: datetime | None = None       # trunk_states.cps_next_at
+    recent: int | None = None           # its takes in the last second (cps >= 1)
+    last_take: datetime | None = None   # its latest take's started_at (cps < 1)
 
 
 def loses_money(buy: Rate, sell: Rate) -> bool:
@@ -108,7 +109,7 @@ def skip_reason(c: Candidate, sell: Rate | None, now: datetime,
         return FULL
     if c.cooled_until is not None and c.cooled_until > now:
         return COOLING
-    if not rate_allows(c.calls_per_second, c.cps_next_at, now):
+    if not rate_allows(c.calls_per_second, c.recent, c.last_take, now):
         return RATE_LIMITED
     if sell is not None and not c.allow_loss:
         if c.buy is None:
@@ -118,55 +119,58 @@ def skip_reason(c: Candidate, sell: Rate | None, now: datetime,
     return None
 
 
-# ---- calls per second: GCRA (virtual scheduling) -----------------------------------------
+# ---- calls per second: a sliding window, counted --------------------------------------
 #
-# T = 1/cps s and a burst of max(1, floor(cps)) takes: a take at `now` is allowed when
-# now >= cps_next_at - (burst - 1) * T, and moves cps_next_at to
-# GREATEST(cps_next_at, now) + T (call_attempts' AFTER INSERT trigger, schema 172, from the
-# attempt's started_at). So a 10-cps trunk takes 10 calls at once, then one every 100 ms;
-# a 0.5-cps trunk one every 2 s; over any span of W seconds at most
-# burst + floor(W * cps) calls.
+# At most `most` takes of the trunk in any window of `window_ms` (cps_window): for
+# cps >= 1, floor(cps) takes in any one second (2.5 allows 2); below 1, one take in any
+# 1/cps s (0.5: one in any 2 s). Nothing is scheduled or stored: the take checks the
+# attempts already made (call_attempts.started_at), counted under the trunk_states row
+# lock (fastagi/store/trunks.py, _LOCK_AND_COUNT), so takes on one trunk are serialized and
+# the count is exact across servers.
 
-def cps_interval_us(cps: Decimal) -> int:
-    """T in whole microseconds, rounded up (never faster than the limit): integer
-    arithmetic on hundredths (trunks.calls_per_second is DECIMAL(6,2)), as schema 172's
-    trunk_cps_interval_us(), so both agree to the microsecond."""
+def cps_window(cps: Decimal) -> tuple[int, int]:
+    """(window_ms, most): at most `most` takes in any `window_ms` milliseconds. 1000 ms and
+    floor(cps) from 1 call a second up; below, 1 take in 1/cps s, in whole milliseconds
+    rounded up (never faster than the limit: 0.33 is one call in any 3,031 ms). Integer
+    arithmetic on hundredths: trunks.calls_per_second is DECIMAL(6,2)."""
     hundredths = int(cps * 100)
     if hundredths <= 0:
         raise ValueError(f"calls per second must be at least 0.01, not {cps}")
-    return -(-100_000_000 // hundredths)
-
-
-def cps_burst(cps: Decimal) -> int:
-    """How many takes may land in the same instant: floor(cps), at least 1."""
-    return max(1, int(cps))
+    if hundredths >= 100:
+        return 1000, hundredths // 100
+    return -(-100_000 // hundredths), 1
 
 
 def take_instant(now: datetime) -> datetime:
-    """`now` as call_attempts.started_at stores it (DATETIME(3)): what the trigger moves
-    the schedule from. Cut to the millisecond: MariaDB cuts the same way and MySQL rounds
-    (to the same millisecond or a later one), so the stored take is never earlier than the
-    instant checked."""
+    """`now` as call_attempts.started_at stores it (DATETIME(3)): the take is checked at
+    the instant it will be stored at. Cut to the millisecond: MariaDB cuts the same way and
+    MySQL rounds (to the same millisecond or a later one; a later stamp only keeps the take
+    in later windows, which its count already covered)."""
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-def rate_allows(cps: Decimal | None, next_at: datetime | None, now: datetime) -> bool:
-    """Whether a take at `now` keeps the trunk within `cps` calls a second (None: no
-    limit), given its schedule `next_at` (trunk_states.cps_next_at, None: no take yet)."""
-    if cps is None or next_at is None:
-        return True
-    tolerance = timedelta(microseconds=(cps_burst(cps) - 1) * cps_interval_us(cps))
-    return take_instant(now) >= next_at - tolerance
+def window_start(now: datetime, window_ms: int = 1000) -> datetime:
+    """The takes that count against a take at `now` are those with
+    started_at > window_start(now): the window (now - window, now] is open at its start, so
+    a take exactly one window after another is in a window of its own (10 cps: ten at 0,
+    the eleventh at 1.000 s, never at 0.999 s). No upper bound: a take stamped later than
+    `now` (a server whose clock is ahead) counts too."""
+    return take_instant(now) - timedelta(milliseconds=window_ms)
 
 
-def cps_after_take(cps: Decimal | None, next_at: datetime | None,
-                   now: datetime) -> datetime | None:
-    """The schedule after a take at `now` (what schema 172's trigger writes)."""
+def rate_allows(cps: Decimal | None, recent: int | None, last_take: datetime | None,
+                now: datetime) -> bool:
+    """Whether a take at `now` keeps the trunk within `cps` (None: no limit). `recent`:
+    its takes with started_at > window_start(now) (the one-second window, read when
+    cps >= 1); `last_take`: its latest started_at (read when cps < 1, where at most one
+    take is allowed in the window, so the latest one decides). None: not read (before the
+    trunk's lock) or no take."""
     if cps is None:
-        return None
-    at = take_instant(now)
-    start = at if next_at is None or next_at < at else next_at
-    return start + timedelta(microseconds=cps_interval_us(cps))
+        return True
+    window_ms, most = cps_window(cps)
+    if window_ms == 1000:
+        return recent is None or recent < most
+    return last_take is None or last_take <= window_start(now, window_ms)
 
 
 def sort_key(c: Candidate, ordering: str) -> tuple:
