@@ -8,8 +8,6 @@ from decimal import Decimal
 
 from sqlalchemy.engine import Engine
 
-from fastagi.billing.routing import cps_burst, cps_interval_us
-
 from tests.support.sql import execute, scalar
 
 
@@ -50,12 +48,18 @@ def live_on(engine: Engine, trunk_id: int) -> int:
 
 
 def breaks_rate(starts: list[datetime], cps: Decimal) -> list[str]:
-    """The spans of `starts` (take instants, any order) holding more takes than `cps`
-    allows: sorted, takes k < j break it when s_j - s_k < (j - k) T - (burst - 1) T.
-    Written apart from the rule's code (it shares only T and the burst); [] when kept."""
-    interval = timedelta(microseconds=cps_interval_us(cps))
-    tolerance = (cps_burst(cps) - 1) * interval
+    """The windows of `starts` (take instants, any order) holding more takes than `cps`
+    allows: for cps >= 1, more than floor(cps) in any one second (a sliding window
+    (t - 1 s, t], checked at each take t, where every window's count peaks); below 1, two
+    takes less than 1/cps s apart. Written apart from the rule's code; [] when kept."""
     starts = sorted(starts)
-    return [f"{j - k + 1} takes from {starts[k]} to {starts[j]}"
-            for j in range(len(starts)) for k in range(j)
-            if starts[j] - starts[k] < (j - k) * interval - tolerance]
+    if cps >= 1:
+        window, most = timedelta(seconds=1), int(cps)
+    else:
+        window, most = timedelta(seconds=1) / float(cps), 1
+    broken = []
+    for j, end in enumerate(starts):
+        inside = [s for s in starts[:j + 1] if s > end - window]
+        if len(inside) > most:
+            broken.append(f"{len(inside)} takes from {inside[0]} to {end}")
+    return broken

@@ -136,7 +136,7 @@ async def test_a_killed_server_leaves_no_capacity_behind(engine, two_servers, ca
 async def test_racing_servers_never_exceed_a_trunks_calls_per_second(engine, two_servers,
                                                                      carriers):
     """Each server stamps its takes with its own clock: the takes of `small` (2 a second),
-    read back from call_attempts, never hold more than the limit allows in any span."""
+    read back from call_attempts, never hold more than 2 in any one second (sliding)."""
     small, spare = carriers
     execute(engine, "UPDATE trunks SET capacity = 200, calls_per_second = 2 WHERE id = :t", t=small)
     execute(engine, "UPDATE trunks SET capacity = 200 WHERE id = :t", t=spare)

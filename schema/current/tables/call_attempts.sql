@@ -25,6 +25,7 @@ CREATE TABLE `call_attempts` (
   KEY `ix_call_attempts_trunk_state` (`trunk_id`,`state`),
   KEY `ix_call_attempts_state` (`state`),
   KEY `ix_call_attempts_day_trunk` (`started_day`,`trunk_id`,`buy_prefix`,`state`,`call_id`),
+  KEY `ix_call_attempts_trunk_started` (`trunk_id`,`started_at`) COMMENT 'Calls per second: the trunk''s takes in the last window, counted under its trunk_states lock',
   CONSTRAINT `fk_call_attempts_call` FOREIGN KEY (`call_id`) REFERENCES `calls` (`id`) ON DELETE CASCADE,
   CONSTRAINT `fk_call_attempts_trunk` FOREIGN KEY (`trunk_id`) REFERENCES `trunks` (`id`),
   CONSTRAINT `ck_call_attempts_attempt` CHECK (`attempt` between 1 and 10),
@@ -35,14 +36,7 @@ CREATE TABLE `call_attempts` (
 DELIMITER //
 CREATE TRIGGER call_attempts_after_insert AFTER INSERT ON call_attempts FOR EACH ROW
 BEGIN
-
-  DECLARE interval_us BIGINT UNSIGNED DEFAULT trunk_cps_interval_us(
-    (SELECT calls_per_second FROM trunks WHERE id = NEW.trunk_id));
-  UPDATE trunk_states SET admitted_attempts = admitted_attempts + 1,
-    cps_next_at = IF(interval_us IS NULL, NULL,
-                     GREATEST(COALESCE(cps_next_at, NEW.started_at), NEW.started_at)
-                       + INTERVAL interval_us MICROSECOND)
-    WHERE trunk_id = NEW.trunk_id;
+  UPDATE trunk_states SET admitted_attempts = admitted_attempts + 1 WHERE trunk_id = NEW.trunk_id;
 
   UPDATE calls SET trunk_id = NEW.trunk_id
     WHERE id = NEW.call_id AND NOT (trunk_id <=> NEW.trunk_id);

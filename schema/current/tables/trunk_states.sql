@@ -9,7 +9,6 @@ CREATE TABLE `trunk_states` (
   `cooled_until` datetime(3) DEFAULT NULL COMMENT 'The trunk is skipped until then (UTC); NULL: not cooling down',
   `admitted_attempts` bigint(20) unsigned NOT NULL DEFAULT 0 COMMENT 'Attempts ever placed on the trunk: written by every take, so concurrent takes on Galera nodes conflict at certification',
   `last_failure_at` datetime(3) DEFAULT NULL COMMENT 'When an attempt last failed on this trunk (UTC)',
-  `cps_next_at` datetime(6) DEFAULT NULL COMMENT 'Calls-per-second schedule (UTC, system-kept): a new call may take the trunk from cps_next_at - (burst - 1) / calls_per_second s on, burst = max(1, floor(calls_per_second)); each take moves it to GREATEST(cps_next_at, the take) + 1 / calls_per_second s. NULL: no limited take yet (set NULL to restart the schedule)',
   PRIMARY KEY (`trunk_id`),
   CONSTRAINT `fk_trunk_states_trunk` FOREIGN KEY (`trunk_id`) REFERENCES `trunks` (`id`) ON DELETE CASCADE
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci COMMENT='System-kept state of each trunk (lock for capacity, failures in a row, cool-down, calls-per-second schedule): never edit by hand';
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci COMMENT='System-kept state of each trunk (lock for capacity, failures in a row, cool-down): never edit by hand';
