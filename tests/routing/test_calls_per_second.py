@@ -11,7 +11,6 @@ from decimal import Decimal
 import pytest
 
 from fastagi import reasons
-from fastagi.billing import routing
 from fastagi.billing.admission import CallRequest
 from fastagi.store import calls, trunks
 from tests.callcontrol.tenants import add_client, add_rate, default_plan_id
