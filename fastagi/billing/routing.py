@@ -7,8 +7,9 @@ still has room under its row lock. `failover_decision()` says what a failed Dial
 The rules, in docs/admin-sql.md "Trunks and routes" and docs/contract.md "Failover":
 
 - skipped: a disabled trunk, one at capacity (its live attempts of live calls), one
-  cooling down, one already tried by this call, and (margin protection) one whose buy cost
-  for the number is above what the client pays, unless its route has allow_loss;
+  cooling down, one over its calls per second (`rate_allows`), one already tried by this
+  call, and (margin protection) one whose buy cost for the number is above what the client
+  pays, unless its route has allow_loss;
 - order: `priority` (lower first, then the trunk id) or `least-cost` (buy rate per minute,
   then priority, then id; a trunk without a buy rate for the number last).
 """
@@ -16,7 +17,7 @@ The rules, in docs/admin-sql.md "Trunks and routes" and docs/contract.md "Failov
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from fastagi.billing.rating import Rate, billable_seconds, exact_cost
@@ -28,6 +29,7 @@ LEAST_COST = "least-cost"
 DISABLED = "disabled"
 FULL = "full"
 COOLING = "cooling-down"
+RATE_LIMITED = "calls-per-second"
 TRIED = "tried"
 LOSS = "loss"
 NO_BUY_RATE = "no-buy-rate"
@@ -62,6 +64,10 @@ class Candidate:
     priority: int
     allow_loss: bool
     buy: Rate | None              # the trunk's longest-prefix buy rate for the number
+    # read under the trunk_states row lock (None before: the rate is not checked then)
+    calls_per_second: Decimal | None = None   # trunks.calls_per_second; None: no limit
+    recent: int | None = None           # its takes in the last second (cps >= 1)
+    last_take: datetime | None = None   # its latest take's started_at (cps < 1)
 
 
 def loses_money(buy: Rate, sell: Rate) -> bool:
@@ -103,12 +109,68 @@ def skip_reason(c: Candidate, sell: Rate | None, now: datetime,
         return FULL
     if c.cooled_until is not None and c.cooled_until > now:
         return COOLING
+    if not rate_allows(c.calls_per_second, c.recent, c.last_take, now):
+        return RATE_LIMITED
     if sell is not None and not c.allow_loss:
         if c.buy is None:
             return NO_BUY_RATE
         if loses_money(c.buy, sell):
             return LOSS
     return None
+
+
+# ---- calls per second: a sliding window, counted --------------------------------------
+#
+# At most `most` takes of the trunk in any window of `window_ms` (cps_window): for
+# cps >= 1, floor(cps) takes in any one second (2.5 allows 2); below 1, one take in any
+# 1/cps s (0.5: one in any 2 s). Nothing is scheduled or stored: the take checks the
+# attempts already made (call_attempts.started_at), counted under the trunk_states row
+# lock (fastagi/store/trunks.py, _LOCK_AND_COUNT), so takes on one trunk are serialized and
+# the count is exact across servers.
+
+def cps_window(cps: Decimal) -> tuple[int, int]:
+    """(window_ms, most): at most `most` takes in any `window_ms` milliseconds. 1000 ms and
+    floor(cps) from 1 call a second up; below, 1 take in 1/cps s, in whole milliseconds
+    rounded up (never faster than the limit: 0.33 is one call in any 3,031 ms). Integer
+    arithmetic on hundredths: trunks.calls_per_second is DECIMAL(6,2)."""
+    hundredths = int(cps * 100)
+    if hundredths <= 0:
+        raise ValueError(f"calls per second must be at least 0.01, not {cps}")
+    if hundredths >= 100:
+        return 1000, hundredths // 100
+    return -(-100_000 // hundredths), 1
+
+
+def take_instant(now: datetime) -> datetime:
+    """`now` as call_attempts.started_at stores it (DATETIME(3)): the take is checked at
+    the instant it will be stored at. Cut to the millisecond: MariaDB cuts the same way and
+    MySQL rounds (to the same millisecond or a later one; a later stamp only keeps the take
+    in later windows, which its count already covered)."""
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def window_start(now: datetime, window_ms: int = 1000) -> datetime:
+    """The takes that count against a take at `now` are those with
+    started_at > window_start(now): the window (now - window, now] is open at its start, so
+    a take exactly one window after another is in a window of its own (10 cps: ten at 0,
+    the eleventh at 1.000 s, never at 0.999 s). No upper bound: a take stamped later than
+    `now` (a server whose clock is ahead) counts too."""
+    return take_instant(now) - timedelta(milliseconds=window_ms)
+
+
+def rate_allows(cps: Decimal | None, recent: int | None, last_take: datetime | None,
+                now: datetime) -> bool:
+    """Whether a take at `now` keeps the trunk within `cps` (None: no limit). `recent`:
+    its takes with started_at > window_start(now) (the one-second window, read when
+    cps >= 1); `last_take`: its latest started_at (read when cps < 1, where at most one
+    take is allowed in the window, so the latest one decides). None: not read (before the
+    trunk's lock) or no take."""
+    if cps is None:
+        return True
+    window_ms, most = cps_window(cps)
+    if window_ms == 1000:
+        return recent is None or recent < most
+    return last_take is None or last_take <= window_start(now, window_ms)
 
 
 def sort_key(c: Candidate, ordering: str) -> tuple:

@@ -132,10 +132,29 @@ def seen_routes(row, params: dict) -> SeenRoutes:
 # _sees_the_take_committed_while_waiting). With several rows in one statement that would
 # NOT hold (the view made for the first row would be reused for the next): so one row per
 # statement, in the call's order of preference.
+# The trunk's calls_per_second is read the same way (a subquery, not a join: FOR UPDATE
+# would lock the trunks row too, which admins edit), and with it the takes that count
+# against its limit (routing.rate_allows), read in that same view, after the lock: every
+# take holds this row lock until it commits, so the takes of one trunk are serialized and
+# each sees every take committed before it: the count is exact, across servers (and
+# Galera nodes: each take writes the row, trunk_states.admitted_attempts, so two nodes'
+# takes conflict at certification and one is retried, seeing the other's).
+# - recent (cps >= 1): its attempts, of any state (the carrier saw each INVITE), with
+#   started_at > :since, the start of the one-second window (routing.window_start, from
+#   the server's `now`: never the database's clock, as started_at is the server's too);
+# - last_take (cps < 1, at most one take per window): its latest started_at, compared
+#   in Python with the window start, whose length depends on the limit read here.
+# Both use ix_call_attempts_trunk_started (schema 118), a range / a single index dive; a
+# trunk without a limit (NULL) reads neither.
+_CPS = "(SELECT t.calls_per_second FROM trunks t WHERE t.id = s.trunk_id)"
 _LOCK_AND_COUNT = text(
-    "SELECT s.trunk_id, s.cooled_until,"
+    "SELECT s.trunk_id, s.cooled_until, " + _CPS + " AS calls_per_second,"
     " (SELECT COUNT(*) FROM call_attempts a JOIN calls c ON c.id = a.call_id"
-    "  WHERE a.trunk_id = s.trunk_id AND a.state = 'live' AND c.state = 'live') AS live"
+    "  WHERE a.trunk_id = s.trunk_id AND a.state = 'live' AND c.state = 'live') AS live,"
+    " CASE WHEN " + _CPS + " >= 1 THEN (SELECT COUNT(*) FROM call_attempts r"
+    "  WHERE r.trunk_id = s.trunk_id AND r.started_at > :since) END AS recent,"
+    " CASE WHEN " + _CPS + " < 1 THEN (SELECT MAX(r.started_at) FROM call_attempts r"
+    "  WHERE r.trunk_id = s.trunk_id) END AS last_take"
     " FROM trunk_states s WHERE s.trunk_id = :t FOR UPDATE")
 _INSERT_ATTEMPT = text(
     "INSERT INTO call_attempts (call_id, attempt, trunk_id, state, started_at, buy_prefix,"
@@ -225,13 +244,14 @@ def _buy_rates(conn: Connection, ids: list[int], digits: str) -> dict[int, Rate]
                                     {**params, "digits": digits}))
 
 
-def _lock_and_count(conn: Connection, trunk_id: int):
-    row = conn.execute(_LOCK_AND_COUNT, {"t": trunk_id}).first()
+def _lock_and_count(conn: Connection, trunk_id: int, now: datetime):
+    params = {"t": trunk_id, "since": routing.window_start(now)}
+    row = conn.execute(_LOCK_AND_COUNT, params).first()
     if row is None:
         # no state row (made by trunks' AFTER INSERT trigger; someone deleted it): make it
         conn.execute(text("INSERT IGNORE INTO trunk_states (trunk_id) VALUES (:t)"),
                      {"t": trunk_id})
-        row = conn.execute(_LOCK_AND_COUNT, {"t": trunk_id}).one()
+        row = conn.execute(_LOCK_AND_COUNT, params).one()
     return row
 
 
@@ -242,7 +262,8 @@ def choose(conn: Connection, plan_id: int | None, number: str, sell: Rate | None
     client pays (None: not rated, no margin check); `tried`: trunks this call already had;
     `seen`: the route table's version (and buy rates) the transaction already read.
 
-    Only the trunk taken is locked (and any full or cooling one tried before it): the
+    Only the trunk taken is locked (and any full, cooling or rate-limited one tried before
+    it; capacity, cool-down and calls per second are checked under its lock): the
     trunks are ordered and margin-checked without locks, then locked one at a time in that
     order until one has room. Two calls each holding a full trunk the other wants next
     deadlock; InnoDB detects it and the transaction is retried (fastagi.db.retry)."""
@@ -265,8 +286,10 @@ def choose(conn: Connection, plan_id: int | None, number: str, sell: Rate | None
         buy = {**buy, **_buy_rates(conn, missing, digits)}
     offers = [replace(c, buy=buy.get(c.trunk_id)) for c in lockable]
     for c in routing.usable_order(offers, ordering, routing.margin_rate(sell), now, tried):
-        state = _lock_and_count(conn, c.trunk_id)
-        current = replace(c, live=state.live, cooled_until=state.cooled_until)
+        state = _lock_and_count(conn, c.trunk_id, now)
+        current = replace(c, live=state.live, cooled_until=state.cooled_until,
+                          calls_per_second=state.calls_per_second,
+                          recent=state.recent, last_take=state.last_take)
         if routing.skip_reason(current, None, now, tried) is None:
             return replace(route, trunk=current)
     return route
@@ -276,7 +299,8 @@ def take(conn: Connection, call_id: int, attempt: int, trunk: routing.Candidate,
          now: datetime) -> None:
     """Record attempt `attempt` of the call on `trunk` (its trunk_states row is locked by
     `choose`): the live attempt holds one unit of capacity; the buy rate is copied. The
-    AFTER INSERT trigger counts the take on trunk_states and sets calls.trunk_id."""
+    AFTER INSERT trigger counts the take on trunk_states and sets calls.trunk_id; its
+    started_at is what later takes count against the trunk's calls per second."""
     buy = trunk.buy
     conn.execute(_INSERT_ATTEMPT, {
         "call_id": call_id, "attempt": attempt, "trunk_id": trunk.trunk_id, "now": now,

@@ -3,6 +3,9 @@ transaction, committed before a server reads them)."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from decimal import Decimal
+
 from sqlalchemy.engine import Engine
 
 from tests.support.sql import execute, scalar
@@ -42,3 +45,21 @@ def live_on(engine: Engine, trunk_id: int) -> int:
     """Units of the trunk's capacity held: live attempts of live calls."""
     return scalar(engine, "SELECT COUNT(*) FROM call_attempts a JOIN calls c ON c.id = a.call_id"
                   " WHERE a.trunk_id = :t AND a.state = 'live' AND c.state = 'live'", t=trunk_id)
+
+
+def breaks_rate(starts: list[datetime], cps: Decimal) -> list[str]:
+    """The windows of `starts` (take instants, any order) holding more takes than `cps`
+    allows: for cps >= 1, more than floor(cps) in any one second (a sliding window
+    (t - 1 s, t], checked at each take t, where every window's count peaks); below 1, two
+    takes less than 1/cps s apart. Written apart from the rule's code; [] when kept."""
+    starts = sorted(starts)
+    if cps >= 1:
+        window, most = timedelta(seconds=1), int(cps)
+    else:
+        window, most = timedelta(seconds=1) / float(cps), 1
+    broken = []
+    for j, end in enumerate(starts):
+        inside = [s for s in starts[:j + 1] if s > end - window]
+        if len(inside) > most:
+            broken.append(f"{len(inside)} takes from {inside[0]} to {end}")
+    return broken

@@ -298,10 +298,12 @@ def test_count_under_the_lock_sees_the_take_committed_while_waiting(engine, two_
     """The lock-and-count statement (one trunk_states row, its live attempts counted in a
     subquery) waits for a take in progress and then counts it: the count's read view is
     made after the lock is granted. If MariaDB ever made it at the statement's start, the
-    waiting call would not see the take and could go over capacity: this test fails then."""
+    waiting call would not see the take and could go over capacity (or over its calls per
+    second, counted in that same view): this test fails then."""
     import threading
     import time
     first, _ = two_trunks
+    execute(engine, "UPDATE trunks SET calls_per_second = 100 WHERE id = :t", t=first)
     calls.authorize(engine, out(), NOW, LIMITS)          # on `first`: 1 live
     holder = engine.connect()
     other = calls.authorize(engine, out(), NOW, LIMITS).call_id
@@ -317,7 +319,8 @@ def test_count_under_the_lock_sees_the_take_committed_while_waiting(engine, two_
 
     def waiter():
         with engine.connect() as conn:
-            seen["live"] = trunks._lock_and_count(conn, first).live
+            state = trunks._lock_and_count(conn, first, NOW)
+            seen["live"], seen["recent"] = state.live, state.recent
             conn.rollback()
     thread = threading.Thread(target=waiter)
     thread.start()
@@ -326,4 +329,4 @@ def test_count_under_the_lock_sees_the_take_committed_while_waiting(engine, two_
     tx.commit()
     holder.close()
     thread.join(10)
-    assert seen["live"] == 2
+    assert (seen["live"], seen["recent"]) == (2, 2)

@@ -1,9 +1,11 @@
 """Trunk capacity across two real `ictcontact serve` processes: never exceeded, released
-after every failed attempt, after settle, and when a server is killed."""
+after every failed attempt, after settle, and when a server is killed; calls per second
+never exceeded either."""
 
 from __future__ import annotations
 
 import signal
+from decimal import Decimal
 
 import pytest
 import pytest_twisted
@@ -13,9 +15,10 @@ from twisted.internet.defer import DeferredList, gatherResults
 from fastagi import channel_vars as v, reasons
 from fastagi.testing.fake_asterisk import run_session
 from tests.callcontrol.tenants import add_client, add_rate, default_plan_id
-from tests.routing.carriers import add_buy_rate, add_group, add_route, add_trunk, live_on
+from tests.routing.carriers import (add_buy_rate, add_group, add_route, add_trunk, breaks_rate,
+                                    live_on)
 from tests.serve_process import Server
-from tests.support.sql import rows, scalar
+from tests.support.sql import execute, rows, scalar
 
 UK = "442071234567"
 CLIENTS = [f"c{n}" for n in range(5)]
@@ -127,3 +130,22 @@ async def test_a_killed_server_leaves_no_capacity_behind(engine, two_servers, ca
     assert (live_on(engine, small), live_on(engine, spare)) == (0, 0)
     assert scalar(engine, "SELECT COUNT(*) FROM call_attempts WHERE state = 'live'") == 0
     assert len(survivors) >= 20
+
+
+@pytest_twisted.ensureDeferred
+async def test_racing_servers_never_exceed_a_trunks_calls_per_second(engine, two_servers,
+                                                                     carriers):
+    """Each server stamps its takes with its own clock: the takes of `small` (2 a second),
+    read back from call_attempts, never hold more than 2 in any one second (sliding)."""
+    small, spare = carriers
+    execute(engine, "UPDATE trunks SET capacity = 200, calls_per_second = 2 WHERE id = :t", t=small)
+    execute(engine, "UPDATE trunks SET capacity = 200 WHERE id = :t", t=spare)
+    answers = []
+    for _ in range(3):                      # three bursts of 30, as fast as they come
+        answers += await sessions(two_servers, "authorize",
+                                  [(CLIENTS[i % 5], UK) for i in range(30)])
+    assert {a[v.RESULT] for a in answers} == {v.ALLOW}
+    starts = [r.started_at for r in rows(engine, "SELECT started_at FROM call_attempts"
+                                         " WHERE trunk_id = :t", t=small)]
+    assert breaks_rate(starts, Decimal(2)) == []
+    assert len(starts) >= 2 and len(starts) + live_on(engine, spare) == 90

@@ -25,6 +25,7 @@ CREATE TABLE `call_attempts` (
   KEY `ix_call_attempts_trunk_state` (`trunk_id`,`state`),
   KEY `ix_call_attempts_state` (`state`),
   KEY `ix_call_attempts_day_trunk` (`started_day`,`trunk_id`,`buy_prefix`,`state`,`call_id`),
+  KEY `ix_call_attempts_trunk_started` (`trunk_id`,`started_at`) COMMENT 'Calls per second: the trunk''s takes in the last window, counted under its trunk_states lock',
   CONSTRAINT `fk_call_attempts_call` FOREIGN KEY (`call_id`) REFERENCES `calls` (`id`) ON DELETE CASCADE,
   CONSTRAINT `fk_call_attempts_trunk` FOREIGN KEY (`trunk_id`) REFERENCES `trunks` (`id`),
   CONSTRAINT `ck_call_attempts_attempt` CHECK (`attempt` between 1 and 10),

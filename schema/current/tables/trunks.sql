@@ -31,6 +31,8 @@ DELIMITER //
 CREATE TRIGGER trunks_before_insert BEFORE INSERT ON trunks FOR EACH ROW
 BEGIN
   DECLARE refusal VARCHAR(255) DEFAULT COALESCE(
+
+    trunk_cps_refusal(input_changed_by_server('calls_per_second'), 1),
     trunk_refusal(NEW.name, NEW.endpoint, NEW.capacity, NEW.calls_per_second),
 
     trunk_cooldown_refusal(NEW.failures_before_cooldown, NEW.cooldown_seconds));
@@ -53,6 +55,9 @@ DELIMITER //
 CREATE TRIGGER trunks_before_update BEFORE UPDATE ON trunks FOR EACH ROW
 BEGIN
   DECLARE refusal VARCHAR(255) DEFAULT COALESCE(
+
+    trunk_cps_refusal(input_changed_by_server('calls_per_second'),
+                      NOT (NEW.calls_per_second <=> OLD.calls_per_second)),
     trunk_refusal(NEW.name, NEW.endpoint, NEW.capacity, NEW.calls_per_second),
 
     trunk_cooldown_refusal(NEW.failures_before_cooldown, NEW.cooldown_seconds));
