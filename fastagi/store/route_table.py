@@ -3,14 +3,15 @@
 Authorize needs, for every routed call, the call's route group and its trunks. Read from
 route_groups / routes / trunks, that is a 64-key lookup and a join in every call. This
 module keeps what those tables say (groups, their routes, the trunks' name, endpoint,
-status and capacity) in the server's memory, together with the route table's version
+status, capacity and calls-per-second limit) in the server's memory, together with the route table's version
 (route_table_version, schema 116: a new UUID at every change of those tables). Every call
 reads the version in its own transaction (authorize: in the query that reads the client's
 usage and rate; failover: with the call's row) and uses the copy only when the versions
 are equal; otherwise it reads the tables as before and a new copy is made in the
 background. So the copy never decides anything the tables would not: a change is seen by
-the next call on every server. Capacity, live counts, cool-downs and buy rates are not
-part of it (read by every call, capacity under the trunk's row lock).
+the next call on every server. What changes with every call is not part of it: live
+counts, the takes of the last second and cool-downs (read under the trunk's row lock), and
+buy rates (read by every call with its own rate).
 
 A write that fires no trigger (TRUNCATE) keeps the version: a copy older than
 RELOAD_SECONDS is made again whatever the version says.
@@ -23,6 +24,7 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass
+from decimal import Decimal
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -64,6 +66,7 @@ class Trunk:
     endpoint: str
     status: str
     capacity: int
+    calls_per_second: Decimal | None
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,8 @@ class RouteTable:
             found.append(routing.Candidate(
                 trunk_id=route.trunk_id, name=trunk.name, endpoint=trunk.endpoint,
                 status=trunk.status, capacity=trunk.capacity, live=0, cooled_until=None,
-                priority=route.priority, allow_loss=route.allow_loss, buy=None))
+                priority=route.priority, allow_loss=route.allow_loss, buy=None,
+                calls_per_second=trunk.calls_per_second))
         return found
 
 
@@ -115,7 +119,7 @@ _VERSION = text("SELECT version FROM route_table_version WHERE id = 1")
 _COUNT = text("SELECT COUNT(*) FROM routes")
 _GROUPS = text("SELECT id, plan_key, prefix, ordering, max_tries FROM route_groups")
 _ROUTES = text("SELECT route_group_id, trunk_id, priority, allow_loss FROM routes")
-_TRUNKS = text("SELECT id, name, endpoint, status, capacity FROM trunks")
+_TRUNKS = text("SELECT id, name, endpoint, status, capacity, calls_per_second FROM trunks")
 
 
 def load(engine: Engine) -> RouteTable | None:
@@ -133,7 +137,7 @@ def load(engine: Engine) -> RouteTable | None:
         groups = {(g.plan_key, g.prefix): Group(g.id, g.ordering, g.max_tries,
                                                 tuple(routes.get(g.id, ())))
                   for g in conn.execute(_GROUPS)}
-        trunks = {t.id: Trunk(t.name, t.endpoint, t.status, t.capacity)
+        trunks = {t.id: Trunk(t.name, t.endpoint, t.status, t.capacity, t.calls_per_second)
                   for t in conn.execute(_TRUNKS)}
         conn.rollback()   # read only
     routed = sorted({r.trunk_id for group in groups.values() for r in group.routes})

@@ -44,11 +44,11 @@ _PREFIXES = ", ".join(f"LEFT(:digits, {n})" for n in range(1, MAX_PREFIX_LENGTH 
 _CANDIDATES = text(
     "SELECT EXISTS (SELECT 1 FROM route_groups) AS any_group, c.group_id,"
     " c.ordering, c.max_tries, c.trunk_id, c.name, c.endpoint, c.status, c.capacity,"
-    " c.priority, c.allow_loss"
+    " c.calls_per_second, c.priority, c.allow_loss"
     " FROM (SELECT 1 AS one) o"
     " LEFT JOIN ("
     "  SELECT g.id AS group_id, g.ordering, g.max_tries, t.id AS trunk_id, t.name, t.endpoint,"
-    "   t.status, t.capacity, r.priority, r.allow_loss"
+    "   t.status, t.capacity, t.calls_per_second, r.priority, r.allow_loss"
     "  FROM (SELECT id, ordering, max_tries FROM route_groups"
     "        WHERE plan_key IN (0, :plan_key) AND prefix IN (" + _PREFIXES + ", 'default')"
     "        ORDER BY prefix = 'default', LENGTH(prefix) DESC, plan_key DESC LIMIT 1) g"
@@ -146,16 +146,22 @@ def seen_routes(row, params: dict) -> SeenRoutes:
 #   in Python with the window start, whose length depends on the limit read here.
 # Both use ix_call_attempts_trunk_started (schema 118), a range / a single index dive; a
 # trunk without a limit (NULL) reads neither.
-_CPS = "(SELECT t.calls_per_second FROM trunks t WHERE t.id = s.trunk_id)"
-_LOCK_AND_COUNT = text(
-    "SELECT s.trunk_id, s.cooled_until, " + _CPS + " AS calls_per_second,"
+_LOCK_AND_COUNT_SQL = (
+    "SELECT s.trunk_id, s.cooled_until,"
     " (SELECT COUNT(*) FROM call_attempts a JOIN calls c ON c.id = a.call_id"
-    "  WHERE a.trunk_id = s.trunk_id AND a.state = 'live' AND c.state = 'live') AS live,"
-    " CASE WHEN " + _CPS + " >= 1 THEN (SELECT COUNT(*) FROM call_attempts r"
-    "  WHERE r.trunk_id = s.trunk_id AND r.started_at > :since) END AS recent,"
-    " CASE WHEN " + _CPS + " < 1 THEN (SELECT MAX(r.started_at) FROM call_attempts r"
-    "  WHERE r.trunk_id = s.trunk_id) END AS last_take"
+    "  WHERE a.trunk_id = s.trunk_id AND a.state = 'live' AND c.state = 'live') AS live{cps}"
     " FROM trunk_states s WHERE s.trunk_id = :t FOR UPDATE")
+# A trunk with a calls-per-second limit (trunks.calls_per_second, read with the route
+# group like its capacity) also counts, in the same statement and read view, its takes of
+# the last second (a limit of 1 or more), or reads its latest take (below 1: one take per
+# 1/cps seconds). A trunk without a limit reads neither.
+_LOCK_AND_COUNT = text(_LOCK_AND_COUNT_SQL.format(cps=""))
+_LOCK_AND_COUNT_RECENT = text(_LOCK_AND_COUNT_SQL.format(
+    cps=", (SELECT COUNT(*) FROM call_attempts r"
+        "  WHERE r.trunk_id = s.trunk_id AND r.started_at > :since) AS recent"))
+_LOCK_AND_COUNT_LAST = text(_LOCK_AND_COUNT_SQL.format(
+    cps=", (SELECT MAX(r.started_at) FROM call_attempts r"
+        "  WHERE r.trunk_id = s.trunk_id) AS last_take"))
 _INSERT_ATTEMPT = text(
     "INSERT INTO call_attempts (call_id, attempt, trunk_id, state, started_at, buy_prefix,"
     " buy_rate_per_min, buy_connection_fee, buy_initial_increment, buy_subsequent_increment)"
@@ -194,7 +200,7 @@ def _candidates_read(conn: Connection, plan_key: int, digits: str):
     found = [routing.Candidate(
         trunk_id=r.trunk_id, name=r.name, endpoint=r.endpoint, status=r.status,
         capacity=r.capacity, live=0, cooled_until=None, priority=r.priority,
-        allow_loss=bool(r.allow_loss), buy=None)
+        allow_loss=bool(r.allow_loss), buy=None, calls_per_second=r.calls_per_second)
         for r in rows if r.trunk_id is not None]
     return group, found
 
@@ -244,14 +250,20 @@ def _buy_rates(conn: Connection, ids: list[int], digits: str) -> dict[int, Rate]
                                     {**params, "digits": digits}))
 
 
-def _lock_and_count(conn: Connection, trunk_id: int, now: datetime):
-    params = {"t": trunk_id, "since": routing.window_start(now)}
-    row = conn.execute(_LOCK_AND_COUNT, params).first()
+def _lock_and_count(conn: Connection, trunk_id: int, now: datetime,
+                    calls_per_second: Decimal | None = None):
+    """Lock the trunk's state row and count what is counted under it (see _LOCK_AND_COUNT)."""
+    statement, params = _LOCK_AND_COUNT, {"t": trunk_id}
+    if calls_per_second is not None and calls_per_second >= 1:
+        statement, params["since"] = _LOCK_AND_COUNT_RECENT, routing.window_start(now)
+    elif calls_per_second is not None:
+        statement = _LOCK_AND_COUNT_LAST
+    row = conn.execute(statement, params).first()
     if row is None:
         # no state row (made by trunks' AFTER INSERT trigger; someone deleted it): make it
         conn.execute(text("INSERT IGNORE INTO trunk_states (trunk_id) VALUES (:t)"),
                      {"t": trunk_id})
-        row = conn.execute(_LOCK_AND_COUNT, params).one()
+        row = conn.execute(statement, params).one()
     return row
 
 
@@ -286,10 +298,10 @@ def choose(conn: Connection, plan_id: int | None, number: str, sell: Rate | None
         buy = {**buy, **_buy_rates(conn, missing, digits)}
     offers = [replace(c, buy=buy.get(c.trunk_id)) for c in lockable]
     for c in routing.usable_order(offers, ordering, routing.margin_rate(sell), now, tried):
-        state = _lock_and_count(conn, c.trunk_id, now)
+        state = _lock_and_count(conn, c.trunk_id, now, c.calls_per_second)
         current = replace(c, live=state.live, cooled_until=state.cooled_until,
-                          calls_per_second=state.calls_per_second,
-                          recent=state.recent, last_take=state.last_take)
+                          recent=getattr(state, "recent", None),
+                          last_take=getattr(state, "last_take", None))
         if routing.skip_reason(current, None, now, tried) is None:
             return replace(route, trunk=current)
     return route

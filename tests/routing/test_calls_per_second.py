@@ -117,7 +117,7 @@ def test_without_a_limit_nothing_is_counted(engine, world):
 
 def test_a_failed_attempt_counts_in_the_window(engine, world):
     """The carrier saw the INVITE: a take that failed over still counts for its second."""
-    a = route(engine, world, "a", 10, cps=1)
+    route(engine, world, "a", 10, cps=1)
     route(engine, world, "b", 20)
     first = authorize(engine, NOW, "c0")
     assert first.trunk == "a"

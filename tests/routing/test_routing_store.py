@@ -319,7 +319,7 @@ def test_count_under_the_lock_sees_the_take_committed_while_waiting(engine, two_
 
     def waiter():
         with engine.connect() as conn:
-            state = trunks._lock_and_count(conn, first, NOW)
+            state = trunks._lock_and_count(conn, first, NOW, Decimal(100))
             seen["live"], seen["recent"] = state.live, state.recent
             conn.rollback()
     thread = threading.Thread(target=waiter)
