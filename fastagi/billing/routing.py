@@ -64,8 +64,8 @@ class Candidate:
     priority: int
     allow_loss: bool
     buy: Rate | None              # the trunk's longest-prefix buy rate for the number
-    # read under the trunk_states row lock (None before: the rate is not checked then)
     calls_per_second: Decimal | None = None   # trunks.calls_per_second; None: no limit
+    # read under the trunk_states row lock (None before: the rate is not checked then)
     recent: int | None = None           # its takes in the last second (cps >= 1)
     last_take: datetime | None = None   # its latest take's started_at (cps < 1)
 
