@@ -177,7 +177,7 @@ def _authorize_once(engine: Engine, request: CallRequest, now: datetime, limits:
             row = conn.execute(_CLIENT_FOR_UPDATE, {"code": request.client_code}).first()
             client, rate, levels, seen = None, None, (), None
             if row is not None:
-                client, rate, above, seen = _snapshot(conn, row, request.number)
+                client, rate, above, seen = _snapshot(conn, row, request)
                 levels = resellers.lock_levels(conn, row.id, row.parent_id, above,
                                                rating_digits(request.number))
             decision = decide_levels(request, client, rate, levels, limits.max_call_seconds,
@@ -211,12 +211,14 @@ def _authorize_once(engine: Engine, request: CallRequest, now: datetime, limits:
                              route.trunk.name if route.trunk else "", rejected_by)
 
 
-def _snapshot(conn: Connection, row, number: str
+def _snapshot(conn: Connection, row, request: CallRequest
               ) -> tuple[ClientSnapshot, Rate | None, int, trunks.SeenRoutes]:
-    routing, routing_params = trunks.usage_columns(conn.engine)
+    # only an outbound, non-emergency call may be routed: no buy rates read for the others
+    routable = request.direction == "out" and not request.emergency
+    routing, routing_params = trunks.usage_columns(conn.engine, routable)
     plan = conn.execute(_usage_plan_and_rate(routing), {
-        "digits": rating_digits(number), "client_id": row.id, "plan_id": row.rate_plan_id,
-        **routing_params}).one()
+        "digits": rating_digits(request.number), "client_id": row.id,
+        "plan_id": row.rate_plan_id, **routing_params}).one()
     above, below = int(plan.tree) % 1000, int(plan.tree) // 1000
     live, reserved = plan.live, Decimal(plan.reserved)
     if below:  # a reseller: its own calls share its limits with its subtree's

@@ -90,10 +90,11 @@ class SeenRoutes:
     buy: dict[int, Rate] | None = None
 
 
-def usage_columns(engine: Engine) -> tuple[str, dict]:
+def usage_columns(engine: Engine, routable: bool = True) -> tuple[str, dict]:
     """The select-list columns (", ..." SQL) and parameters authorize's usage query adds
-    for routing; the query binds :digits itself."""
-    trunk_ids = route_table.copy_of(engine).routed_trunks()
+    for routing; the query binds :digits itself. `routable` False (an inbound or emergency
+    call, never routed to a trunk): the version only, no buy rates."""
+    trunk_ids = route_table.copy_of(engine).routed_trunks() if routable else ()
     if not trunk_ids:
         return ", " + ROUTE_VERSION_COLUMN, {}
     return (", " + _usage_columns_sql(len(trunk_ids)),

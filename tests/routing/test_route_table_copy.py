@@ -167,7 +167,9 @@ def test_buy_rates_are_read_by_every_call(engine, plan, copy):
 
 def test_with_a_current_copy_a_routed_call_reads_no_route_table(engine, two_trunks, copy):
     calls.authorize(engine, out(), NOW, LIMITS)            # makes the copy
-    flat = add_client(engine, "flat", balance="50")        # no route change: copy current
+    before = version(engine)
+    add_client(engine, "flat", balance="50")
+    assert version(engine) == before                       # no route change: copy current
     statements = Statements(engine)
     try:
         got = calls.authorize(engine, out(), NOW, LIMITS)
@@ -180,7 +182,19 @@ def test_with_a_current_copy_a_routed_call_reads_no_route_table(engine, two_trun
     # the client's lock, its usage (with the route version and buy rates), the trunk's lock,
     # the call, the account, the attempt: nothing else
     assert len(statements.sent) == 6, statements.sent
-    assert flat
+
+
+def test_an_inbound_call_reads_no_buy_rates(engine, two_trunks, copy):
+    calls.authorize(engine, out(), NOW, LIMITS)            # makes the copy
+    statements = Statements(engine)
+    try:
+        got = calls.authorize(engine, CallRequest(client_code="acme", number=UK,
+                                                  direction="in", emergency=False),
+                              NOW, LIMITS)
+    finally:
+        statements.close()
+    assert got.admission.allowed and got.trunk == ""
+    assert not any("trunk_rates" in sql for sql in statements.sent)
 
 
 def test_the_copy_picks_what_the_tables_pick(engine, plan, copy):
