@@ -7,6 +7,7 @@ function (one `with engine.begin()` per unit of work) run on a thread pool.
 
 from __future__ import annotations
 
+import logging
 import socket
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, TypeVar
@@ -25,6 +26,7 @@ from fastagi.metrics import Metrics
 from fastagi.workers import WorkerPool
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 
@@ -116,9 +118,20 @@ class DbRunner:
     def start(self) -> None:
         self.pool.start()
 
-    def stop(self) -> None:
-        """Stop the threads (waits for work in progress) and close the connections."""
-        self.pool.stop()
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop the threads and close the connections. With `timeout`: work not started
+        is dropped and work in progress gets `timeout` seconds; a thread still in a
+        database call after that (a node that stopped answering: its read can take the
+        driver's read timeout, and a reconnect) is left behind, so shutdown stays bounded.
+        None waits for all queued work."""
+        if timeout is not None:
+            dropped = self.pool.cancel_queued()
+            if dropped:
+                log.warning("shutdown: %d database call(s) not started were dropped", dropped)
+        stuck = self.pool.stop(timeout)
+        if stuck:
+            log.warning("shutdown: %d database thread(s) still in a call after %g s, left "
+                        "behind", stuck, timeout)
         self.engine.dispose()
 
     def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Deferred[T]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from typing import Any, Callable
 
 from twisted.internet.defer import Deferred
@@ -37,15 +38,35 @@ class WorkerPool:
             for thread in self._threads:
                 thread.start()
 
-    def stop(self) -> None:
-        """Let queued work finish, then end and join every thread."""
+    def stop(self, timeout: float | None = None) -> int:
+        """Let queued work finish, then end every thread; wait up to `timeout` seconds in
+        all (None: as long as it takes). Fires nothing; returns how many threads were still
+        busy at the deadline (daemons: they do not hold up the process's exit)."""
         if not self.started:
-            return
+            return 0
         self.started = False
         for _ in self._threads:
             self._queue.put(_STOP)
+        deadline = None if timeout is None else time.monotonic() + timeout
         for thread in self._threads:
-            thread.join()
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return sum(thread.is_alive() for thread in self._threads)
+
+    def cancel_queued(self) -> int:
+        """Cancel the work no thread has started yet (each Deferred errbacks with
+        CancelledError); returns how many. Call it in the reactor thread."""
+        dropped = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is _STOP:
+                continue
+            dropped.append(item[0])
+        for deferred in dropped:
+            deferred.cancel()   # a Deferred that already timed out stays as it is
+        return len(dropped)
 
     def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Deferred:
         """Fires (in the reactor thread) with fn's result, or errbacks with its failure."""

@@ -6,8 +6,8 @@ the server needs (fastagi.store.privileges), a Galera node without the
 settings the product needs (fastagi.db.galera), or one that cannot be reached, is refused
 with a one-line reason and exit 1; a setting that cannot be used exits 2. On SIGTERM/SIGINT the
 server stops listening, lets sessions in flight finish for up to --shutdown-grace-seconds,
-aborts the rest, and exits 0. Periodic jobs (fastagi.jobs.registry.periodic_jobs) run
-while it serves. Only this entry point imports the global reactor.
+aborts the rest, gives database calls still running up to --db-timeout (then leaves them),
+and exits 0. Periodic jobs (fastagi.jobs.registry.periodic_jobs) run while it serves. Only this entry point imports the global reactor.
 """
 
 from __future__ import annotations
@@ -308,7 +308,9 @@ class ServerRun:
             await self.metrics_port.stopListening()
         if self.notifier is not None:
             self.notifier.stop()   # sends in flight end within --alert-timeout
-        self.db.stop()
+        # Sessions are over: a database call still running is answered to no one. Bounded,
+        # so a node that stopped answering cannot hold the exit (threads are left behind).
+        self.db.stop(timeout=self.config.db_timeout)
         log.info("stopped after %d session(s) (%d aborted at shutdown)",
                  self.factory.sessions_done, aborted)
 

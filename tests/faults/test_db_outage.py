@@ -230,3 +230,46 @@ async def test_database_outage_under_load(private_mariadb, private_db_url, outag
             code, log = await deferToThread(server.finish)
             assert code == 0, log
             assert " ERROR fastagi.agi.server" not in log, log
+
+
+STOP_GRACE = 1.0
+
+
+@pytest_twisted.ensureDeferred
+async def test_serve_stops_within_its_bounds_while_the_database_hangs(private_mariadb,
+                                                                       private_db_url):
+    """SIGTERM while the database answers nothing (a frozen node: sockets open, no reply):
+    the database threads are stuck in reads that last the driver's read timeout (10 s)
+    and more calls wait behind them, yet the server exits 0 within its shutdown grace plus
+    one --db-timeout (a stop that joined those threads took the read timeout or more)."""
+    engine = make_engine(private_db_url, pool_size=1)
+    try:
+        add_rate(engine, default_plan_id(engine), "1", "0.60", initial=1, subsequent=1)
+        add_client(engine, "acme", balance="100", channel_limit=30)
+    finally:
+        engine.dispose()
+    server = await deferToThread(
+        Server, private_db_url, "--db-timeout", str(DB_TIMEOUT), "--session-timeout",
+        str(SESSION_TIMEOUT), "--db-pool-size", "2", "--shutdown-grace-seconds",
+        str(STOP_GRACE), "--server-name", "agi-stop")
+    stopped_in = None
+    try:
+        assert (await attempt(server.port, "agi", "authorize", "acme", NUMBER)).result == v.ALLOW
+        private_mariadb.freeze()
+        # 2 threads stuck in a read, 6 calls queued behind them: all answered unavailable
+        got = await gatherResults([ensureDeferred(attempt(server.port, "agi", "authorize",
+                                                          "acme", NUMBER)) for _ in range(8)])
+        assert [str(a) for a in got if a.reason != reasons.UNAVAILABLE] == []
+        started = reactor.seconds()
+        server.process.send_signal(signal.SIGTERM)
+        code, log = await deferToThread(server.finish, 60)
+        stopped_in = reactor.seconds() - started
+    finally:
+        private_mariadb.thaw()
+        if server.process.poll() is None:
+            server.process.kill()
+            server.finish()
+    assert code == 0, log
+    assert "database thread(s) still in a call" in log, log
+    assert stopped_in < STOP_GRACE + DB_TIMEOUT + 3, (stopped_in, log)
+    print(f"\nserve stopped in {stopped_in:.2f} s with its database frozen")
