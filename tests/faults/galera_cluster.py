@@ -14,6 +14,7 @@ node killed by a test rejoins the same way when it is started again, or by a ful
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from pathlib import Path
@@ -27,6 +28,8 @@ NEEDS = {  # what must exist -> the Debian package that has it
     "socat": "socat",
 }
 CLUSTER_NAME = "ict-test"
+EVENT = re.compile(r"\[(warning|error)\]|suspect|view\(|non-primary|flow.control|synced|"
+                   r"donor|joined|evict|partition", re.IGNORECASE)
 
 
 def missing_packages() -> list[str]:
@@ -93,6 +96,22 @@ class GaleraNode(PrivateMariaDB):
 
     def url(self, database: str = "") -> str:
         return f"{self.server_url}/{database}"
+
+    def log_size(self) -> int:
+        path = self.base / "mariadbd.log"
+        return path.stat().st_size if path.exists() else 0
+
+    def cluster_events(self, since: int) -> str:
+        """What this node logged after byte `since` about its membership and health (view
+        changes, suspicions, flow control, warnings, errors): to show when a test fails."""
+        path = self.base / "mariadbd.log"
+        if not path.exists():
+            return ""
+        with open(path, "rb") as log:
+            log.seek(since)
+            text = log.read().decode(errors="replace")
+        return "".join(f"{self.name}: {line[:300]}\n" for line in text.splitlines()
+                       if EVENT.search(line))
 
 
 class GaleraCluster:
