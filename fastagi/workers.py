@@ -1,9 +1,8 @@
 """A fixed set of worker threads that run blocking calls for the reactor.
 
 Leaner than twisted.python.threadpool for this one job (measured: the database hand-off
-was about a tenth of a server's CPU): a C SimpleQueue in, `callFromThread` out. Work
-whose Deferred was cancelled or timed out before a thread took it is skipped; one that
-times out while running is left to finish and its late result ignored.
+was about a tenth of a server's CPU): a C SimpleQueue in, `callFromThread` out. A
+Deferred that was cancelled or timed out meanwhile ignores the late result.
 """
 
 from __future__ import annotations
@@ -83,11 +82,6 @@ class WorkerPool:
             if item is _STOP:
                 return
             deferred, fn, args, kwargs = item
-            if deferred.called:
-                # Its caller stopped waiting (timed out, cancelled) while it was queued:
-                # nobody would hear the result, and an authorize run now would hold a
-                # channel for a call Asterisk was told to reject.
-                continue
             try:
                 result = fn(*args, **kwargs)
             except BaseException:

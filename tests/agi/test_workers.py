@@ -61,19 +61,3 @@ def test_cancel_queued_drops_work_no_thread_started():
     results = []
     first.addCallback(results.append)
     assert results == [True]          # the call in progress finished normally
-
-
-def test_work_whose_caller_stopped_waiting_is_not_run():
-    pool = WorkerPool(ThreadReactor(), 1, name="test-workers")
-    pool.start()
-    release, running = threading.Event(), threading.Event()
-    ran = []
-    pool.submit(lambda: running.set() or release.wait())
-    assert running.wait(5)
-    given_up = pool.submit(ran.append, "late")     # e.g. its db_timeout passed
-    given_up.addErrback(lambda failure: None)
-    given_up.cancel()
-    pool.submit(ran.append, "wanted")
-    release.set()
-    assert pool.stop(timeout=5) == 0
-    assert ran == ["wanted"]
