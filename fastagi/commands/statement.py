@@ -75,7 +75,8 @@ def render_table(s: Statement) -> str:
     w("\n")
     for label, amount in summary(s):
         w(f"{label:<20}{money(amount):>16}\n")
-    w("\nPayments and corrections\n")
+    w("\nPayments, transfers and corrections\n" if s.transfers
+      else "\nPayments and corrections\n")
     if s.payment_rows:
         rows = [("DATE (UTC)", "KIND", "REFERENCE", "AMOUNT")]
         rows += [(f"{p.at:%Y-%m-%d %H:%M:%S}", p.kind, p.reference, money(p.amount))

@@ -66,7 +66,8 @@ def render(s: Statement, summary: list[tuple[str, object]], money: Callable[[obj
                      f"<td class=\"num\">{money(amount)}</td></tr>\n")
     parts.append("</table>\n")
 
-    parts.append("<h2>Payments and corrections</h2>\n")
+    parts.append("<h2>Payments, transfers and corrections</h2>\n" if s.transfers
+                 else "<h2>Payments and corrections</h2>\n")
     if s.payment_rows:
         parts.append("<table>\n<thead><tr><th>Date (UTC)</th><th>Kind</th><th>Reference</th>"
                      "<th class=\"num\">Amount</th></tr></thead>\n<tbody>\n")
