@@ -1,8 +1,10 @@
 """A client's statement for one month: what it holds and how its totals add up (pure).
 
 Periods are calendar months in UTC, [first day 00:00, first day of the next month 00:00).
-The figures come from the ledger (schema/132_statements.sql); the closing balance is
-opening + payments + corrections - usage, exact to the ten-thousandth.
+The figures come from the ledger (schema/132_statements.sql, 157 and 176); the closing
+balance is opening + payments + transfers + corrections - usage - client charges, exact to
+the ten-thousandth. Transfers and client charges are a reseller's: credit it gave its own
+clients (transfer_to_client), and what it paid for its clients' calls (call_charges).
 """
 
 from __future__ import annotations
@@ -57,10 +59,11 @@ def minutes_of(seconds: int) -> Decimal:
 
 @dataclass(frozen=True)
 class Payment:
-    """A payments row of the period: a top-up (or the opening payment), or a correction."""
+    """A payments row of the period: a top-up (or the opening payment, or credit from the
+    client's reseller), a correction, or credit a reseller gave a client (negative)."""
 
     at: datetime
-    kind: str              # topup, opening, correction
+    kind: str              # topup, opening, correction, transfer
     reference: str
     note: str | None
     amount: Decimal
@@ -68,6 +71,10 @@ class Payment:
     @property
     def is_correction(self) -> bool:
         return self.kind == "correction"
+
+    @property
+    def is_transfer(self) -> bool:
+        return self.kind == "transfer"
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,27 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class ClientCharge:
+    """A reseller's period of calls of one client of its own (and of that client's own
+    clients, if it resells): what the reseller paid for them at its own rate."""
+
+    code: str
+    name: str
+    calls: int
+    seconds: int           # billed to the reseller at its own rate's increments
+    sold: Decimal          # what the client paid the reseller for them
+    cost: Decimal          # what the reseller paid: moved its balance
+
+    @property
+    def minutes(self) -> Decimal:
+        return minutes_of(self.seconds)
+
+    @property
+    def margin(self) -> Decimal:
+        return self.sold - self.cost
+
+
+@dataclass(frozen=True)
 class Statement:
     code: str
     name: str
@@ -95,13 +123,20 @@ class Statement:
     opening_balance: Decimal
     payment_rows: tuple[Payment, ...]
     usage: tuple[Usage, ...]
+    client_charges: tuple[ClientCharge, ...] = ()
     current_balance: Decimal | None = None   # client_list.balance when it was made
     made_at: datetime | None = None
 
     @property
     def payments(self) -> Decimal:
         """Money received: top-ups and the opening payment."""
-        return sum((p.amount for p in self.payment_rows if not p.is_correction), ZERO)
+        return sum((p.amount for p in self.payment_rows
+                    if not p.is_correction and not p.is_transfer), ZERO)
+
+    @property
+    def transfers(self) -> Decimal:
+        """Credit a reseller gave its clients (negative)."""
+        return sum((p.amount for p in self.payment_rows if p.is_transfer), ZERO)
 
     @property
     def corrections(self) -> Decimal:
@@ -110,6 +145,11 @@ class Statement:
     @property
     def usage_cost(self) -> Decimal:
         return sum((u.cost for u in self.usage), ZERO)
+
+    @property
+    def client_charges_cost(self) -> Decimal:
+        """What a reseller paid for its clients' calls."""
+        return sum((c.cost for c in self.client_charges), ZERO)
 
     @property
     def calls(self) -> int:
@@ -125,7 +165,8 @@ class Statement:
 
     @property
     def closing_balance(self) -> Decimal:
-        return self.opening_balance + self.payments + self.corrections - self.usage_cost
+        return (self.opening_balance + self.payments + self.transfers + self.corrections
+                - self.usage_cost - self.client_charges_cost)
 
     @property
     def is_open(self) -> bool:

@@ -2,7 +2,8 @@
 monthly statement from the ledger (docs/admin-sql.md "Statements").
 
 Opening balance, payments (top-ups), corrections, usage by destination (calls, minutes,
-cost; emergency calls free) and the closing balance, which is always the ledger's balance at
+cost; emergency calls free), for a reseller its transfers to its clients and what it paid
+for its clients' calls (one line per client of its own), and the closing balance, which is always the ledger's balance at
 the period's end. Periods are calendar months in UTC; a call belongs to the month it was
 settled in (when it ended and was billed). Exit 0 printed, 1 unknown client or database
 failure, 2 a usage error (bad --period): each refusal is one line on stderr.
@@ -74,7 +75,8 @@ def render_table(s: Statement) -> str:
     w("\n")
     for label, amount in summary(s):
         w(f"{label:<20}{money(amount):>16}\n")
-    w("\nPayments and corrections\n")
+    w("\nPayments, transfers and corrections\n" if s.transfers
+      else "\nPayments and corrections\n")
     if s.payment_rows:
         rows = [("DATE (UTC)", "KIND", "REFERENCE", "AMOUNT")]
         rows += [(f"{p.at:%Y-%m-%d %H:%M:%S}", p.kind, p.reference, money(p.amount))
@@ -92,6 +94,17 @@ def render_table(s: Statement) -> str:
         w(columns(rows, right=(2, 3, 4)))
     else:
         w("  no calls\n")
+    if s.client_charges:
+        w("\nYour clients' calls (what you paid for them)\n")
+        rows = [("CLIENT", "CALLS", "MINUTES", "COST", "SOLD", "MARGIN")]
+        rows += [(c.code, str(c.calls), f"{c.minutes}", money(c.cost), money(c.sold),
+                  money(c.margin)) for c in s.client_charges]
+        sold = sum(c.sold for c in s.client_charges)
+        rows.append(("TOTAL", str(sum(c.calls for c in s.client_charges)),
+                     f"{sum(c.minutes for c in s.client_charges)}",
+                     money(s.client_charges_cost), money(sold),
+                     money(sold - s.client_charges_cost)))
+        w(columns(rows, right=(1, 2, 3, 4, 5)))
     return out.getvalue()
 
 
@@ -106,9 +119,15 @@ def columns(rows: list[tuple[str, ...]], right: tuple[int, ...] = ()) -> str:
 
 
 def summary(s: Statement) -> list[tuple[str, object]]:
-    return [("Opening balance", s.opening_balance), ("Payments", s.payments),
-            ("Corrections", s.corrections), ("Usage", -s.usage_cost),
-            ("Closing balance", s.closing_balance)]
+    """The summary lines; a reseller's two (transfers, its clients' calls) only when it has
+    any this period, so a plain client's bill is unchanged."""
+    lines = [("Opening balance", s.opening_balance), ("Payments", s.payments)]
+    if any(p.is_transfer for p in s.payment_rows):
+        lines.append(("Transfers to clients", s.transfers))
+    lines += [("Corrections", s.corrections), ("Usage", -s.usage_cost)]
+    if s.client_charges:
+        lines.append(("Clients' calls", -s.client_charges_cost))
+    return lines + [("Closing balance", s.closing_balance)]
 
 
 CSV_HEADER = ("section", "item", "date", "reference", "prefix", "calls", "seconds",
@@ -120,15 +139,22 @@ def render_csv(s: Statement) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_HEADER)
     for key, amount in (("opening_balance", s.opening_balance), ("payments", s.payments),
-                        ("corrections", s.corrections), ("usage", s.usage_cost),
+                        ("transfers", s.transfers), ("corrections", s.corrections),
+                        ("usage", s.usage_cost), ("client_charges", s.client_charges_cost),
                         ("closing_balance", s.closing_balance)):
         writer.writerow(("summary", key, "", "", "", "", "", "", money(amount)))
     for p in s.payment_rows:
-        writer.writerow(("correction" if p.is_correction else "payment", p.kind,
-                         p.at.isoformat(sep=" "), p.reference, "", "", "", "", money(p.amount)))
+        section = "transfer" if p.is_transfer else (
+            "correction" if p.is_correction else "payment")
+        writer.writerow((section, p.kind, p.at.isoformat(sep=" "), p.reference, "", "", "",
+                         "", money(p.amount)))
     for u in s.usage:
         writer.writerow(("usage", u.destination, "", "", u.prefix or "", u.calls, u.seconds,
                          u.minutes, money(u.cost)))
+    # a reseller's charges: the client's code in `item` (no prefix: all destinations)
+    for c in s.client_charges:
+        writer.writerow(("client_charges", c.code, "", "", "", c.calls, c.seconds, c.minutes,
+                         money(c.cost)))
     return out.getvalue()
 
 
@@ -141,8 +167,10 @@ def as_dict(s: Statement) -> dict:
         "complete": not s.is_open,
         "opening_balance": money(s.opening_balance),
         "payments": money(s.payments),
+        "transfers": money(s.transfers),
         "corrections": money(s.corrections),
         "usage": money(s.usage_cost),
+        "client_charges": money(s.client_charges_cost),
         "closing_balance": money(s.closing_balance),
         "calls": s.calls,
         "payment_lines": [{"at": p.at.isoformat() + "Z", "kind": p.kind,
@@ -152,6 +180,11 @@ def as_dict(s: Statement) -> dict:
                          "emergency": u.emergency, "inbound": u.inbound, "calls": u.calls,
                          "seconds": u.seconds, "minutes": str(u.minutes), "cost": money(u.cost)}
                         for u in s.usage],
+        "client_charge_lines": [{"client": c.code, "name": c.name, "calls": c.calls,
+                                 "seconds": c.seconds, "minutes": str(c.minutes),
+                                 "cost": money(c.cost), "sold": money(c.sold),
+                                 "margin": money(c.margin)}
+                                for c in s.client_charges],
         "current_balance": None if s.current_balance is None else money(s.current_balance),
         "made_at": None if s.made_at is None else s.made_at.isoformat() + "Z",
     }

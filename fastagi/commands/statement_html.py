@@ -66,7 +66,8 @@ def render(s: Statement, summary: list[tuple[str, object]], money: Callable[[obj
                      f"<td class=\"num\">{money(amount)}</td></tr>\n")
     parts.append("</table>\n")
 
-    parts.append("<h2>Payments and corrections</h2>\n")
+    parts.append("<h2>Payments, transfers and corrections</h2>\n" if s.transfers
+                 else "<h2>Payments and corrections</h2>\n")
     if s.payment_rows:
         parts.append("<table>\n<thead><tr><th>Date (UTC)</th><th>Kind</th><th>Reference</th>"
                      "<th class=\"num\">Amount</th></tr></thead>\n<tbody>\n")
@@ -76,7 +77,7 @@ def render(s: Statement, summary: list[tuple[str, object]], money: Callable[[obj
                          f"</td><td>{e(p.reference)}{note}</td>"
                          f"<td class=\"num\">{money(p.amount)}</td></tr>\n")
         parts.append(f"<tr class=\"total\"><td colspan=\"3\">Total</td><td class=\"num\">"
-                     f"{money(s.payments + s.corrections)}</td></tr>\n</tbody>\n</table>\n")
+                     f"{money(s.payments + s.transfers + s.corrections)}</td></tr>\n</tbody>\n</table>\n")
     else:
         parts.append("<p class=\"muted\">No payments in this period.</p>\n")
 
@@ -95,14 +96,39 @@ def render(s: Statement, summary: list[tuple[str, object]], money: Callable[[obj
     else:
         parts.append("<p class=\"muted\">No calls in this period.</p>\n")
 
+    if s.client_charges:
+        parts.append("<h2>Your clients' calls</h2>\n<table>\n<thead><tr><th>Client</th>"
+                     "<th>Name</th><th class=\"num\">Calls</th><th class=\"num\">Minutes</th>"
+                     "<th class=\"num\">Cost</th><th class=\"num\">Sold</th>"
+                     "<th class=\"num\">Margin</th></tr></thead>\n<tbody>\n")
+        for c in s.client_charges:
+            parts.append(f"<tr><td>{e(c.code)}</td><td>{e(c.name)}</td>"
+                         f"<td class=\"num\">{c.calls}</td><td class=\"num\">{c.minutes}</td>"
+                         f"<td class=\"num\">{money(c.cost)}</td>"
+                         f"<td class=\"num\">{money(c.sold)}</td>"
+                         f"<td class=\"num\">{money(c.margin)}</td></tr>\n")
+        sold = sum(c.sold for c in s.client_charges)
+        parts.append(f"<tr class=\"total\"><td colspan=\"2\">Total</td>"
+                     f"<td class=\"num\">{sum(c.calls for c in s.client_charges)}</td>"
+                     f"<td class=\"num\">{sum(c.minutes for c in s.client_charges)}</td>"
+                     f"<td class=\"num\">{money(s.client_charges_cost)}</td>"
+                     f"<td class=\"num\">{money(sold)}</td>"
+                     f"<td class=\"num\">{money(sold - s.client_charges_cost)}</td></tr>\n"
+                     "</tbody>\n</table>\n")
+
     parts.append("<footer>Minutes are billed minutes (after the billing increments); emergency "
                  "calls show their talk time and are never charged. A call is on the statement "
                  "of the month it ended in. Closing balance = opening balance + payments + "
-                 "corrections &minus; usage.")
+                 "corrections &minus; usage")
+    if s.client_charges or s.transfers:
+        parts.append(" + transfers to your clients (negative) &minus; what you paid for your "
+                     "clients' calls (at your rates; sold: what they paid you)")
+    parts.append(".")
     if s.made_at is not None:
         parts.append(f" Made {s.made_at:%Y-%m-%d %H:%M} UTC.")
     parts.append("</footer>\n</body>\n</html>\n")
     return "".join(parts)
 
 
-KIND_LABELS = {"topup": "Payment", "opening": "Opening payment", "correction": "Correction"}
+KIND_LABELS = {"topup": "Payment", "opening": "Opening payment", "correction": "Correction",
+               "transfer": "Transfer to a client"}

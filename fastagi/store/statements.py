@@ -1,7 +1,9 @@
-"""A client's monthly statement, read from the ledger views of schema/132_statements.sql.
+"""A client's monthly statement, read from the ledger views of schema/132_statements.sql
+(and 157, 176 for resellers).
 
 Every figure comes from the payments and call charges (`statement_payments`,
-`statement_calls`), never from the balance column, so the closing balance is the ledger's
+`statement_calls`, and a reseller's charges for its clients' calls, `statement_charges`),
+never from the balance column, so the closing balance is the ledger's
 balance at the period's end by construction. The reads run in one REPEATABLE READ
 transaction: one consistent snapshot, so a payment landing meanwhile is either wholly in
 the statement or wholly out of it.
@@ -15,7 +17,7 @@ from decimal import Decimal
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from fastagi.billing.statement import Payment, Period, Statement, Usage
+from fastagi.billing.statement import ClientCharge, Payment, Period, Statement, Usage
 
 _CLIENT = text("SELECT id, code, name, balance FROM client_list WHERE code = :code")
 _PAID_BEFORE = text(
@@ -24,8 +26,11 @@ _PAID_BEFORE = text(
 _CHARGED_BEFORE = text(
     "SELECT COALESCE(SUM(cost), 0) FROM statement_calls"
     " WHERE client_id = :client_id AND at < :start")
+_CLIENTS_CHARGED_BEFORE = text(
+    "SELECT COALESCE(SUM(cost), 0) FROM statement_charges"
+    " WHERE client_id = :client_id AND at < :start")
 _PAYMENTS = text(
-    "SELECT at, kind, reference, note, amount FROM statement_payments"
+    "SELECT at, section, kind, reference, note, amount FROM statement_payments"
     " WHERE client_id = :client_id AND at >= :start AND at < :end"
     " ORDER BY at, payment_id")
 # One line per destination: the client's calls grouped, then named from its plan's rates.
@@ -41,6 +46,16 @@ _USAGE = text(
     " LEFT JOIN rates r ON r.rate_plan_id = (SELECT rate_plan_id FROM clients WHERE id = :client_id)"
     "  AND r.prefix = u.prefix AND u.emergency = 0 AND u.direction = 'out'"
     " ORDER BY u.emergency, u.direction, u.prefix")
+# A reseller's charges, one line per client of its own: the call's charge one level down
+# names it, or at depth 1 the call's own client (schema/157).
+_CLIENT_CHARGES = text(
+    "SELECT d.code, d.name, COUNT(*) AS calls, SUM(s.seconds) AS seconds,"
+    " SUM(s.sold) AS sold, SUM(s.cost) AS cost"
+    " FROM statement_charges s JOIN calls k ON k.id = s.call_id"
+    " LEFT JOIN call_charges b ON b.call_id = s.call_id AND b.depth = s.depth - 1"
+    " JOIN clients d ON d.id = COALESCE(b.client_id, k.client_id)"
+    " WHERE s.client_id = :client_id AND s.at >= :start AND s.at < :end"
+    " GROUP BY d.id, d.code, d.name ORDER BY d.code")
 
 
 class ClientNotFound(LookupError):
@@ -57,13 +72,19 @@ def statement(engine: Engine, code: str, period: Period, now: datetime) -> State
                                      f"(SELECT code FROM client_list lists them)")
             bounds = {"client_id": client.id, "start": period.start, "end": period.end}
             opening = (Decimal(conn.execute(_PAID_BEFORE, bounds).scalar_one())
-                       - Decimal(conn.execute(_CHARGED_BEFORE, bounds).scalar_one()))
+                       - Decimal(conn.execute(_CHARGED_BEFORE, bounds).scalar_one())
+                       - Decimal(conn.execute(_CLIENTS_CHARGED_BEFORE, bounds).scalar_one()))
             payments = tuple(
-                Payment(row.at, row.kind, row.reference, row.note, Decimal(row.amount))
+                Payment(row.at, "transfer" if row.section == "transfer" else row.kind,
+                        row.reference, row.note, Decimal(row.amount))
                 for row in conn.execute(_PAYMENTS, bounds))
             usage = tuple(
                 Usage(row.destination, row.prefix, bool(row.emergency), row.direction == "in",
                       int(row.calls), int(row.seconds), Decimal(row.cost))
                 for row in conn.execute(_USAGE, bounds))
+            client_charges = tuple(
+                ClientCharge(row.code, row.name, int(row.calls), int(row.seconds),
+                             Decimal(row.sold), Decimal(row.cost))
+                for row in conn.execute(_CLIENT_CHARGES, bounds))
     return Statement(client.code, client.name, period, opening, payments, usage,
-                     current_balance=Decimal(client.balance), made_at=now)
+                     client_charges, current_balance=Decimal(client.balance), made_at=now)

@@ -70,8 +70,9 @@ def test_csv_and_json_carry_the_same_figures(db_url, acme):
     assert as_csv.returncode == as_json.returncode == 0, as_csv.stderr + as_json.stderr
     table = list(csv.DictReader(io.StringIO(as_csv.stdout)))
     totals = {r["item"]: r["amount"] for r in table if r["section"] == "summary"}
-    assert totals == {"opening_balance": "30.0000", "payments": "50.0000",
-                      "corrections": "5.0000", "usage": "0.1300", "closing_balance": "84.8700"}
+    assert totals == {"opening_balance": "30.0000", "payments": "50.0000", "transfers": "0.0000",
+                      "corrections": "5.0000", "usage": "0.1300", "client_charges": "0.0000",
+                      "closing_balance": "84.8700"}
     usage = [(r["item"], r["prefix"], r["calls"], r["seconds"], r["amount"])
              for r in table if r["section"] == "usage"]
     assert usage == [("United States <&> Canada", "1", "1", "360", "0.0600"),

@@ -44,11 +44,14 @@ def call(conn: Connection, client_id: int, code: str, settled_at: datetime | Non
 
 
 def ledger_at(conn: Connection, client_id: int, before: datetime) -> Decimal:
-    """The ledger's balance just before `before`: payments recorded and call charges settled
-    earlier (from the base tables)."""
+    """The ledger's balance just before `before`: payments recorded, calls settled and,
+    for a reseller, its charges for its subtree's calls settled earlier (from the base
+    tables)."""
     return Decimal(conn.execute(text(
         "SELECT (SELECT COALESCE(SUM(amount), 0) FROM payments"
         "         WHERE client_id = :id AND created_at < :before)"
         " - (SELECT COALESCE(SUM(cost), 0) FROM calls"
+        "     WHERE client_id = :id AND settled_at < :before)"
+        " - (SELECT COALESCE(SUM(cost), 0) FROM call_charges"
         "     WHERE client_id = :id AND settled_at < :before)"),
         {"id": client_id, "before": before}).scalar_one())

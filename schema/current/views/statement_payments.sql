@@ -3,4 +3,4 @@
 -- `ictcontact db snapshot` and commit schema/current/ with it.
 -- View `statement_payments`.
 
-CREATE ALGORITHM=UNDEFINED SQL SECURITY DEFINER VIEW `statement_payments` AS select `p`.`client_id` AS `client_id`,`p`.`id` AS `payment_id`,`p`.`created_at` AS `at`,date_format(`p`.`created_at`,'%Y-%m') AS `period`,if(`p`.`kind` = 'correction','correction','payment') AS `section`,`p`.`kind` AS `kind`,`p`.`reference` AS `reference`,`p`.`note` AS `note`,`p`.`amount` AS `amount` from `payments` `p`;
+CREATE ALGORITHM=UNDEFINED SQL SECURITY DEFINER VIEW `statement_payments` AS select `p`.`client_id` AS `client_id`,`p`.`id` AS `payment_id`,`p`.`created_at` AS `at`,date_format(`p`.`created_at`,'%Y-%m') AS `period`,case when `t`.`id` is not null then 'transfer' when `p`.`kind` = 'correction' then 'correction' else 'payment' end AS `section`,`p`.`kind` AS `kind`,`p`.`reference` AS `reference`,`p`.`note` AS `note`,`p`.`amount` AS `amount` from (`payments` `p` left join `transfers` `t` on(`t`.`from_payment_id` = `p`.`id`));
