@@ -10,7 +10,7 @@ and settle, the transfer through r1's own database login."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
@@ -47,25 +47,27 @@ def talk(engine, code: str, now: datetime, answered_ms: int) -> int:
     got = calls.authorize(engine, CallRequest(client_code=code, number="442071234567",
                                               direction="out", emergency=False), now, LIMITS)
     assert got.admission.allowed, got
-    calls.settle(engine, got.call_id, answered_ms, "ANSWER", now + timedelta(seconds=1))
+    calls.settle(engine, got.call_id, answered_ms, "ANSWER", now)   # the same month
     return got.call_id
 
 
 @pytest.fixture
 def month(engine, resellers):
-    """k1 calls twice, g once (r1 pays for it through s), r1 once itself, and r1 gives k1
-    7.50 of credit: all in this month (transfers are stamped with the server's clock)."""
-    now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
-    if now.day == 1 and now.hour == 0:
-        pytest.skip("too near a month boundary: the period's calls and transfer could split")
-    period = Period(now.year, now.month)
+    """r1 gives k1 7.50 of credit, then k1 calls twice, g once (r1 pays for it through s),
+    r1 once itself: the calls are stamped at the transfer's own time (the server's clock),
+    so all of it falls in one month whatever the hour."""
     codes = resellers.codes
+    with resellers.login("r1") as conn:
+        query(conn, "CALL transfer_to_client(%s, 7.5, 'inv-7')", (codes["k1"],))
+    with engine.connect() as conn:
+        now = conn.execute(text(
+            "SELECT p.created_at FROM transfers t JOIN payments p ON p.id = t.from_payment_id"
+            " WHERE t.reference = 'inv-7'")).scalar_one().replace(microsecond=0)
+    period = Period(now.year, now.month)
     talk(engine, codes["k1"], now, 60_000)      # r1 pays 0.0200, k1 pays 0.0500
     talk(engine, codes["k1"], now, 90_500)      # 91 s -> 120 s: r1 0.0400, k1 0.1000
     talk(engine, codes["g"], now, 30_000)       # r1 0.0200 (depth 2), s 0.0500, g 0.0900
     talk(engine, codes["r1"], now, 60_000)      # r1's own call: 0.0200
-    with resellers.login("r1") as conn:
-        query(conn, "CALL transfer_to_client(%s, 7.5, 'inv-7')", (codes["k1"],))
     return period, now
 
 
