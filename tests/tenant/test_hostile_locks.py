@@ -18,6 +18,7 @@ from fastagi import channel_vars as v
 from fastagi.db import migrate
 from tests.builders import add_rate, default_plan_id, top_up
 from tests.callcontrol.agi_server import agi_server
+from tests.support.waiting import wait_until_blocking
 from tests.tenant.helpers import can_connect, error_code, execute, is_disconnected, query, seconds_until
 
 # The operator waits this long for a row lock at most: well under MariaDB's default (50 s)
@@ -59,7 +60,16 @@ def ended_sessions(world) -> list[str]:
         return [r[0] for r in conn.execute(text("SELECT reason FROM tenant_sessions_ended ORDER BY id"))]
 
 
-def xa_problem(world) -> str | None:
+def ended_by_connection(world) -> dict[int, set[tuple[str, str]]]:
+    """What the watchdog recorded, per connection id: {(what, reason)}."""
+    ended: dict[int, set[tuple[str, str]]] = {}
+    with world.engine.connect() as conn:
+        for cid, what, reason in conn.execute(text("SELECT connection_id, what, reason FROM tenant_sessions_ended")):
+            ended.setdefault(cid, set()).add((what, reason))
+    return ended
+
+
+def watchdog_problem(world) -> str | None:
     with world.engine.connect() as conn:
         return conn.execute(text("SELECT problem FROM db_login_sync_problems WHERE user_id = 0")).scalar()
 
@@ -144,7 +154,7 @@ def test_a_prepared_xa_transaction_cannot_stop_suspension_or_top_ups(world):
             Exception, operator, world, "UPDATE campaigns SET name = 'x' WHERE id = :k",
             k=world.clients["a"].campaign_id))
         waiting.start()
-        seconds_until(lambda: "XA ROLLBACK" in (xa_problem(world) or ""))
+        seconds_until(lambda: "XA ROLLBACK" in (watchdog_problem(world) or ""))
         waiting.join()
     finally:
         with world.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -248,10 +258,31 @@ def test_resource_limits_bound_connections_statements_and_transactions(world, ti
     execute(second, "START TRANSACTION")
     query(second, "SELECT * FROM campaigns")
     seconds_until(lambda: is_disconnected(second))
-    reasons = ended_sessions(world)
-    assert "its statement ran longer than 1 s" in reasons
-    assert "its transaction was open longer than 2 s" in reasons
+    # each session's reason is its own, and there as soon as the session is seen ended
+    ended = ended_by_connection(world)
+    assert ended.get(first.thread_id()) == {("query", "its statement ran longer than 1 s")}, ended
+    assert ended.get(second.thread_id()) == {("connection", "its transaction was open longer than 2 s")}, ended
     first.close()
+
+
+def test_a_session_is_ended_only_once_its_reason_is_recorded(world, tight_limits):
+    """The watchdog writes the reason, then ends the session: while the operator holds
+    tenant_sessions_ended so that no row can be added, an idle transaction past its limit
+    is not ended (each try waits, times out, and says so); released, it is ended, its
+    reason already there."""
+    hostile = world.login("a", "agent")
+    execute(hostile, "START TRANSACTION")
+    query(hostile, "SELECT * FROM campaigns")
+    with world.engine.connect().execution_options(isolation_level="REPEATABLE READ") as holder:
+        holder.execute(text("SELECT id FROM tenant_sessions_ended FOR UPDATE"))  # gap locked: no INSERT
+        wait_until_blocking(lambda: is_disconnected(hostile)
+                            or "Lock wait timeout" in (watchdog_problem(world) or ""), 15,
+                            "the watchdog tried to record an ending")
+        assert not is_disconnected(hostile), "ended while its reason could not be recorded"
+        holder.rollback()
+    seconds_until(lambda: is_disconnected(hostile))
+    assert ended_by_connection(world) == {
+        hostile.thread_id(): {("connection", "its transaction was open longer than 2 s")}}
 
 
 def test_an_open_transaction_cannot_stall_a_schema_change(world):

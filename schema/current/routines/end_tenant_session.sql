@@ -5,12 +5,24 @@
 
 DELIMITER //
 CREATE PROCEDURE `end_tenant_session`(IN p_id BIGINT UNSIGNED, IN p_account VARCHAR(128) CHARACTER SET utf8mb4,
-                                    IN p_what VARCHAR(16), IN p_reason VARCHAR(255))
-    COMMENT 'Internal: KILL CONNECTION (or QUERY) of one client login session, recorded in tenant_sessions_ended'
+                                               IN p_what VARCHAR(16), IN p_reason VARCHAR(255))
+    COMMENT 'Internal: KILL CONNECTION (or QUERY) of one client login session, recorded in tenant_sessions_ended first'
 BEGIN
-  DECLARE CONTINUE HANDLER FOR 1094 BEGIN END;
-  CALL tenant_exec(CONCAT('KILL ', IF(p_what = 'query', 'QUERY ', 'CONNECTION '), CAST(p_id AS CHAR)));
+  DECLARE v_row BIGINT UNSIGNED DEFAULT NULL;
+  DECLARE v_gone TINYINT DEFAULT 0;
+  DECLARE CONTINUE HANDLER FOR 1094 SET v_gone = 1;
+  DECLARE EXIT HANDLER FOR SQLEXCEPTION
+  BEGIN
+    DELETE FROM tenant_sessions_ended WHERE id = v_row;
+    RESIGNAL;
+  END;
+
   INSERT INTO tenant_sessions_ended (ended_at, account, connection_id, what, reason)
     VALUES (UTC_TIMESTAMP(3), LEFT(CONVERT(p_account USING ascii), 80), p_id, p_what, p_reason);
+  SET v_row = LAST_INSERT_ID();
+  CALL tenant_exec(CONCAT('KILL ', IF(p_what = 'query', 'QUERY ', 'CONNECTION '), CAST(p_id AS CHAR)));
+  IF v_gone THEN
+    DELETE FROM tenant_sessions_ended WHERE id = v_row;
+  END IF;
 END//
 DELIMITER ;
