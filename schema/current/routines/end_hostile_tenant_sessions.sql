@@ -67,7 +67,8 @@ BEGIN
 
   UPDATE watchdog_transactions t JOIN watchdog_sessions s ON s.id = t.thread_id
      SET t.spared = 1
-   WHERE t.blocking = 1 AND s.command = 'Query'
+
+   WHERE t.blocking = 1 AND (s.command = 'Query' OR (s.command = 'Sleep' AND s.time_ms < 1000))
      AND NOT EXISTS (SELECT 1 FROM watchdog_blockers_seen b
                       WHERE b.trx_id = t.trx_id AND b.seen_at <= NOW(3) - INTERVAL 2 SECOND);
   DELETE FROM watchdog_blockers_seen
