@@ -274,28 +274,33 @@ def test_a_transfer_racing_a_call_for_the_last_credit_never_passes_the_floor(res
         assert resellers.available("r1") == 1
 
 
+def transfer_until(resellers, tag: str, stop: float, barrier: threading.Barrier,
+                   answers: list[str]) -> None:
+    """r1 transfers 0.01 to k1 over and over until `stop` (time.monotonic()): "ok", or the
+    error that ended it, in `answers`."""
+    with resellers.login("r1") as conn:
+        barrier.wait()
+        k = 0
+        while time.monotonic() < stop:
+            try:
+                query(conn, "CALL transfer_to_client(%s, 0.01, %s)",
+                      (resellers.codes["k1"], f"{tag}-{k}"))
+                answers.append("ok")
+            except pymysql.MySQLError as exc:
+                answers.append(str(exc.args))
+                break
+            k += 1
+
+
 def test_the_watchdog_spares_transfers_that_make_others_wait(resellers):
     """8 connections transfer for 4 s (several watchdog rounds) while they wait for each
     other's locks: no session is ended, every answer is a transfer or a refusal in words."""
-    c = resellers.codes
     answers: list[str] = []
     stop = time.monotonic() + 4
     barrier = threading.Barrier(8, timeout=30)
 
-    def one(n: int) -> None:
-        with resellers.login("r1") as conn:
-            barrier.wait()
-            k = 0
-            while time.monotonic() < stop:
-                try:
-                    query(conn, "CALL transfer_to_client(%s, 0.01, %s)", (c["k1"], f"w{n}-{k}"))
-                    answers.append("ok")
-                except pymysql.MySQLError as exc:
-                    answers.append(str(exc.args))
-                    break
-                k += 1
-
-    threads = [threading.Thread(target=one, args=(n,)) for n in range(8)]
+    threads = [threading.Thread(target=transfer_until, args=(resellers, f"w{n}", stop, barrier,
+                                                          answers)) for n in range(8)]
     for t in threads:
         t.start()
     for t in threads:
@@ -342,24 +347,10 @@ def test_the_watchdog_spares_transfers_idle_between_two_calls(resellers):
     nobody read them for 100 ms: here another reader (a monitor, another database's
     watchdog) refreshes it 30 ms before each round, so the watchdog's copy is older than
     its look at the sessions, as it often was in CI."""
-    c = resellers.codes
     answers: list[str] = []
     rounds = []
     stop = time.monotonic() + 4
     barrier = threading.Barrier(9, timeout=30)
-
-    def one(n: int) -> None:
-        with resellers.login("r1") as conn:
-            barrier.wait()
-            k = 0
-            while time.monotonic() < stop:
-                try:
-                    query(conn, "CALL transfer_to_client(%s, 0.01, %s)", (c["k1"], f"t{n}-{k}"))
-                    answers.append("ok")
-                except pymysql.MySQLError as exc:
-                    answers.append(str(exc.args))
-                    break
-                k += 1
 
     def watchdog() -> None:
         with resellers.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -371,7 +362,8 @@ def test_the_watchdog_spares_transfers_idle_between_two_calls(resellers):
                 conn.execute(text("CALL end_hostile_tenant_sessions(@ended)"))
                 rounds.append(conn.execute(text("SELECT @ended")).scalar_one())
 
-    threads = [threading.Thread(target=one, args=(n,)) for n in range(8)]
+    threads = [threading.Thread(target=transfer_until, args=(resellers, f"t{n}", stop, barrier,
+                                                          answers)) for n in range(8)]
     threads.append(threading.Thread(target=watchdog))
     for t in threads:
         t.start()
