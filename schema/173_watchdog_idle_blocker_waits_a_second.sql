@@ -12,7 +12,11 @@
 -- is a new transaction, never seen twice. One idle 1 s or more is ended at once, as
 -- before, so a login that leaves locks open is ended within about 2 s instead of 1; one
 -- that keeps issuing short statements while it holds them, after its one more look.
--- Re-created here (after 161, the latest definition) with that one condition changed.
+-- Also: a read-only transaction (trx_id 0 in InnoDB's view, every one of them) counts as
+-- a blocker only when the lock it holds is on a table of this database; a SERIALIZABLE
+-- read in another database made every client's open read-only transaction look like it
+-- held a row lock others waited for, and it was ended for that.
+-- Re-created here (after 161, the latest definition) with those conditions changed.
 
 DELIMITER //
 
@@ -28,7 +32,8 @@ BEGIN
   DECLARE v_tenant_db VARCHAR(64) CHARACTER SET utf8mb4 DEFAULT tenant_database_name();
   DECLARE v_mdl_wait TINYINT DEFAULT 0;
 
-  DROP TEMPORARY TABLE IF EXISTS watchdog_sessions, watchdog_transactions, watchdog_blockers;
+  DROP TEMPORARY TABLE IF EXISTS watchdog_sessions, watchdog_transactions, watchdog_blockers,
+                                  watchdog_waits, watchdog_read_only_locks;
   CREATE TEMPORARY TABLE watchdog_sessions (
     id BIGINT UNSIGNED NOT NULL,
     user VARCHAR(128) CHARACTER SET utf8mb4 NOT NULL,
@@ -60,8 +65,31 @@ BEGIN
       FROM information_schema.processlist;
   INSERT INTO watchdog_transactions (thread_id, trx_id, started)
     SELECT trx_mysql_thread_id, trx_id, trx_started FROM information_schema.innodb_trx;
+  -- 173: InnoDB shows every read-only transaction with trx_id 0, also as a blocker (a
+  -- SERIALIZABLE read's share locks): such a blocker counts only when its lock is on a
+  -- table of this database (the only one a client login reaches), so a wait in another
+  -- database on the server no longer marks every client's read-only transaction
+  CREATE TEMPORARY TABLE watchdog_waits (
+    blocking_trx_id BIGINT UNSIGNED NOT NULL,
+    blocking_lock_id VARCHAR(81) CHARACTER SET ascii NOT NULL
+  ) ENGINE=MEMORY;
+  CREATE TEMPORARY TABLE watchdog_read_only_locks (
+    lock_id VARCHAR(81) CHARACTER SET ascii NOT NULL,
+    lock_table VARCHAR(200) CHARACTER SET utf8mb4 NOT NULL,
+    PRIMARY KEY (lock_id)
+  ) ENGINE=MEMORY;
+  INSERT INTO watchdog_waits (blocking_trx_id, blocking_lock_id)
+    SELECT blocking_trx_id, blocking_lock_id FROM information_schema.innodb_lock_waits;
+  INSERT IGNORE INTO watchdog_read_only_locks (lock_id, lock_table)
+    SELECT lock_id, LEFT(COALESCE(lock_table, ''), 200) FROM information_schema.innodb_locks
+     WHERE lock_trx_id = 0;
   INSERT IGNORE INTO watchdog_blockers (trx_id)
-    SELECT blocking_trx_id FROM information_schema.innodb_lock_waits;
+    SELECT w.blocking_trx_id FROM watchdog_waits w
+     WHERE w.blocking_trx_id <> 0
+        OR EXISTS (SELECT 1 FROM watchdog_read_only_locks l
+                    WHERE l.lock_id = w.blocking_lock_id
+                      AND (LEFT(l.lock_table, CHAR_LENGTH(DATABASE()) + 3) = CONCAT('`', DATABASE(), '`.')
+                           OR LEFT(l.lock_table, CHAR_LENGTH(v_tenant_db) + 3) = CONCAT('`', v_tenant_db, '`.')));
 
 
 
@@ -115,7 +143,8 @@ BEGIN
   ELSE
     DELETE FROM db_login_sync_problems WHERE user_id = 0;
   END IF;
-  DROP TEMPORARY TABLE IF EXISTS watchdog_sessions, watchdog_transactions, watchdog_blockers;
+  DROP TEMPORARY TABLE IF EXISTS watchdog_sessions, watchdog_transactions, watchdog_blockers,
+                                  watchdog_waits, watchdog_read_only_locks;
   DELETE FROM tenant_sessions_ended WHERE ended_at < UTC_TIMESTAMP() - INTERVAL 7 DAY;
 END//
 

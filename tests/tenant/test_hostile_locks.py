@@ -290,6 +290,57 @@ def test_a_session_is_ended_only_once_its_reason_is_recorded(world):
     assert ended_by_connection(world) == {hostile.thread_id(): {("connection", "it held the login sync's named lock")}}
 
 
+def lock_wait_shown(engine) -> bool:
+    # InnoDB refreshes this view only after 100 ms without a reader: poll slower than that
+    time.sleep(0.25)
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT COUNT(*) FROM information_schema.innodb_lock_waits"
+                                 " WHERE blocking_trx_id = 0")).scalar_one() > 0
+
+
+def test_a_read_only_wait_in_another_database_ends_no_client_session(world):
+    """InnoDB shows every read-only transaction with trx_id 0, blockers too: a SERIALIZABLE
+    read in another database on the server that makes an UPDATE wait must not make a
+    client login's open read-only transaction look like the blocker (it was ended so)."""
+    reader = world.login("a", "agent")
+    execute(reader, "START TRANSACTION")
+    query(reader, "SELECT * FROM campaigns")
+    other = f"{world.database}_other"[:64]
+    with world.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f"CREATE DATABASE `{other}`"))
+        conn.execute(text(f"CREATE TABLE `{other}`.t (id INT PRIMARY KEY, v INT) ENGINE=InnoDB"))
+        conn.execute(text(f"INSERT INTO `{other}`.t VALUES (1, 1)"))
+    holder = world.engine.connect()
+    waits = []
+    try:
+        holder.execute(text("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE"))
+        holder.execute(text(f"SELECT v FROM `{other}`.t WHERE id = 1")).all()   # share lock
+
+        def wait() -> None:
+            with world.engine.connect() as conn:
+                conn.execute(text("SET SESSION innodb_lock_wait_timeout = 10"))
+                try:
+                    conn.execute(text(f"UPDATE `{other}`.t SET v = 2 WHERE id = 1"))
+                except Exception as exc:  # noqa: BLE001 - only the wait matters here
+                    waits.append(exc)
+        waiter = threading.Thread(target=wait)
+        waiter.start()
+        seconds_until(lambda: lock_wait_shown(world.engine))
+        time.sleep(1.1)   # the reader idle over 1 s: a blocker then is ended at once (173)
+        with world.engine.connect() as conn:
+            conn.execute(text("CALL end_hostile_tenant_sessions(@ended)"))
+            ended = conn.execute(text("SELECT @ended")).scalar_one()
+        time.sleep(1.2)   # and a round of the event
+        assert ended == 0 and not is_disconnected(reader), ended_sessions(world)
+    finally:
+        holder.rollback()
+        holder.close()
+        waiter.join(30)
+        with world.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS `{other}`"))
+    assert ended_sessions(world) == []
+
+
 def test_an_open_transaction_cannot_stall_a_schema_change(world):
     """ALTER TABLE waits for every open transaction that read the table, and every later
     statement on it waits behind the ALTER: a login's idle transaction is ended instead."""

@@ -16,7 +16,8 @@ BEGIN
   DECLARE v_tenant_db VARCHAR(64) CHARACTER SET utf8mb4 DEFAULT tenant_database_name();
   DECLARE v_mdl_wait TINYINT DEFAULT 0;
 
-  DROP TEMPORARY TABLE IF EXISTS watchdog_sessions, watchdog_transactions, watchdog_blockers;
+  DROP TEMPORARY TABLE IF EXISTS watchdog_sessions, watchdog_transactions, watchdog_blockers,
+                                  watchdog_waits, watchdog_read_only_locks;
   CREATE TEMPORARY TABLE watchdog_sessions (
     id BIGINT UNSIGNED NOT NULL,
     user VARCHAR(128) CHARACTER SET utf8mb4 NOT NULL,
@@ -48,8 +49,31 @@ BEGIN
       FROM information_schema.processlist;
   INSERT INTO watchdog_transactions (thread_id, trx_id, started)
     SELECT trx_mysql_thread_id, trx_id, trx_started FROM information_schema.innodb_trx;
+
+
+
+
+  CREATE TEMPORARY TABLE watchdog_waits (
+    blocking_trx_id BIGINT UNSIGNED NOT NULL,
+    blocking_lock_id VARCHAR(81) CHARACTER SET ascii NOT NULL
+  ) ENGINE=MEMORY;
+  CREATE TEMPORARY TABLE watchdog_read_only_locks (
+    lock_id VARCHAR(81) CHARACTER SET ascii NOT NULL,
+    lock_table VARCHAR(200) CHARACTER SET utf8mb4 NOT NULL,
+    PRIMARY KEY (lock_id)
+  ) ENGINE=MEMORY;
+  INSERT INTO watchdog_waits (blocking_trx_id, blocking_lock_id)
+    SELECT blocking_trx_id, blocking_lock_id FROM information_schema.innodb_lock_waits;
+  INSERT IGNORE INTO watchdog_read_only_locks (lock_id, lock_table)
+    SELECT lock_id, LEFT(COALESCE(lock_table, ''), 200) FROM information_schema.innodb_locks
+     WHERE lock_trx_id = 0;
   INSERT IGNORE INTO watchdog_blockers (trx_id)
-    SELECT blocking_trx_id FROM information_schema.innodb_lock_waits;
+    SELECT w.blocking_trx_id FROM watchdog_waits w
+     WHERE w.blocking_trx_id <> 0
+        OR EXISTS (SELECT 1 FROM watchdog_read_only_locks l
+                    WHERE l.lock_id = w.blocking_lock_id
+                      AND (LEFT(l.lock_table, CHAR_LENGTH(DATABASE()) + 3) = CONCAT('`', DATABASE(), '`.')
+                           OR LEFT(l.lock_table, CHAR_LENGTH(v_tenant_db) + 3) = CONCAT('`', v_tenant_db, '`.')));
 
 
 
@@ -103,7 +127,8 @@ BEGIN
   ELSE
     DELETE FROM db_login_sync_problems WHERE user_id = 0;
   END IF;
-  DROP TEMPORARY TABLE IF EXISTS watchdog_sessions, watchdog_transactions, watchdog_blockers;
+  DROP TEMPORARY TABLE IF EXISTS watchdog_sessions, watchdog_transactions, watchdog_blockers,
+                                  watchdog_waits, watchdog_read_only_locks;
   DELETE FROM tenant_sessions_ended WHERE ended_at < UTC_TIMESTAMP() - INTERVAL 7 DAY;
 END//
 DELIMITER ;
