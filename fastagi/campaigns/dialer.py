@@ -10,17 +10,17 @@ default): no new originate after it.
 from __future__ import annotations
 
 import logging
+import random
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from twisted.internet.defer import CancelledError, Deferred, ensureDeferred, fail, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
-from twisted.internet.task import LoopingCall
 from twisted.python.failure import Failure
 
-from fastagi.ami.errors import ActionFailed, NotConnected
+from fastagi.ami.errors import ActionFailed, ConnectionLost, NotConnected
 from fastagi.campaigns.originate import Originate, OriginateOutcome
-from fastagi.campaigns.pacing import NOT_SENT
+from fastagi.campaigns.pacing import CONNECTION_LOST, NOT_SENT
 from fastagi.campaigns.queue_status import QueueSnapshot, QueueWatch
 from fastagi.clock import utc_now
 from fastagi.emergency import DEFAULT_NUMBERS as DEFAULT_EMERGENCY_NUMBERS
@@ -101,8 +101,10 @@ class Dialer:
         self._snapshots: dict[str, tuple[float, QueueSnapshot]] = {}
         self._was_ready = True
         self.stats = DialerStats()
-        self._loop: LoopingCall | None = None
-        self._loop_done: Deferred | None = None
+        self._running = False
+        self._next_tick: IDelayedCall | None = None
+        self._ticking: Deferred | None = None      # the tick in progress
+        self._stopped: list[Deferred] = []         # stop() callers waiting for that tick
         self._campaigns: list[store.RunningCampaign] = []
         self._listed_at = self._housekept_at = self._finished_at = float("-inf")
         self._timers: set[IDelayedCall] = set()
@@ -111,29 +113,49 @@ class Dialer:
     def start(self) -> None:
         log.info("dialer %s starting (tick %g s, claims lapse after %g s)", self.config.name,
                  self.config.tick_seconds, self.config.claim_seconds)
-        self._loop = LoopingCall(self._tick)
-        self._loop.clock = self.clock
-        self._loop_done = self._loop.start(self.config.tick_seconds, now=True).addErrback(
-            lambda failure: log.error("dialer loop ended: %s", failure.getTraceback()))
+        self._running = True
+        if self._ticking is None and self._next_tick is None:   # not already ticking
+            self._run_tick()
 
     def stop(self) -> Deferred[None]:
         """Stop claiming; fires once the tick in progress is over. Calls in flight go on
         in Asterisk; their outcomes are written by the FastAGI server and finished by any
         dialer once this one's claims lapse."""
-        if self._loop is not None and self._loop.running:
-            self._loop.stop()
+        self._running = False
+        if self._next_tick is not None and self._next_tick.active():
+            self._next_tick.cancel()
+        self._next_tick = None
         for timer in list(self._timers):
             if timer.active():
                 timer.cancel()
         self._timers.clear()
         for pending in list(self._pending):
             pending.cancel()
-        done, self._loop_done = self._loop_done, None
-        return done if done is not None else succeed(None)
+        if self._ticking is None:
+            return succeed(None)
+        done: Deferred[None] = Deferred()
+        self._stopped.append(done)
+        return done
 
     # --- the tick ----------------------------------------------------------------------
-    def _tick(self) -> Deferred:
-        return ensureDeferred(self.tick()).addErrback(self._tick_failed)
+    def _run_tick(self) -> None:
+        self._next_tick = None
+        started_at = self.clock.seconds()
+        self._ticking = ensureDeferred(self.tick()).addErrback(self._tick_failed)
+        self._ticking.addBoth(self._tick_over, started_at)
+
+    def _tick_over(self, _: object, started_at: float) -> None:
+        self._ticking = None
+        waiting, self._stopped = self._stopped, []
+        for done in waiting:
+            done.callback(None)
+        if self._running and self._next_tick is None:
+            # Each tick comes 0.5-1.5 tick_seconds after the last one began, at random:
+            # dialers ticking in lockstep would hand every freed channel to the one whose
+            # tick falls just after a call ends, leaving the others idle.
+            interval = self.config.tick_seconds * random.uniform(0.5, 1.5)
+            delay = max(0.0, started_at + interval - self.clock.seconds())
+            self._next_tick = self.clock.callLater(delay, self._run_tick)
 
     @staticmethod
     def _tick_failed(failure: Failure) -> None:
@@ -235,7 +257,11 @@ class Dialer:
             log.warning("dialer: attempt %s not originated: %s", order.attempt_id,
                         failure.getErrorMessage())
             self._close(order, f"not originated: {failure.getErrorMessage()}")
-        else:            # lost connection or no OriginateResponse: the call may exist
+        elif failure.check(ConnectionLost):  # the call may exist: the grace tells
+            log.warning("dialer: attempt %s: AMI connection lost before the reply",
+                        order.attempt_id)
+            self._later(order, CONNECTION_LOST)
+        else:            # no OriginateResponse in time: the call may exist
             self._later(order, f"originate unanswered: {failure.getErrorMessage()}")
 
     def _later(self, order: store.DialOrder, reason: str) -> None:

@@ -166,6 +166,11 @@ REQUEUE_SECONDS = 30
 # An attempt the dialer never got to Asterisk (no AMI connection) is the dialer's own
 # failure, not the number's: requeued like a refusal for the client's limits.
 NOT_SENT = "not originated: no AMI connection"
+# The AMI connection broke before Asterisk answered the Originate, and authorize never saw
+# the call within the grace: every campaign call passes authorize before it rings anyone,
+# so the contact was not dialled. Requeued like NOT_SENT.
+CONNECTION_LOST = "not dialled: AMI connection lost before Asterisk answered"
+NOT_DIALLED = {NOT_SENT, CONNECTION_LOST}
 
 
 def after_attempt(outcome: str, reason: str | None, attempts: int, rules: RetryRules,
@@ -175,7 +180,7 @@ def after_attempt(outcome: str, reason: str | None, attempts: int, rules: RetryR
     `requeue_seconds` without using an attempt."""
     if outcome == "answered":
         return ContactStep("answered", None, attempts, reason)
-    if outcome == "failed" and reason == NOT_SENT:
+    if outcome == "failed" and reason in NOT_DIALLED:
         return ContactStep("retry", now + timedelta(seconds=requeue_seconds), attempts - 1,
                            reason)
     if outcome == "rejected":

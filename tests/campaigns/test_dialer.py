@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest_twisted
 
 from fastagi import channel_vars as v
+from fastagi.campaigns.pacing import CONNECTION_LOST
 from fastagi.testing.fake_pbx import Outcome
 from tests.callcontrol.tenants import add_rate, default_plan_id, pay
 from tests.campaigns.helpers import (ALWAYS_OPEN, add_campaign, add_client_with_rate, add_contacts,
@@ -294,4 +295,25 @@ async def test_an_ami_outage_stops_dialling_and_uses_up_no_attempt(engine):
         assert rig.pbx.double_dials == []
     # one attempt each, yet every contact answered: nothing the outage touched was spent
     assert contact_states(engine, campaign) == {"answered": 60}
+    assert_every_call_closed(engine, rig.pbx)
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_originate_lost_with_the_ami_connection_uses_up_no_attempt(engine):
+    acme = add_client_with_rate(engine, "acme", balance="100", channel_limit=20)
+    campaign = fast_campaign(engine, acme, 1, max_attempts=1)
+    async with campaign_rig(engine, lambda n: Outcome("ANSWER", 5)) as rig:
+        rig.pbx.silent = {"Originate"}     # received, never answered, never placed
+        rig.add_dialer("d1", requeue_seconds=0.5)
+        execute(engine, "UPDATE campaigns SET status = 'running' WHERE id = :g", g=campaign)
+        await wait_until(lambda: any(a.get("Action") == "Originate" for a in rig.pbx.actions),
+                         what="the Originate arrives")
+        rig.pbx.drop_all()
+        rig.pbx.silent = set()
+        await wait_until(lambda: campaign_status(engine, campaign) == "finished", timeout=30,
+                         what="finished after AMI came back")
+    attempts = rows(engine, "SELECT outcome, reason FROM campaign_attempts ORDER BY id")
+    assert [tuple(a) for a in attempts] == [("failed", CONNECTION_LOST), ("answered", "ANSWER")]
+    assert rows(engine, "SELECT status, attempts FROM contacts")[0] == ("answered", 1)
+    assert len(rig.pbx.calls) == 1
     assert_every_call_closed(engine, rig.pbx)

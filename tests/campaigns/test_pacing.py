@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from fastagi.campaigns.pacing import (BURST_SECONDS, NOT_SENT, REQUEUE_SECONDS, Caps, Load,
+from fastagi.campaigns.pacing import (BURST_SECONDS, CONNECTION_LOST, NOT_SENT, REQUEUE_SECONDS, Caps, Load,
                                       RetryRules,
                                       Window, after_attempt, next_window_opening, pace,
                                       window_open)
@@ -144,6 +144,9 @@ RULES = RetryRules(max_attempts=3, busy_seconds=60, no_answer_seconds=600, faile
     ("rejected", "no-rate", 1, "failed", None, 1, "rejected: no-rate"),
     ("rejected", "bad-request", 1, "failed", None, 1, "rejected: bad-request"),
     ("failed", NOT_SENT, 3, "retry", REQUEUE_SECONDS, 2, NOT_SENT),
+    ("failed", CONNECTION_LOST, 3, "retry", REQUEUE_SECONDS, 2, CONNECTION_LOST),
+    ("failed", "originate unanswered: Originate not answered within 30 s", 3, "failed", None,
+     3, "failed after 3 attempts"),
     ("failed", "not originated: Permission denied", 3, "failed", None, 3,
      "failed after 3 attempts"),
 ])
