@@ -77,8 +77,12 @@ class PrivateMariaDB:
         return f"mysql+pymysql://root@127.0.0.1:{self.port}"
 
     def install(self) -> None:
+        # --tmpdir: the bootstrap server deletes every #sql* file of its tmpdir at start,
+        # with /tmp (the default) the live temporary tables of the shared server (CI: a
+        # query failed with "Error on delete of '/tmp/#sql-temptable-….MAI'").
         result = subprocess.run(
-            [INSTALL_DB, "--no-defaults", f"--datadir={self.datadir}", f"--user={self.user}",
+            [INSTALL_DB, "--no-defaults", f"--datadir={self.datadir}", f"--tmpdir={self.base}",
+             f"--user={self.user}",
              "--auth-root-authentication-method=normal", "--skip-test-db",
              "--skip-name-resolve", *self.SERVER_OPTIONS[3:5]],
             capture_output=True, text=True, timeout=120)
