@@ -283,7 +283,7 @@ async def test_dialer_stops_within_its_bounds_while_the_database_hangs(private_m
     """SIGTERM to `ictcontact dialer` dialling a campaign while the database answers
     nothing: its tick starts no database call after the stop, and threads stuck in reads
     (the driver's read timeout, 10 s, then a reconnect) are left behind, so it exits 0
-    within about one --db-timeout (a stop that waited for them took 10 s and more)."""
+    within about one --db-timeout (a stop that joined them was still running after 60 s)."""
     engine = make_engine(private_db_url, pool_size=1)
     try:
         acme = add_client_with_rate(engine, "acme", balance="100", channel_limit=10)
@@ -326,7 +326,7 @@ async def test_notifier_stops_within_its_bounds_while_the_database_hangs(private
                                                                           private_db_url):
     """SIGTERM to `ictcontact notifier` polling the outbox while the database answers
     nothing: it claims no more, threads stuck in reads are left behind, and it exits 0
-    within one --db-timeout plus margin (a stop that waited for them took 10 s and more)."""
+    within one --db-timeout plus margin (a stop that joined them took about 9 s more)."""
     notifier = LoggedProcess(
         [PYTHON, "-m", "fastagi", "--log-level", "INFO", "notifier", "--alert-name", "stop-n",
          "--alert-poll-seconds", "0.1", "--db-timeout", str(DB_TIMEOUT), "--db-pool-size", "2"],
