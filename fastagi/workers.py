@@ -30,6 +30,7 @@ class WorkerPool:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._threads = [threading.Thread(target=self._work, name=f"{name}-{n}", daemon=True)
                          for n in range(1, size + 1)]
+        self._in_call: set[threading.Thread] = set()   # threads running a call now
         self.started = False
 
     def start(self) -> None:
@@ -50,7 +51,8 @@ class WorkerPool:
         deadline = None if timeout is None else time.monotonic() + timeout
         for thread in self._threads:
             thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
-        return sum(thread.is_alive() for thread in self._threads)
+        # An idle thread not yet out of its queue wait is about to end: not counted
+        return sum(thread.is_alive() and thread in self._in_call for thread in self._threads)
 
     def cancel_queued(self) -> int:
         """Cancel the work no thread has started yet (each Deferred errbacks with
@@ -82,9 +84,13 @@ class WorkerPool:
             if item is _STOP:
                 return
             deferred, fn, args, kwargs = item
+            me = threading.current_thread()
+            self._in_call.add(me)
             try:
                 result = fn(*args, **kwargs)
             except BaseException:
                 self._reactor.callFromThread(deferred.errback, Failure())
             else:
                 self._reactor.callFromThread(deferred.callback, result)
+            finally:
+                self._in_call.discard(me)

@@ -41,14 +41,22 @@ class Notifier:
         self.senders = WorkerPool(reactor, config.alert_batch, name="ictcontact-alerts")
         self.sent = 0
         self.failed = 0
+        self.claiming = False
 
     def start(self) -> None:
+        self.claiming = True
         self.senders.start()
         log.info("alert notifier %s: polling every %g s, e-mail %s", self.name,
                  self.config.alert_poll_seconds,
                  f"via {self.config.alert_smtp}" if self.smtp else "off (no --alert-smtp)")
 
+    def stop_claiming(self) -> None:
+        """The tick in progress claims no more (it sends and records what it holds)."""
+        self.claiming = False
+
     def stop(self) -> None:
+        """Claim no more and end the sending threads (a send ends within alert_timeout)."""
+        self.stop_claiming()
         self.senders.stop()
 
     async def tick(self) -> int:
@@ -68,7 +76,9 @@ class Notifier:
                               failure.getErrorMessage().strip().splitlines()[0]
                               if failure.getErrorMessage().strip() else failure.type.__name__)
             tried += len(claimed)
-            if len(claimed) < self.config.alert_batch:
+            # Stopping: another claim could wait a whole database timeout (a database that
+            # answers nothing) and hold up the exit; the backlog waits for the next notifier.
+            if len(claimed) < self.config.alert_batch or not self.claiming:
                 return tried
 
     async def _deliver(self, delivery: Delivery) -> None:

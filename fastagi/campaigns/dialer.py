@@ -118,24 +118,29 @@ class Dialer:
             self._run_tick()
 
     def stop(self) -> Deferred[None]:
-        """Stop claiming; fires once the tick in progress is over. Calls in flight go on
-        in Asterisk; their outcomes are written by the FastAGI server and finished by any
-        dialer once this one's claims lapse."""
+        """Stop claiming; fires once the tick in progress is over: it starts no database
+        call after this, so that is within one database timeout (or an AMI action timeout,
+        for a queue's status). Calls in flight go on in Asterisk; their outcomes are written
+        by the FastAGI server and finished by any dialer once this one's claims lapse."""
         self._running = False
         if self._next_tick is not None and self._next_tick.active():
             self._next_tick.cancel()
         self._next_tick = None
+        self._stop_waiting()
+        if self._ticking is None:
+            return succeed(None)
+        done: Deferred[None] = Deferred()
+        self._stopped.append(done)
+        return done
+
+    def _stop_waiting(self) -> None:
+        """Forget the originates in flight and the grace timers of failed ones: stopping."""
         for timer in list(self._timers):
             if timer.active():
                 timer.cancel()
         self._timers.clear()
         for pending in list(self._pending):
             pending.cancel()
-        if self._ticking is None:
-            return succeed(None)
-        done: Deferred[None] = Deferred()
-        self._stopped.append(done)
-        return done
 
     # --- the tick ----------------------------------------------------------------------
     def _run_tick(self) -> None:
@@ -162,10 +167,16 @@ class Dialer:
         log.error("dialer tick failed (next tick tries again): %s", failure.getErrorMessage())
 
     async def tick(self) -> None:
+        """One round of claims and housekeeping. Once stop() is called it starts no more
+        database calls (each `if not self._running` after an await): with a database that
+        answers nothing, each would wait its whole timeout and hold up the stop. What it
+        leaves undone, the next tick of any dialer does."""
         config, seconds = self.config, self.clock.seconds()
         if seconds - self._listed_at >= config.list_seconds:
             self._campaigns = await self.db.run(store.running_campaigns)
             self._listed_at = seconds
+            if not self._running:
+                return
         ready = self.ready()
         if ready != self._was_ready:
             self._was_ready = ready
@@ -178,6 +189,8 @@ class Dialer:
             agents = None
             if campaign.queue is not None:
                 agents = await self._agents(campaign)
+                if not self._running:
+                    return
                 if agents is None:
                     continue
             result = await self.db.run(store.claim, campaign.id, utc_now(self.clock),
@@ -185,13 +198,22 @@ class Dialer:
             self.stats.skipped += result.skipped
             self.stats.limited_by[result.limited_by] = \
                 self.stats.limited_by.get(result.limited_by, 0) + 1
+            # Claimed even if stop() came meanwhile: dialled (no database call), else each
+            # attempt would wait for the orphan sweep and count as failed.
             for order in result.orders:
                 self._start(order)
+            if not self._running:
+                self._stop_waiting()   # as stop() did for the calls started before it
+                return
         if seconds - self._housekept_at >= config.housekeeping_seconds:
             self._housekept_at = seconds
             now = utc_now(self.clock)
             await self.db.run(store.finish_attempts, now, config.limits)
+            if not self._running:
+                return
             await self.db.run(store.close_orphans, now, config.orphan_seconds)
+            if not self._running:
+                return
         if seconds - self._finished_at >= config.finish_seconds:
             self._finished_at = seconds
             for campaign_id in await self.db.run(store.finish_campaigns):

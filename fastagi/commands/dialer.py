@@ -5,9 +5,11 @@ that may originate and reads `call` events), and dials every running campaign of
 client (fastagi.campaigns.dialer). The database must already be at this code's schema
 (`ictcontact db upgrade` or `ictcontact serve` creates it): the dialer never changes it.
 Run one per Asterisk, or two for availability: they share the work through the database.
-On SIGTERM it stops claiming and exits; calls in flight go on in Asterisk, their outcomes
-are written by the FastAGI server, and their contacts are finished by this dialer when it
-is back under the same `--name`, or by any other once the claims lapse.
+On SIGTERM it stops claiming and exits 0 within about one --db-timeout, even when the
+database answers nothing (database calls still running then are left behind, logged);
+calls in flight go on in Asterisk, their outcomes are written by the FastAGI server, and
+their contacts are finished by this dialer when it is back under the same `--name`, or
+by any other once the claims lapse.
 """
 
 from __future__ import annotations
@@ -171,16 +173,17 @@ def run(args: argparse.Namespace) -> int:
         raise SettingsError(str(exc)) from exc
     db = DbRunner(engine, reactor, reactor, values["db_pool_size"], values["db_timeout"])
     return DialerRun(reactor, db, ami, config, values["ring_seconds"],
-                     values["status_seconds"]).run()
+                     values["status_seconds"], values["db_timeout"]).run()
 
 
 class DialerRun:
     """One run of the dialer on `reactor`, its AMI client and its database threads."""
 
     def __init__(self, reactor: Any, db: DbRunner, ami: AmiClient, config: DialerConfig,
-                 ring_seconds: float, status_seconds: float) -> None:
+                 ring_seconds: float, status_seconds: float, db_timeout: float) -> None:
         self.reactor = reactor
         self.db = db
+        self.db_timeout = db_timeout
         self.ami = ami
         self.dialer = Dialer(reactor, db, AmiOriginator(ami, timeout_seconds=ring_seconds),
                              config, ready=lambda: ami.connected,
@@ -212,10 +215,16 @@ class DialerRun:
         return ensureDeferred(self._stop())
 
     async def _stop(self) -> None:
+        """Within about one --db-timeout even when the database answers nothing: the tick
+        in progress starts no database call after stop() (its call in flight times out),
+        AMI logs off within a second, and database calls still running one --db-timeout
+        after SIGTERM are left behind (their answers are awaited by no one; all the
+        dialer's state is in the database, so a restart redoes what they did not)."""
+        started = self.reactor.seconds()
         if self.status_loop.running:
             self.status_loop.stop()
         await self.dialer.stop()
         await self.ami.stop()
-        self.db.stop()
+        self.db.stop(timeout=max(0.0, self.db_timeout - (self.reactor.seconds() - started)))
         self._status()
         log.info("dialer %s stopped", self.dialer.config.name)

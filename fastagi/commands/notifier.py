@@ -4,8 +4,10 @@ outbox (schema/135) by e-mail and signed webhook until SIGTERM/SIGINT.
 The database must be at this code's schema (`ictcontact db upgrade`): the notifier never
 changes it. Run one or several (they share the outbox through leases), or none and
 `ictcontact serve --alerts` instead. On SIGTERM it stops claiming, lets sends in flight end
-(each within --alert-timeout), and exits 0; an alert it had claimed but not recorded is
-sent again by the next notifier after --alert-lease-seconds, with the same dedupe id.
+(each within --alert-timeout), and exits 0 within --alert-timeout plus --db-timeout, even
+when the database answers nothing (database calls still running then are left behind,
+logged); an alert it had claimed but not recorded is sent again by the next notifier after
+--alert-lease-seconds, with the same dedupe id.
 Settings: docs/alerts.md.
 """
 
@@ -83,17 +85,19 @@ def run(args: argparse.Namespace) -> int:
 
     log.info("schema version %d", state.current)
     db = DbRunner(engine, reactor, reactor, process["db_pool_size"], process["db_timeout"])
-    return NotifierRun(reactor, db, config).run()
+    return NotifierRun(reactor, db, config, process["db_timeout"]).run()
 
 
 class NotifierRun:
     """One run of the notifier on `reactor`."""
 
-    def __init__(self, reactor: Any, db: DbRunner, config: NotifierConfig) -> None:
+    def __init__(self, reactor: Any, db: DbRunner, config: NotifierConfig,
+                 db_timeout: float) -> None:
         from fastagi.commands.serve import _guarded
 
         self.reactor = reactor
         self.db = db
+        self.db_timeout = db_timeout
         self.notifier = Notifier(reactor, db, config)
         self.loop = LoopingCall(_guarded(self.notifier.tick))
         self.loop.clock = reactor
@@ -114,10 +118,17 @@ class NotifierRun:
         return ensureDeferred(self._stop())
 
     async def _stop(self) -> None:
+        """Within --alert-timeout plus --db-timeout even when the database answers nothing:
+        the tick in progress claims no more, its sends end within --alert-timeout and its
+        database calls within --db-timeout; database calls still running one --db-timeout
+        after SIGTERM are left behind (their answers are awaited by no one: an alert
+        claimed but not recorded is sent again after its lease)."""
+        started = self.reactor.seconds()
+        self.notifier.stop_claiming()
         if self.loop.running:
             self.loop.stop()      # fires `stopped` once a tick in progress has ended
             await self.stopped
         self.notifier.stop()
-        self.db.stop()
+        self.db.stop(timeout=max(0.0, self.db_timeout - (self.reactor.seconds() - started)))
         log.info("alert notifier %s stopped: %d sent, %d failed sends", self.notifier.name,
                  self.notifier.sent, self.notifier.failed)

@@ -142,6 +142,24 @@ async def test_stop_logs_off(fake, make_client):
     assert not client.connected
 
 
+@pytest_twisted.ensureDeferred
+async def test_stop_is_bounded_when_asterisk_stopped_reading(fake, make_client):
+    """A hung Asterisk takes no more bytes: its Logoff gets no answer within 1 s, and that
+    drops the connection at once (a close would wait for what is still buffered, for
+    ever), so the dialer's and serve's exits never wait on AMI."""
+    client = make_client(action_timeout=1.0)
+    await client.when_connected()
+    for session in fake.sessions:
+        session.transport.pauseProducing()          # Asterisk reads nothing more
+    client.protocol.transport.write(b"X" * (64 << 20))  # more than the kernel buffers
+    started = reactor.seconds()
+    stopping = client.stop()
+    stopping.addTimeout(15, reactor)                # a hang fails the test, not the run
+    await stopping
+    assert reactor.seconds() - started < 1.0 + 1.5   # the Logoff's wait, plus margin
+    assert not client.connected
+
+
 @pytest.mark.parametrize("text, expected", [
     ("127.0.0.1:5038", ("127.0.0.1", 5038)), ("pbx.example", ("pbx.example", 5038)),
     ("[::1]:5039", ("::1", 5039))])

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from fastagi.alerts.config import NotifierConfig
+from fastagi.commands.dialer import DialerProcess
+from fastagi.commands.notifier import NotifierProcess
 from fastagi.services import ServeConfig
 
 UNITS = Path(__file__).resolve().parents[2] / "systemd"
@@ -112,6 +114,14 @@ def test_systemd_waits_longer_than_the_shutdown_grace(name):
     assert stop > ServeConfig().shutdown_grace_seconds + 5
     # the notifier (alone or in serve) lets a send in flight end within its timeout
     assert stop > NotifierConfig().alert_timeout + 5
+    # each command's shutdown bound with its defaults, a database that answers nothing
+    # included (tests/faults/test_db_outage.py ... stops_within_its_bounds ...)
+    bound = {"ictcontact-serve.service": ServeConfig().shutdown_grace_seconds
+             + ServeConfig().db_timeout,
+             "ictcontact-dialer.service": DialerProcess().db_timeout + 1.0,  # + AMI Logoff
+             "ictcontact-notifier.service": NotifierConfig().alert_timeout
+             + NotifierProcess().db_timeout}[name]
+    assert stop > bound + 5
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -30,8 +30,10 @@ from twisted.internet.threads import deferToThread
 
 from fastagi import channel_vars as v, reasons
 from fastagi.db.engine import make_engine
+from fastagi.testing.fake_ami import FakeAmi
 from tests.callcontrol.tenants import add_client, add_rate, default_plan_id, ledger_gap
-from tests.serve_process import Server
+from tests.campaigns.helpers import add_client_with_rate, fast_campaign
+from tests.serve_process import PYTHON, DialerProcess, LoggedProcess, Server, environ
 from tests.support.sql import scalar
 from tests.support.waiting import pause as sleep
 
@@ -273,3 +275,81 @@ async def test_serve_stops_within_its_bounds_while_the_database_hangs(private_ma
     assert "database thread(s) still in a call" in log, log
     assert stopped_in < STOP_GRACE + DB_TIMEOUT + 3, (stopped_in, log)
     print(f"\nserve stopped in {stopped_in:.2f} s with its database frozen")
+
+
+@pytest_twisted.ensureDeferred
+async def test_dialer_stops_within_its_bounds_while_the_database_hangs(private_mariadb,
+                                                                        private_db_url):
+    """SIGTERM to `ictcontact dialer` dialling a campaign while the database answers
+    nothing: its tick starts no database call after the stop, and threads stuck in reads
+    (the driver's read timeout, 10 s, then a reconnect) are left behind, so it exits 0
+    within about one --db-timeout (a stop that joined them was still running after 60 s)."""
+    engine = make_engine(private_db_url, pool_size=1)
+    try:
+        acme = add_client_with_rate(engine, "acme", balance="100", channel_limit=10)
+        fast_campaign(engine, acme, 200, status="running", max_channels=5)
+    finally:
+        engine.dispose()
+    ami = FakeAmi()             # answers every Originate; no call reaches authorize
+    port = ami.listen(reactor)
+    dialer = DialerProcess(private_db_url, port.getHost().port, "stop-1", "--db-timeout",
+                           str(DB_TIMEOUT), "--db-pool-size", "2", "--tick-seconds", "0.05")
+    stopped_in = None
+    try:
+        await deferToThread(dialer.wait_for, r"AMI logged in")
+        await ami.when(lambda: len(ami.actions_named("Originate")) >= 5)  # dialling
+        private_mariadb.freeze()
+        # Ticks go on against the frozen database: two calls time out, so both database
+        # threads are stuck in reads, and later calls queue behind them.
+        for _ in range(2):
+            await deferToThread(dialer.wait_for, r"dialer tick failed.*no answer within")
+        started = reactor.seconds()
+        dialer.process.send_signal(signal.SIGTERM)
+        code, log = await deferToThread(dialer.finish, 60)
+        stopped_in = reactor.seconds() - started
+    finally:
+        private_mariadb.thaw()
+        if dialer.process.poll() is None:
+            dialer.process.kill()
+            dialer.finish()
+        ami.drop_all()
+        await port.stopListening()
+    assert code == 0, log
+    assert "database thread(s) still in a call" in log, log
+    assert "dialer stop-1 stopped" in log, log
+    assert stopped_in < DB_TIMEOUT + 3, (stopped_in, log)
+    print(f"\ndialer stopped in {stopped_in:.2f} s with its database frozen")
+
+
+@pytest_twisted.ensureDeferred
+async def test_notifier_stops_within_its_bounds_while_the_database_hangs(private_mariadb,
+                                                                          private_db_url):
+    """SIGTERM to `ictcontact notifier` polling the outbox while the database answers
+    nothing: it claims no more, threads stuck in reads are left behind, and it exits 0
+    within one --db-timeout plus margin (a stop that joined them took about 9 s more)."""
+    notifier = LoggedProcess(
+        [PYTHON, "-m", "fastagi", "--log-level", "INFO", "notifier", "--alert-name", "stop-n",
+         "--alert-poll-seconds", "0.1", "--db-timeout", str(DB_TIMEOUT), "--db-pool-size", "2"],
+        environ(ICTCONTACT_DB=private_db_url))
+    stopped_in = None
+    try:
+        await deferToThread(notifier.wait_for, r"alert notifier stop-n: polling")
+        private_mariadb.freeze()
+        # Polls go on against the frozen database: two calls time out, so both database
+        # threads are stuck in reads.
+        for _ in range(2):
+            await deferToThread(notifier.wait_for, r"periodic job .* failed.*no answer within")
+        started = reactor.seconds()
+        notifier.process.send_signal(signal.SIGTERM)
+        code, log = await deferToThread(notifier.finish, 60)
+        stopped_in = reactor.seconds() - started
+    finally:
+        private_mariadb.thaw()
+        if notifier.process.poll() is None:
+            notifier.process.kill()
+            notifier.finish()
+    assert code == 0, log
+    assert "database thread(s) still in a call" in log, log
+    assert "alert notifier stop-n stopped" in log, log
+    assert stopped_in < DB_TIMEOUT + 3, (stopped_in, log)
+    print(f"\nnotifier stopped in {stopped_in:.2f} s with its database frozen")
