@@ -49,7 +49,8 @@ PAUSE_SECONDS = 2.0
 MAX_ROUTES = 500_000         # a larger route table is not copied (read per call instead)
 MAX_BUY_TRUNKS = 16          # more routed trunks: their buy rates are read on their own
 # More buy rates of the routed trunks than this: none copied (each call reads its own);
-# 2,000,000 rates take about 350 MB of the server's memory (docs/benchmark.md).
+# 100,000 rates take about 18 MiB of the server's memory and 1 s to load, so the cap is
+# about 360 MiB and 20 s (docs/benchmark.md).
 MAX_BUY_RATES = 2_000_000
 DEFAULT = "default"
 
@@ -87,10 +88,10 @@ class RouteTable:
     trunks: dict[int, Trunk]
     routed_trunks: tuple[int, ...]              # trunks named by a route; () if too many
     made_at: float                              # time.monotonic()
-    # The routed trunks' buy rates: prefix -> (trunk_id, terms, trunk_id, terms, ...), terms
-    # = (rate_per_min, connection_fee, initial_increment, subsequent_increment), each terms
-    # tuple and Decimal shared by every rate with the same values. None: not copied (too
-    # many trunks or rates); calls read them from trunk_rates.
+    # The routed trunks' buy rates, one entry per prefix for all trunks: prefix -> (trunk_id,
+    # rate, fee, initial_increment, subsequent_increment, trunk_id, ...), rate and fee in
+    # millionths of a USD (ints: a third of a Decimal's memory; trunk_rates keeps 6
+    # decimals). None: not copied (too many trunks or rates); calls read trunk_rates.
     buy: dict[str, tuple] | None = None
 
     @property
@@ -125,10 +126,11 @@ class RouteTable:
             entry = buy.get(digits[:n])
             if entry is None:
                 continue
-            for i in range(0, len(entry), 2):
+            for i in range(0, len(entry), 5):
                 trunk_id = entry[i]
                 if trunk_id in wanted and trunk_id not in found:
-                    found[trunk_id] = Rate(digits[:n], *entry[i + 1])
+                    found[trunk_id] = Rate(digits[:n], _usd(entry[i + 1]), _usd(entry[i + 2]),
+                                           entry[i + 3], entry[i + 4])
             if len(found) == len(wanted):
                 break
         return found
@@ -196,15 +198,30 @@ def _load_buy_rates(conn, routed: list[int]) -> dict[str, tuple] | None:
     if conn.execute(text(_BUY_COUNT.format(trunks=trunks_sql)), params).scalar() > MAX_BUY_RATES:
         return None
     buy: dict[str, tuple] = {}
-    shared: dict = {}   # one object per distinct value (Decimal, terms tuple)
+    shared: dict[int, int] = {}   # one int object per distinct amount
     share = shared.setdefault
+    # streamed (an unbuffered cursor): 100,000 rows held at once would double the peak
     for trunk_id, prefix, rate, fee, initial, subsequent in conn.execute(
-            text(_BUY.format(trunks=trunks_sql)), params):
-        terms = (share(rate, rate), share(fee, fee), initial, subsequent)
-        terms = share(terms, terms)
+            text(_BUY.format(trunks=trunks_sql)), params,
+            execution_options={"stream_results": True}):
+        rate, fee = _micro(rate), _micro(fee)
+        terms = (trunk_id, share(rate, rate), share(fee, fee), initial, subsequent)
         entry = buy.get(prefix)
-        buy[prefix] = (trunk_id, terms) if entry is None else entry + (trunk_id, terms)
+        buy[prefix] = terms if entry is None else entry + terms
     return buy
+
+
+def _micro(amount: Decimal) -> int:
+    """USD with 6 decimals (DECIMAL(12,6)) as an exact int of millionths."""
+    units = amount.scaleb(6)
+    if units != units.to_integral_value():   # never: the column keeps 6 decimals
+        raise ValueError(f"buy rate amount {amount} has more than 6 decimals")
+    return int(units)
+
+
+def _usd(units: int) -> Decimal:
+    """The Decimal trunk_rates gives for `units` millionths (6 decimals, as read by SQL)."""
+    return Decimal(units).scaleb(-6)
 
 
 class RouteTableCopy:
