@@ -8,6 +8,9 @@ the deck and on a changed copy of it, and prints one figure per run:
 4. the first deck again, to take effect in 2099 (pending rows; the live deck untouched).
 
     .venv/bin/python bench/rate_import.py [--deck ratedeck-100k.csv] [--rows 100000] [--server URL]
+                                          [--trunk]
+
+--trunk imports into a trunk's buy rates (trunk_rates) instead of a rate plan.
 
 Without --deck the deck is generated (bench/ratedeck.py), so it runs on a fresh clone.
 """
@@ -70,6 +73,8 @@ def main() -> int:
     parser.add_argument("--deck", help="deck CSV (default: generated, --rows lines)")
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--server", default="mysql+pymysql://root@127.0.0.1:3306")
+    parser.add_argument("--trunk", action="store_true",
+                        help="import into a trunk's buy rates (trunk_rates), not a plan")
     args = parser.parse_args()
     database = f"ict_bench_rates_{os.getpid()}"
     url = f"{args.server}/{database}"
@@ -78,7 +83,10 @@ def main() -> int:
     engine = make_engine(url, pool_size=1)
     try:
         with engine.begin() as conn:
-            conn.execute(text("INSERT INTO rate_plans (name) VALUES ('bench')"))
+            if args.trunk:
+                conn.execute(text("INSERT INTO trunks (name, endpoint) VALUES ('bench', 'bench')"))
+            else:
+                conn.execute(text("INSERT INTO rate_plans (name) VALUES ('bench')"))
         with tempfile.TemporaryDirectory() as directory:
             first = write(deck, directory, "deck.csv")
             second = write(changed(deck), directory, "changed.csv")
@@ -89,7 +97,8 @@ def main() -> int:
                 started = time.monotonic()
                 cpu_before = _children_cpu()
                 result = subprocess.run(
-                    [sys.executable, "-m", "fastagi", "rates", "import", "--plan", "bench", path,
+                    [sys.executable, "-m", "fastagi", "rates", "import",
+                     "--trunk" if args.trunk else "--plan", "bench", path,
                      "--db", url, "--progress", "never", "--show", "0", *extra],
                     capture_output=True, text=True, check=False)
                 elapsed = time.monotonic() - started
@@ -100,10 +109,12 @@ def main() -> int:
                 print(f"{label}: {len(deck):,} lines in {elapsed:.1f} s "
                       f"(the command's own CPU {cpu:.1f} s) -- "
                       f"{result.stdout.splitlines()[0]}")
+        tables = (("trunk_rates", "trunk_rate_pending", "trunk_rate_history") if args.trunk
+                  else ("rates", "rate_pending", "rate_history"))
         with engine.connect() as conn:
             live, pending, history = (conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one()
-                                      for table in ("rates", "rate_pending", "rate_history"))
-        print(f"rates {live:,}, rate_pending {pending:,}, rate_history {history:,}; "
+                                      for table in tables)
+        print(f"{tables[0]} {live:,}, {tables[1]} {pending:,}, {tables[2]} {history:,}; "
               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         return 0
     finally:

@@ -56,7 +56,8 @@ _CLIENT_FOR_UPDATE = text(
 # client of master without clients of its own learns in this query that it has no
 # reseller level to lock and no subtree to count (docs/admin-sql.md, "Resellers").
 # The routing columns (fastagi.store.trunks.usage_columns: the route table's version, and
-# the buy rates of the server's routed trunks) come at the end of the select list.
+# the buy rates of the server's routed trunks only when its copy of the route table holds
+# none) come at the end of the select list.
 _USAGE_PLAN_AND_RATE_SQL = (
     "SELECT u.live, u.reserved, p.dial_template, p.rate_inbound, r.prefix, r.rate_per_min,"
     " r.connection_fee, r.initial_increment, r.subsequent_increment,"

@@ -1,17 +1,22 @@
 """Each server's copy of the route table (issue 22 performance), used only while current.
 
-Authorize needs, for every routed call, the call's route group and its trunks. Read from
-route_groups / routes / trunks, that is a 64-key lookup and a join in every call. This
-module keeps what those tables say (groups, their routes, the trunks' name, endpoint,
-status, capacity and calls-per-second limit) in the server's memory, together with the route table's version
-(route_table_version, schema 116: a new UUID at every change of those tables). Every call
-reads the version in its own transaction (authorize: in the query that reads the client's
-usage and rate; failover: with the call's row) and uses the copy only when the versions
-are equal; otherwise it reads the tables as before and a new copy is made in the
-background. So the copy never decides anything the tables would not: a change is seen by
-the next call on every server. What changes with every call is not part of it: live
-counts, the takes of the last second and cool-downs (read under the trunk's row lock), and
-buy rates (read by every call with its own rate).
+Authorize needs, for every routed call, the call's route group, its trunks and their buy
+rates for the number. Read from route_groups / routes / trunks / trunk_rates, that is a
+64-key lookup and a join, and a 32-prefix lookup per trunk, in every call. This module
+keeps what those tables say (groups, their routes, the trunks' name, endpoint, status,
+capacity and calls-per-second limit, and the buy rates of the trunks routes name) in the
+server's memory, together with the route table's version (route_table_version, schema 116
+and 119: a new UUID at every change of those tables). Every call reads the version in its
+own transaction (authorize: in the query that reads the client's usage and rate; failover:
+with the call's row) and uses the copy only when the versions are equal; otherwise it
+reads the tables as before and a new copy is made in the background. So the copy never
+decides anything the tables would not: a change is seen by the next call on every server.
+What changes with every call is not part of it: live counts, the takes of the last second
+and cool-downs (read under the trunk's row lock).
+
+Buy rates are copied only while they are few enough (MAX_BUY_TRUNKS routed trunks,
+MAX_BUY_RATES rates); above that the copy holds none and every call reads them with its
+own rate, as before (fastagi.store.trunks).
 
 A write that fires no trigger (TRUNCATE) keeps the version: a copy older than
 RELOAD_SECONDS is made again whatever the version says.
@@ -30,6 +35,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from fastagi.billing import routing
+from fastagi.billing.rating import Rate
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +48,10 @@ RETRY_SECONDS = 5.0          # after a failed load, the next one is tried this m
 PAUSE_SECONDS = 2.0
 MAX_ROUTES = 500_000         # a larger route table is not copied (read per call instead)
 MAX_BUY_TRUNKS = 16          # more routed trunks: their buy rates are read on their own
+# More buy rates of the routed trunks than this: none copied (each call reads its own);
+# 100,000 rates take about 18 MiB of the server's memory and 1 s to load, so the cap is
+# about 360 MiB and 20 s (docs/benchmark.md).
+MAX_BUY_RATES = 2_000_000
 DEFAULT = "default"
 
 
@@ -78,6 +88,11 @@ class RouteTable:
     trunks: dict[int, Trunk]
     routed_trunks: tuple[int, ...]              # trunks named by a route; () if too many
     made_at: float                              # time.monotonic()
+    # The routed trunks' buy rates, one entry per prefix for all trunks: prefix -> (trunk_id,
+    # rate, fee, initial_increment, subsequent_increment, trunk_id, ...), rate and fee in
+    # millionths of a USD (ints: a third of a Decimal's memory; trunk_rates keeps 6
+    # decimals). None: not copied (too many trunks or rates); calls read trunk_rates.
+    buy: dict[str, tuple] | None = None
 
     @property
     def any_group(self) -> bool:
@@ -100,6 +115,26 @@ class RouteTable:
                 return group
         return None
 
+    def buy_rates(self, digits: str, trunk_ids) -> dict[int, Rate]:
+        """Per trunk of `trunk_ids` (routed trunks), its buy rate for the number: the longest
+        prefix of the digits it has a rate for (none: left out), as trunks._buy_rates reads
+        it from trunk_rates. Only when `buy` is not None."""
+        wanted = set(trunk_ids)
+        found: dict[int, Rate] = {}
+        buy = self.buy
+        for n in range(min(len(digits), MAX_PREFIX_LENGTH), 0, -1):
+            entry = buy.get(digits[:n])
+            if entry is None:
+                continue
+            for i in range(0, len(entry), 5):
+                trunk_id = entry[i]
+                if trunk_id in wanted and trunk_id not in found:
+                    found[trunk_id] = Rate(digits[:n], _usd(entry[i + 1]), _usd(entry[i + 2]),
+                                           entry[i + 3], entry[i + 4])
+            if len(found) == len(wanted):
+                break
+        return found
+
     def candidates(self, group: Group) -> list[routing.Candidate]:
         """The group's trunks, unpriced and uncounted (buy rate and live count come later)."""
         found = []
@@ -120,6 +155,9 @@ _COUNT = text("SELECT COUNT(*) FROM routes")
 _GROUPS = text("SELECT id, plan_key, prefix, ordering, max_tries FROM route_groups")
 _ROUTES = text("SELECT route_group_id, trunk_id, priority, allow_loss FROM routes")
 _TRUNKS = text("SELECT id, name, endpoint, status, capacity, calls_per_second FROM trunks")
+_BUY_COUNT = "SELECT COUNT(*) FROM trunk_rates WHERE trunk_id IN ({trunks})"
+_BUY = ("SELECT trunk_id, prefix, rate_per_min, connection_fee, initial_increment,"
+        " subsequent_increment FROM trunk_rates WHERE trunk_id IN ({trunks})")
 
 
 def load(engine: Engine) -> RouteTable | None:
@@ -139,11 +177,51 @@ def load(engine: Engine) -> RouteTable | None:
                   for g in conn.execute(_GROUPS)}
         trunks = {t.id: Trunk(t.name, t.endpoint, t.status, t.capacity, t.calls_per_second)
                   for t in conn.execute(_TRUNKS)}
+        routed = sorted({r.trunk_id for group in groups.values() for r in group.routes})
+        buy = None
+        if len(routed) > MAX_BUY_TRUNKS:
+            routed = []
+        else:
+            buy = _load_buy_rates(conn, routed)
         conn.rollback()   # read only
-    routed = sorted({r.trunk_id for group in groups.values() for r in group.routes})
     return RouteTable(version=version, groups=groups, trunks=trunks,
-                      routed_trunks=tuple(routed) if len(routed) <= MAX_BUY_TRUNKS else (),
-                      made_at=time.monotonic())
+                      routed_trunks=tuple(routed), made_at=time.monotonic(), buy=buy)
+
+
+def _load_buy_rates(conn, routed: list[int]) -> dict[str, tuple] | None:
+    """The routed trunks' buy rates (RouteTable.buy), read in the load's snapshot; None when
+    there are more than MAX_BUY_RATES."""
+    if not routed:
+        return {}   # no routed trunk: no buy rate is ever looked up
+    params = {f"t{i}": trunk_id for i, trunk_id in enumerate(routed)}
+    trunks_sql = ", ".join(f":t{i}" for i in range(len(routed)))
+    if conn.execute(text(_BUY_COUNT.format(trunks=trunks_sql)), params).scalar() > MAX_BUY_RATES:
+        return None
+    buy: dict[str, tuple] = {}
+    shared: dict[int, int] = {}   # one int object per distinct amount
+    share = shared.setdefault
+    # streamed (an unbuffered cursor): 100,000 rows held at once would double the peak
+    for trunk_id, prefix, rate, fee, initial, subsequent in conn.execute(
+            text(_BUY.format(trunks=trunks_sql)), params,
+            execution_options={"stream_results": True}):
+        rate, fee = _micro(rate), _micro(fee)
+        terms = (trunk_id, share(rate, rate), share(fee, fee), initial, subsequent)
+        entry = buy.get(prefix)
+        buy[prefix] = terms if entry is None else entry + terms
+    return buy
+
+
+def _micro(amount: Decimal) -> int:
+    """USD with 6 decimals (DECIMAL(12,6)) as an exact int of millionths."""
+    units = amount.scaleb(6)
+    if units != units.to_integral_value():   # never: the column keeps 6 decimals
+        raise ValueError(f"buy rate amount {amount} has more than 6 decimals")
+    return int(units)
+
+
+def _usd(units: int) -> Decimal:
+    """The Decimal trunk_rates gives for `units` millionths (6 decimals, as read by SQL)."""
+    return Decimal(units).scaleb(-6)
 
 
 class RouteTableCopy:
@@ -161,10 +239,6 @@ class RouteTableCopy:
         if table is not None and version is not None and table.version == version:
             return table
         return None
-
-    def routed_trunks(self) -> tuple[int, ...]:
-        table = self.table
-        return table.routed_trunks if table is not None else ()
 
     def needs_refresh(self, version: str | None) -> bool:
         table = self.table

@@ -65,12 +65,13 @@ _BUY_RATES = ("SELECT trunk_id, prefix, rate_per_min, connection_fee, initial_in
 
 # ---- what a call reads in a statement it runs anyway -------------------------------------
 #
-# Authorize's usage query (fastagi.store.calls) also reads the route table's version and,
-# for the trunks of the server's copy of the route table, the buy rates for the number:
-# with a current copy, routing a call then costs no statement before the trunk's lock.
-# The buy rates come as one string, "<count>#<trunk>|<prefix>|<rate>|<fee>|<initial>|
-# <subsequent>;...": GROUP_CONCAT's result is cut at group_concat_max_len, so the count
-# tells a whole list from a cut one (then the rates are read on their own).
+# Authorize's usage query (fastagi.store.calls) also reads the route table's version: with
+# a current copy of the route table holding the routed trunks' buy rates, routing a call
+# then costs no statement before the trunk's lock. When the copy holds no buy rates (more
+# than route_table.MAX_BUY_RATES), the query also reads, for the copy's routed trunks, the
+# buy rates for the number, as one string, "<count>#<trunk>|<prefix>|<rate>|<fee>|
+# <initial>|<subsequent>;...": GROUP_CONCAT's result is cut at group_concat_max_len, so the
+# count tells a whole list from a cut one (then the rates are read on their own).
 ROUTE_VERSION_COLUMN = (
     "(SELECT version FROM route_table_version WHERE id = 1) AS route_version")
 _BUY_RATES_COLUMN = (
@@ -93,8 +94,14 @@ class SeenRoutes:
 def usage_columns(engine: Engine, routable: bool = True) -> tuple[str, dict]:
     """The select-list columns (", ..." SQL) and parameters authorize's usage query adds
     for routing; the query binds :digits itself. `routable` False (an inbound or emergency
-    call, never routed to a trunk): the version only, no buy rates."""
-    trunk_ids = route_table.copy_of(engine).routed_trunks() if routable else ()
+    call, never routed to a trunk), or a copy holding the buy rates: the version only.
+    Decided before the version is read: if the copy is not current for the version the
+    query reads, choose() reads the buy rates on their own (_buy_rates)."""
+    trunk_ids = ()
+    if routable:
+        table = route_table.copy_of(engine).table
+        if table is not None and table.buy is None:
+            trunk_ids = table.routed_trunks
     if not trunk_ids:
         return ", " + ROUTE_VERSION_COLUMN, {}
     return (", " + _usage_columns_sql(len(trunk_ids)),
@@ -208,9 +215,10 @@ def _candidates_read(conn: Connection, plan_key: int, digits: str):
 
 def _group_and_candidates(conn: Connection, plan_key: int, digits: str,
                           seen: SeenRoutes | None):
-    """(group id, ordering, max_tries) or None (no route group exists), and the group's
-    trunks: from the server's copy of the route table when it was made at the version
-    this transaction read, else from the tables (and a new copy is made meanwhile)."""
+    """(group id, ordering, max_tries) or None (no route group exists), the group's
+    trunks, and the copy used (None: read from the tables): from the server's copy of the
+    route table when it was made at the version this transaction read, else from the
+    tables (and a new copy is made meanwhile)."""
     copy = route_table.copy_of(conn.engine)
     if seen is not None:
         if copy.needs_refresh(seen.version):
@@ -218,15 +226,15 @@ def _group_and_candidates(conn: Connection, plan_key: int, digits: str,
         table = copy.current(seen.version)
         if table is not None:
             if not table.any_group:
-                return None, []
+                return None, [], table
             group = table.group_for(plan_key, digits)
             if group is None:   # no group for this number (and no default): no usable trunk
-                return (None, routing.PRIORITY, 0), []
-            return (group.id, group.ordering, group.max_tries), table.candidates(group)
+                return (None, routing.PRIORITY, 0), [], table
+            return (group.id, group.ordering, group.max_tries), table.candidates(group), table
     group, found = _candidates_read(conn, plan_key, digits)
     if group is None:
-        return None, []
-    return (group.group_id, group.ordering, group.max_tries or 0), found
+        return None, [], None
+    return (group.group_id, group.ordering, group.max_tries or 0), found, None
 
 
 @lru_cache(maxsize=64)
@@ -281,7 +289,7 @@ def choose(conn: Connection, plan_id: int | None, number: str, sell: Rate | None
     order until one has room. Two calls each holding a full trunk the other wants next
     deadlock; InnoDB detects it and the transaction is retried (fastagi.db.retry)."""
     digits = rating_digits(number)
-    group, candidates = _group_and_candidates(conn, plan_id or 0, digits, seen)
+    group, candidates, table = _group_and_candidates(conn, plan_id or 0, digits, seen)
     if group is None:
         return LEGACY
     group_id, ordering, max_tries = group
@@ -295,7 +303,11 @@ def choose(conn: Connection, plan_id: int | None, number: str, sell: Rate | None
     buy = seen.buy if seen is not None and seen.buy is not None else {}
     priced = seen.priced if seen is not None else frozenset()
     missing = [c.trunk_id for c in lockable if c.trunk_id not in priced]
-    if missing:  # trunks whose buy rates the usage query did not read
+    if missing and table is not None and table.buy is not None:
+        # the copy is current for the version this transaction read, and every change of
+        # trunk_rates gives a new version (schema 119): its buy rates are the table's
+        buy = {**buy, **table.buy_rates(digits, missing)}
+    elif missing:  # trunks whose buy rates the usage query did not read
         buy = {**buy, **_buy_rates(conn, missing, digits)}
     offers = [replace(c, buy=buy.get(c.trunk_id)) for c in lockable]
     for c in routing.usable_order(offers, ordering, routing.margin_rate(sell), now, tried):

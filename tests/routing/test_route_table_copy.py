@@ -141,7 +141,7 @@ def test_capacity_is_counted_under_the_lock_whatever_the_copy_says(engine, plan,
     assert live_on(engine, only) == 2
 
 
-def test_buy_rates_are_read_by_every_call(engine, plan, copy):
+def test_buy_rates_are_those_in_effect(engine, plan, copy):
     first = add_trunk(engine, "first")
     add_buy_rate(engine, first, "44", "0.05")
     group = add_group(engine, "44")
@@ -156,10 +156,11 @@ def test_buy_rates_are_read_by_every_call(engine, plan, copy):
     assert got.trunk == "cheap"
     assert scalar(engine, "SELECT CONCAT(buy_prefix, '|', buy_rate_per_min) FROM call_attempts"
                   " WHERE call_id = :i", i=got.call_id) == "4420|0.020000"
-    # a buy rate is no part of the copy: changed, the next call reads it (no new version)
+    # a buy rate is part of the copy: changed, a new version (schema 119), the next call
+    # uses it (tests/routing/test_route_table_buy_rates.py)
     before = version(engine)
     execute(engine, "UPDATE trunk_rates SET rate_per_min = 0.15 WHERE trunk_id = :t", t=cheap)
-    assert version(engine) == before
+    assert version(engine) != before
     assert calls.authorize(engine, out(), NOW, LIMITS).trunk == "first"
 
 
@@ -178,8 +179,8 @@ def test_with_a_current_copy_a_routed_call_reads_no_route_table(engine, two_trun
     assert got.trunk == "first"
     sent = "\n".join(statements.sent)
     assert "route_groups" not in sent and "FROM routes" not in sent
-    assert "FROM trunk_rates" in sent                      # inside the usage query
-    # the client's lock, its usage (with the route version and buy rates), the trunk's lock,
+    assert "trunk_rates" not in sent                       # the copy holds the buy rates
+    # the client's lock, its usage (with the route version), the trunk's lock,
     # the call, the account, the attempt: nothing else
     assert len(statements.sent) == 6, statements.sent
 

@@ -49,6 +49,16 @@ BEGIN
 END//
 DELIMITER ;
 
+-- AFTER INSERT
+DELIMITER //
+CREATE TRIGGER trunk_rates_after_insert AFTER INSERT ON trunk_rates FOR EACH ROW
+BEGIN
+  route_version: BEGIN
+    CALL route_table_changed();
+  END route_version;
+END//
+DELIMITER ;
+
 -- BEFORE UPDATE
 DELIMITER //
 CREATE TRIGGER trunk_rates_before_update BEFORE UPDATE ON trunk_rates FOR EACH ROW
@@ -77,28 +87,43 @@ DELIMITER ;
 
 -- AFTER UPDATE
 DELIMITER //
-CREATE TRIGGER trunk_rates_after_update_history AFTER UPDATE ON trunk_rates FOR EACH ROW
+CREATE TRIGGER trunk_rates_after_update AFTER UPDATE ON trunk_rates FOR EACH ROW
 BEGIN
-  IF NOT (NEW.rate_per_min <=> OLD.rate_per_min AND NEW.connection_fee <=> OLD.connection_fee
-          AND NEW.initial_increment <=> OLD.initial_increment
-          AND NEW.subsequent_increment <=> OLD.subsequent_increment
-          AND NEW.description <=> OLD.description AND NEW.prefix <=> OLD.prefix
-          AND NEW.trunk_id <=> OLD.trunk_id) THEN
-    INSERT INTO trunk_rate_history (trunk_id, prefix, description, rate_per_min, connection_fee,
-                                    initial_increment, subsequent_increment, in_effect_from, replaced_at, how)
-    VALUES (OLD.trunk_id, OLD.prefix, OLD.description, OLD.rate_per_min, OLD.connection_fee,
-            OLD.initial_increment, OLD.subsequent_increment, OLD.updated_at, UTC_TIMESTAMP(), 'changed');
-  END IF;
+  history: BEGIN
+    IF NOT (NEW.rate_per_min <=> OLD.rate_per_min AND NEW.connection_fee <=> OLD.connection_fee
+            AND NEW.initial_increment <=> OLD.initial_increment
+            AND NEW.subsequent_increment <=> OLD.subsequent_increment
+            AND NEW.description <=> OLD.description AND NEW.prefix <=> OLD.prefix
+            AND NEW.trunk_id <=> OLD.trunk_id) THEN
+      INSERT INTO trunk_rate_history (trunk_id, prefix, description, rate_per_min, connection_fee,
+                                      initial_increment, subsequent_increment, in_effect_from, replaced_at, how)
+      VALUES (OLD.trunk_id, OLD.prefix, OLD.description, OLD.rate_per_min, OLD.connection_fee,
+              OLD.initial_increment, OLD.subsequent_increment, OLD.updated_at, UTC_TIMESTAMP(), 'changed');
+    END IF;
+  END history;
+  route_version: BEGIN
+    IF NOT (NEW.rate_per_min <=> OLD.rate_per_min AND NEW.connection_fee <=> OLD.connection_fee
+            AND NEW.initial_increment <=> OLD.initial_increment
+            AND NEW.subsequent_increment <=> OLD.subsequent_increment
+            AND NEW.prefix <=> OLD.prefix AND NEW.trunk_id <=> OLD.trunk_id) THEN
+      CALL route_table_changed();
+    END IF;
+  END route_version;
 END//
 DELIMITER ;
 
 -- AFTER DELETE
 DELIMITER //
-CREATE TRIGGER trunk_rates_after_delete_history AFTER DELETE ON trunk_rates FOR EACH ROW
+CREATE TRIGGER trunk_rates_after_delete AFTER DELETE ON trunk_rates FOR EACH ROW
 BEGIN
-  INSERT INTO trunk_rate_history (trunk_id, prefix, description, rate_per_min, connection_fee,
-                                  initial_increment, subsequent_increment, in_effect_from, replaced_at, how)
-  VALUES (OLD.trunk_id, OLD.prefix, OLD.description, OLD.rate_per_min, OLD.connection_fee,
-          OLD.initial_increment, OLD.subsequent_increment, OLD.updated_at, UTC_TIMESTAMP(), 'removed');
+  history: BEGIN
+    INSERT INTO trunk_rate_history (trunk_id, prefix, description, rate_per_min, connection_fee,
+                                    initial_increment, subsequent_increment, in_effect_from, replaced_at, how)
+    VALUES (OLD.trunk_id, OLD.prefix, OLD.description, OLD.rate_per_min, OLD.connection_fee,
+            OLD.initial_increment, OLD.subsequent_increment, OLD.updated_at, UTC_TIMESTAMP(), 'removed');
+  END history;
+  route_version: BEGIN
+    CALL route_table_changed();
+  END route_version;
 END//
 DELIMITER ;
