@@ -18,8 +18,9 @@ Buy rates are copied only while they are few enough (MAX_BUY_TRUNKS routed trunk
 MAX_BUY_RATES rates); above that the copy holds none and every call reads them with its
 own rate, as before (fastagi.store.trunks).
 
-A write that fires no trigger (TRUNCATE) keeps the version: a copy older than
-RELOAD_SECONDS is made again whatever the version says.
+A write that fires no trigger (TRUNCATE, a foreign key's cascade) keeps the version: a
+copy older than RELOAD_SECONDS is checked again (the version and the size of each table
+copied, one cheap statement) and made again when either changed.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import logging
 import threading
 import time
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from sqlalchemy import text
@@ -93,6 +94,9 @@ class RouteTable:
     # millionths of a USD (ints: a third of a Decimal's memory; trunk_rates keeps 6
     # decimals). None: not copied (too many trunks or rates); calls read trunk_rates.
     buy: dict[str, tuple] | None = None
+    # Rows of route_groups, routes, trunks and trunk_rates at `version`: an old copy whose
+    # version and sizes are still the tables' is kept (see RouteTableCopy._load).
+    sizes: tuple[int, ...] = ()
 
     @property
     def any_group(self) -> bool:
@@ -155,6 +159,14 @@ _COUNT = text("SELECT COUNT(*) FROM routes")
 _GROUPS = text("SELECT id, plan_key, prefix, ordering, max_tries FROM route_groups")
 _ROUTES = text("SELECT route_group_id, trunk_id, priority, allow_loss FROM routes")
 _TRUNKS = text("SELECT id, name, endpoint, status, capacity, calls_per_second FROM trunks")
+# What tells an old copy it is still whole (see RouteTableCopy._load): the version, and the
+# sizes of the tables copied (a TRUNCATE, or a cascade of a foreign key, changes rows
+# without a trigger, so without a new version; each empties or shrinks a table).
+_SIZES_SQL = ("(SELECT COUNT(*) FROM route_groups), (SELECT COUNT(*) FROM routes),"
+              " (SELECT COUNT(*) FROM trunks), (SELECT COUNT(*) FROM trunk_rates)")
+_SIZES = text("SELECT " + _SIZES_SQL)
+_VERSION_AND_SIZES = text(
+    "SELECT (SELECT version FROM route_table_version WHERE id = 1), " + _SIZES_SQL)
 _BUY_COUNT = "SELECT COUNT(*) FROM trunk_rates WHERE trunk_id IN ({trunks})"
 _BUY = ("SELECT trunk_id, prefix, rate_per_min, connection_fee, initial_increment,"
         " subsequent_increment FROM trunk_rates WHERE trunk_id IN ({trunks})")
@@ -183,9 +195,21 @@ def load(engine: Engine) -> RouteTable | None:
             routed = []
         else:
             buy = _load_buy_rates(conn, routed)
+        sizes = tuple(conn.execute(_SIZES).one())
         conn.rollback()   # read only
     return RouteTable(version=version, groups=groups, trunks=trunks,
-                      routed_trunks=tuple(routed), made_at=time.monotonic(), buy=buy)
+                      routed_trunks=tuple(routed), made_at=time.monotonic(), buy=buy,
+                      sizes=sizes)
+
+
+def still_whole(engine: Engine, table: RouteTable) -> bool:
+    """Whether the tables are still what `table` copied, as far as one cheap statement can
+    tell: the same version (every write through a trigger makes a new one) and the same
+    number of rows in each (what changes rows without a trigger removes some)."""
+    with engine.connect() as conn:
+        version, *sizes = conn.execute(_VERSION_AND_SIZES).one()
+        conn.rollback()
+    return version == table.version and tuple(sizes) == table.sizes
 
 
 def _load_buy_rates(conn, routed: list[int]) -> dict[str, tuple] | None:
@@ -262,6 +286,13 @@ class RouteTableCopy:
             engine = engine_ref()
             if engine is not None:
                 started = time.perf_counter()
+                old = self.table
+                if old is not None and old.sizes and still_whole(engine, old):
+                    # only old: kept (a new copy of 100,000 buy rates is a second of this
+                    # server's CPU, every RELOAD_SECONDS, for nothing)
+                    self.table = replace(old, made_at=time.monotonic())
+                    pause = PAUSE_SECONDS
+                    return
                 table = load(engine)
                 self.table = table
                 # no version row (someone emptied the table) or too many routes: calls

@@ -306,3 +306,31 @@ def test_the_version_row_is_the_system_s(engine, plan):
     older = version(engine)
     execute(engine, "UPDATE route_table_version SET version = :v", v=before)
     assert version(engine) not in (before, older)
+
+
+def test_an_old_copy_of_unchanged_tables_is_kept_not_made_again(engine, two_trunks,
+                                                                monkeypatch):
+    """A copy a minute old is checked (version, sizes), not loaded again: with 100,000 buy
+    rates a load is a second of the server's CPU. A TRUNCATE (no trigger, same version)
+    changes a size: then it is made again."""
+    first, _ = two_trunks
+    copy = route_table.copy_of(engine)
+    assert calls.authorize(engine, out(), NOW, LIMITS).trunk == "first"
+    copy.wait()
+    made = copy.table
+    assert made is not None and made.sizes
+    loads = []
+    real_load = route_table.load
+    monkeypatch.setattr(route_table, "load", lambda e: loads.append(1) or real_load(e))
+    monkeypatch.setattr(route_table, "RELOAD_SECONDS", 0.0)
+    monkeypatch.setattr(route_table, "PAUSE_SECONDS", 0.0)
+    monkeypatch.setattr(copy, "_not_before", 0.0)
+    assert calls.authorize(engine, out(), NOW, LIMITS).trunk == "first"
+    copy.wait()
+    assert loads == [] and copy.table.groups is made.groups
+    assert copy.table.made_at > made.made_at
+    execute(engine, "TRUNCATE TABLE routes")
+    calls.authorize(engine, out(), NOW, LIMITS)   # sees the old copy, starts the check
+    copy.wait()
+    assert loads == [1]
+    assert calls.authorize(engine, out(), NOW, LIMITS).admission.reason == reasons.NO_ROUTE
