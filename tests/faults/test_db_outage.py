@@ -277,6 +277,31 @@ async def test_serve_stops_within_its_bounds_while_the_database_hangs(private_ma
     print(f"\nserve stopped in {stopped_in:.2f} s with its database frozen")
 
 
+async def stop_while_frozen(process, private_mariadb, failed: str):
+    """Freeze the database, wait until two of the process's database calls have timed out
+    (`failed`, a log pattern: both threads are then stuck in reads), SIGTERM it: (exit code,
+    log, seconds from SIGTERM to exit). The database is thawed and the process killed
+    whatever happens."""
+    try:
+        private_mariadb.freeze()
+        for _ in range(2):
+            await deferToThread(process.wait_for, failed)
+        started = reactor.seconds()
+        process.process.send_signal(signal.SIGTERM)
+        code, log = await deferToThread(process.finish, 60)
+        return code, log, reactor.seconds() - started
+    finally:
+        private_mariadb.thaw()
+        ended(process)
+
+
+def ended(process) -> None:
+    """Kill the process if it still runs (a test that failed half-way)."""
+    if process.process.poll() is None:
+        process.process.kill()
+        process.finish()
+
+
 @pytest_twisted.ensureDeferred
 async def test_dialer_stops_within_its_bounds_while_the_database_hangs(private_mariadb,
                                                                         private_db_url):
@@ -294,24 +319,13 @@ async def test_dialer_stops_within_its_bounds_while_the_database_hangs(private_m
     port = ami.listen(reactor)
     dialer = DialerProcess(private_db_url, port.getHost().port, "stop-1", "--db-timeout",
                            str(DB_TIMEOUT), "--db-pool-size", "2", "--tick-seconds", "0.05")
-    stopped_in = None
     try:
         await deferToThread(dialer.wait_for, r"AMI logged in")
         await ami.when(lambda: len(ami.actions_named("Originate")) >= 5)  # dialling
-        private_mariadb.freeze()
-        # Ticks go on against the frozen database: two calls time out, so both database
-        # threads are stuck in reads, and later calls queue behind them.
-        for _ in range(2):
-            await deferToThread(dialer.wait_for, r"dialer tick failed.*no answer within")
-        started = reactor.seconds()
-        dialer.process.send_signal(signal.SIGTERM)
-        code, log = await deferToThread(dialer.finish, 60)
-        stopped_in = reactor.seconds() - started
+        code, log, stopped_in = await stop_while_frozen(
+            dialer, private_mariadb, r"dialer tick failed.*no answer within")
     finally:
-        private_mariadb.thaw()
-        if dialer.process.poll() is None:
-            dialer.process.kill()
-            dialer.finish()
+        ended(dialer)
         ami.drop_all()
         await port.stopListening()
     assert code == 0, log
@@ -331,23 +345,12 @@ async def test_notifier_stops_within_its_bounds_while_the_database_hangs(private
         [PYTHON, "-m", "fastagi", "--log-level", "INFO", "notifier", "--alert-name", "stop-n",
          "--alert-poll-seconds", "0.1", "--db-timeout", str(DB_TIMEOUT), "--db-pool-size", "2"],
         environ(ICTCONTACT_DB=private_db_url))
-    stopped_in = None
     try:
         await deferToThread(notifier.wait_for, r"alert notifier stop-n: polling")
-        private_mariadb.freeze()
-        # Polls go on against the frozen database: two calls time out, so both database
-        # threads are stuck in reads.
-        for _ in range(2):
-            await deferToThread(notifier.wait_for, r"periodic job .* failed.*no answer within")
-        started = reactor.seconds()
-        notifier.process.send_signal(signal.SIGTERM)
-        code, log = await deferToThread(notifier.finish, 60)
-        stopped_in = reactor.seconds() - started
+        code, log, stopped_in = await stop_while_frozen(
+            notifier, private_mariadb, r"periodic job .* failed.*no answer within")
     finally:
-        private_mariadb.thaw()
-        if notifier.process.poll() is None:
-            notifier.process.kill()
-            notifier.finish()
+        ended(notifier)
     assert code == 0, log
     assert "database thread(s) still in a call" in log, log
     assert "alert notifier stop-n stopped" in log, log

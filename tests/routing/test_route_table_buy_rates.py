@@ -16,7 +16,6 @@ from sqlalchemy import text
 from fastagi import reasons
 from fastagi.billing.admission import CallRequest
 from fastagi.store import calls, route_table, trunks
-from tests.callcontrol.tenants import add_client, add_rate, default_plan_id
 from tests.routing.carriers import add_buy_rate, add_group, add_route, add_trunk
 from tests.routing.test_route_table_copy import Statements
 from tests.serve_process import run_ictcontact
@@ -34,21 +33,6 @@ def out(number: str = UK) -> CallRequest:
 
 def version(engine) -> str:
     return scalar(engine, "SELECT version FROM route_table_version")
-
-
-@pytest.fixture
-def plan(engine):
-    add_rate(engine, default_plan_id(engine), "44", "0.10")    # what the client pays
-    add_client(engine, "acme", balance="50", channel_limit=50)
-    return default_plan_id(engine)
-
-
-@pytest.fixture
-def copy(engine):
-    """This engine's copy, made again in the calling thread whenever a call finds it stale."""
-    made = route_table.copy_of(engine)
-    made.refresh = lambda engine: made.load_now(engine)
-    return made
 
 
 def authorize(engine) -> tuple[calls.Authorization, list[str]]:

@@ -16,7 +16,7 @@ from fastagi import reasons
 from fastagi.billing.admission import CallRequest
 from fastagi.billing.rating import Rate
 from fastagi.store import calls, route_table, trunks
-from tests.callcontrol.tenants import add_client, add_plan, add_rate, default_plan_id
+from tests.callcontrol.tenants import add_client, add_plan, default_plan_id
 from tests.routing.carriers import add_buy_rate, add_group, add_route, add_trunk, live_on
 from tests.support.sql import execute, scalar
 
@@ -32,21 +32,6 @@ def out(code: str = "acme", number: str = UK) -> CallRequest:
 
 def version(engine) -> str:
     return scalar(engine, "SELECT version FROM route_table_version")
-
-
-@pytest.fixture
-def plan(engine):
-    add_rate(engine, default_plan_id(engine), "44", "0.10")
-    add_client(engine, "acme", balance="50", channel_limit=50)
-    return default_plan_id(engine)
-
-
-@pytest.fixture
-def copy(engine):
-    """This engine's copy, made on demand in the test's thread (not in the background)."""
-    made = route_table.copy_of(engine)
-    made.refresh = lambda engine: made.load_now(engine)
-    return made
 
 
 @pytest.fixture
