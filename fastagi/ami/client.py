@@ -2,11 +2,11 @@
 
 `AmiClient` keeps one connection up through `endpoint` on an injected clock: each new
 connection gets the greeting and a Login before it is used; a refused login or a broken
-connection is closed and retried with exponential backoff (`min_delay` growing by 1.5 up
-to `max_delay`, plus up to 1 s of jitter: Twisted's `backoffPolicy`). While no logged-in
-connection exists every action fails at once with NotConnected: callers (enforcement,
-reconciliation, the dialer) decide whether to try again; nothing ever waits for AMI to
-come back.
+connection is closed and retried with exponential backoff (`min_delay` × 1.5 per failed
+attempt, up to `max_delay`, plus up to 1 s of jitter: Twisted's `backoffPolicy`; a login
+resets it). While no logged-in connection exists every action fails at once with
+NotConnected: callers (enforcement, reconciliation, the dialer) decide whether to try
+again; nothing ever waits for AMI to come back.
 
 The retry loop is ours, not Twisted's `ClientService`: its state machine is told about the
 close of every connection it saw, also one its `prepareConnection` already rejected (a
