@@ -1,11 +1,17 @@
 """A long-lived AMI client: connect, log in, reconnect with backoff, deliver events.
 
-`AmiClient` wraps Twisted's `ClientService` (endpoint + retry policy + injected clock):
-each new connection gets the greeting and a Login before it is used; a refused login or a
-broken connection is retried with exponential backoff (`min_delay` doubling up to
-`max_delay`, with jitter). While no logged-in connection exists every action fails at once
-with NotConnected: callers (enforcement, reconciliation, the dialer) decide whether to try
+`AmiClient` keeps one connection up through `endpoint` on an injected clock: each new
+connection gets the greeting and a Login before it is used; a refused login or a broken
+connection is closed and retried with exponential backoff (`min_delay` × 1.5 per failed
+attempt, up to `max_delay`, plus up to 1 s of jitter: Twisted's `backoffPolicy`; a login
+resets it). While no logged-in connection exists every action fails at once with
+NotConnected: callers (enforcement, reconciliation, the dialer) decide whether to try
 again; nothing ever waits for AMI to come back.
+
+The retry loop is ours, not Twisted's `ClientService`: its state machine is told about the
+close of every connection it saw, also one its `prepareConnection` already rejected (a
+refused Login), and takes that close only while it thinks the connection is up; every
+refused login during an Asterisk restart logged an "Unhandled Error" (NoTransition).
 
 Subscribers: `subscribe(fn)` gets every event no pending action claimed;
 `on_connected(fn)` is called with the client after each successful login (reconcile at
@@ -25,14 +31,14 @@ import secrets
 from inspect import isawaitable
 from typing import Callable
 
-from twisted.application.internet import ClientService, backoffPolicy
-from twisted.internet.defer import Deferred, ensureDeferred, fail
-from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
+from twisted.application.internet import backoffPolicy
+from twisted.internet.defer import CancelledError, Deferred, ensureDeferred, fail, succeed
+from twisted.internet.interfaces import IDelayedCall, IReactorTime, IStreamClientEndpoint
 from twisted.internet.protocol import Factory
 from twisted.python.failure import Failure
 
 from fastagi.ami import DEFAULT_PORT, actions
-from fastagi.ami.errors import NotConnected
+from fastagi.ami.errors import AmiError, NotConnected
 from fastagi.ami.message import AmiMessage, Fields
 from fastagi.ami.protocol import AmiProtocol, AmiResult
 
@@ -47,20 +53,16 @@ def id_prefix(name: str) -> str:
 
 
 class _AmiFactory(Factory):
-    """Builds each connection's AmiProtocol and keeps the latest: ClientService hands
-    `prepareConnection` only a proxy of it, and connects once at a time, so the latest
-    built is the one being prepared."""
+    """Builds each connection's AmiProtocol with the client's clock, timeout and prefix."""
 
     def __init__(self, client: "AmiClient") -> None:
         self.client = client
-        self.latest: AmiProtocol | None = None
 
     def buildProtocol(self, addr) -> AmiProtocol:
         client = self.client
         protocol = AmiProtocol(client.clock, client.action_timeout, client.id_prefix,
                                on_event=client._event)
         protocol.factory = self
-        self.latest = protocol
         return protocol
 
 
@@ -90,17 +92,27 @@ class AmiClient:
         self._connected_subscribers: list[Callable[["AmiClient"], object]] = []
         self._state_subscribers: list[Callable[[bool], None]] = []
         self._factory = _AmiFactory(self)
-        self._service = ClientService(
-            endpoint, self._factory,
-            retryPolicy=backoffPolicy(initialDelay=min_delay, maxDelay=max_delay),
-            clock=clock, prepareConnection=self._prepare)
+        self._endpoint = endpoint
+        self._retry_delay = backoffPolicy(initialDelay=min_delay, maxDelay=max_delay)
+        self._running = False
+        self._failures = 0                      # attempts failed in a row
+        self._attempt: Deferred | None = None   # connecting or logging in
+        self._in_hand: AmiProtocol | None = None  # the connection of the latest attempt
+        self._retry: IDelayedCall | None = None
+        self._waiting: list[tuple[Deferred, int | None]] = []
 
     # --- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
-        self._service.startService()
+        """Connect now, and again after every failure or loss until `stop()`. A stopped
+        client stays stopped."""
+        if self._running or self._stopping is not None:
+            return
+        self._running = True
+        self._connect()
 
     def stop(self) -> Deferred[None]:
-        """Log off (best effort, bounded) and close; stop reconnecting. Idempotent."""
+        """Log off (best effort, bounded) and close; stop reconnecting. Fires once the
+        connection is closed. Idempotent."""
         if self._stopping is not None:
             return self._stopping
         self._stopping = Deferred()
@@ -108,53 +120,102 @@ class AmiClient:
         return self._stopping
 
     def _stop(self) -> Deferred[None]:
-        protocol = self.protocol
-        if protocol is not None and self._logoff and not protocol.is_closed:
+        self._running = False
+        if self._retry is not None and self._retry.active():
+            self._retry.cancel()
+        self._retry = None
+        if self._attempt is not None:
+            self._attempt.cancel()   # a login waiting is refused: its connection aborted
+        waiting, self._waiting = self._waiting, []
+        for waiter, _ in waiting:
+            waiter.errback(Failure(CancelledError("AMI client stopped")))
+        protocol = self._in_hand
+        if protocol is None or protocol.is_closed:
+            return succeed(None)
+        closed = protocol.when_closed()
+        if protocol is self.protocol and self._logoff:
             done = protocol.send_action("Logoff", timeout=min(self.action_timeout, 1.0))
             done.addErrback(lambda _: None)
-            return done.addBoth(lambda _: self._service.stopService())
-        return self._service.stopService()
+            done.addCallback(lambda _: protocol.close())
+        elif protocol is self.protocol:
+            protocol.close()
+        return closed
 
     @property
     def connected(self) -> bool:
         return self.protocol is not None and not self.protocol.is_closed
 
-    def when_connected(self, fail_after: int | None = None) -> Deferred:
-        """Fires with the logged-in protocol (now or at the next successful login)."""
-        return self._service.whenConnected(failAfterFailures=fail_after)
+    def when_connected(self, fail_after: int | None = None) -> Deferred[AmiProtocol]:
+        """Fires with the logged-in protocol (now or at the next successful login);
+        errbacks with the failure of the `fail_after`-th attempt that fails from now,
+        or CancelledError when the client stops."""
+        if self.connected:
+            return succeed(self.protocol)
+        if self._stopping is not None:
+            return fail(CancelledError("AMI client stopped"))
+        waiter: Deferred[AmiProtocol] = Deferred()
+        self._waiting.append((waiter, fail_after))
+        return waiter
 
-    def _prepare(self, _proxy) -> Deferred:
-        protocol = self._factory.latest
-        assert protocol is not None, "prepareConnection runs after buildProtocol"
+    def _connect(self) -> None:
+        self._retry = None
+        attempt = self._attempt = self._endpoint.connect(self._factory)
+        attempt.addCallback(self._log_in).addCallbacks(self._logged_in, self._failed)
 
-        def greeted(version: str) -> Deferred:
+    def _log_in(self, protocol: AmiProtocol) -> Deferred[AmiProtocol]:
+        self._in_hand = protocol
+
+        def greeted(version: str) -> Deferred[AmiResult]:
             self.version = version
             return protocol.login(self._username, self._secret, self._events)
 
-        def logged_in(_: AmiResult) -> None:
-            self.protocol = protocol
-            self.peer_host = str(getattr(protocol.transport.getPeer(), "host", "")) or None
-            self.connections += 1
-            log.info("AMI: logged in to %s as %s (Asterisk Call Manager/%s)", protocol.peer,
-                     self._username, self.version)
-            protocol.when_closed().addCallback(self._closed, protocol)
-            self._notify_state(True)
-            for subscriber in list(self._connected_subscribers):
-                try:
-                    result = subscriber(self)
-                    if isawaitable(result):
-                        ensureDeferred(result).addErrback(self._subscriber_failed)
-                except Exception:
-                    log.exception("AMI: on_connected subscriber failed")
-
         def refused(failure: Failure) -> Failure:
-            log.warning("AMI: connection to %s not usable: %s", protocol.peer,
-                        failure.getErrorMessage())
+            if self._running:   # else stop() cancelled the login
+                log.warning("AMI: connection to %s not usable: %s", protocol.peer,
+                            failure.getErrorMessage())
             if not protocol.is_closed and protocol.transport is not None:
                 protocol.transport.abortConnection()
             return failure
 
-        return protocol.when_greeted().addCallback(greeted).addCallbacks(logged_in, refused)
+        return (protocol.when_greeted().addCallback(greeted)
+                .addCallbacks(lambda _: protocol, refused))
+
+    def _logged_in(self, protocol: AmiProtocol) -> None:
+        self._attempt = None
+        self._failures = 0
+        self.protocol = protocol
+        self.peer_host = str(getattr(protocol.transport.getPeer(), "host", "")) or None
+        self.connections += 1
+        log.info("AMI: logged in to %s as %s (Asterisk Call Manager/%s)", protocol.peer,
+                 self._username, self.version)
+        protocol.when_closed().addCallback(self._closed, protocol)
+        self._notify_state(True)
+        for subscriber in list(self._connected_subscribers):
+            try:
+                result = subscriber(self)
+                if isawaitable(result):
+                    ensureDeferred(result).addErrback(self._subscriber_failed)
+            except Exception:
+                log.exception("AMI: on_connected subscriber failed")
+        waiting, self._waiting = self._waiting, []
+        for waiter, _ in waiting:
+            waiter.callback(protocol)
+
+    def _failed(self, failure: Failure) -> None:
+        """An attempt failed: TCP connect, greeting or Login (its connection is closed)."""
+        self._attempt = None
+        if not self._running:
+            return
+        if not failure.check(AmiError):   # an AMI failure was logged with its peer
+            log.warning("AMI: cannot connect: %s", failure.getErrorMessage())
+        self._failures += 1
+        waiting, self._waiting = self._waiting, []
+        for waiter, remaining in waiting:
+            if remaining is not None and remaining <= 1:
+                waiter.errback(failure)
+            else:
+                self._waiting.append((waiter, None if remaining is None else remaining - 1))
+        self._schedule_retry()
 
     def _closed(self, _: None, protocol: AmiProtocol) -> None:
         if self.protocol is protocol:
@@ -162,6 +223,14 @@ class AmiClient:
             log.warning("AMI: connection to %s lost (%s); reconnecting with backoff",
                         protocol.peer, protocol.failure)
             self._notify_state(False)
+            if self._running:
+                self._failures += 1
+                self._schedule_retry()
+
+    def _schedule_retry(self) -> None:
+        delay = self._retry_delay(self._failures)
+        log.info("AMI: reconnect attempt %d in %.1f s", self._failures, delay)
+        self._retry = self.clock.callLater(delay, self._connect)
 
     def _notify_state(self, up: bool) -> None:
         for subscriber in list(self._state_subscribers):

@@ -7,13 +7,14 @@ import pytest
 import pytest_twisted
 from twisted.internet import reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint
+from twisted.logger import globalLogPublisher
 
 from fastagi.ami import actions
 from fastagi.ami.client import AmiClient, parse_address
 from fastagi.ami.errors import ActionFailed, ActionTimeout, NotConnected
 from fastagi.testing.fake_ami import FakeAmi
 from tests.ami.helpers import shipped_write_classes
-from tests.support.waiting import wait_until
+from tests.support.waiting import pause, wait_until
 
 @pytest_twisted.async_yield_fixture
 async def fake():
@@ -105,6 +106,70 @@ async def test_reconnects_after_the_connection_drops(fake, make_client):
     fake.add_channel("c", "1")
     await client.hangup("1", 16)
     assert fake.hangups == [("c", "16")]
+
+
+@pytest.fixture
+def unhandled_errors():
+    """Every error Twisted logs (a reactor's "Unhandled Error", a Deferred's unhandled
+    failure) while the test runs: what an administrator would see in the log."""
+    errors = []
+
+    def observe(event):
+        if "log_failure" in event:
+            errors.append(event["log_failure"].getTraceback())
+
+    globalLogPublisher.addObserver(observe)
+    yield errors
+    globalLogPublisher.removeObserver(observe)
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_asterisk_restart_logs_no_unhandled_error_and_logs_in_again(
+        fake, make_client, unhandled_errors):
+    """Asterisk restarts with another secret: the logged-in connection drops, logins are
+    refused (Asterisk answers Error and closes), a connection drops while its Login waits;
+    each costs a retry with backoff and nothing else, and the first login accepted makes
+    the client usable again."""
+    client = make_client()
+    states = []
+    client.on_state(states.append)
+    await client.when_connected()
+    fake.secret = "changed"
+    fake.drop_all()                                   # after login
+    await wait_until(lambda: len(fake.actions_named("Login")) >= 4, what="refused logins")
+    assert not client.connected
+    fake.silent.add("Login")                          # a Login that gets no answer ...
+    logins = len(fake.actions_named("Login"))
+    await wait_until(lambda: len(fake.actions_named("Login")) > logins, what="a Login")
+    fake.drop_all()                                   # ... and its connection drops
+    fake.silent.clear()
+    fake.secret = "s3cret"
+    await wait_until(lambda: client.connections == 2 and client.connected,
+                     what="logged in again")
+    assert states == [True, False, True]
+    fake.add_channel("c", "1")
+    await client.hangup("1", 16)
+    assert fake.hangups == [("c", "16")]
+    await pause(0.1)        # a close reported late would come now
+    assert unhandled_errors == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_stop_while_the_login_waits_logs_no_unhandled_error(
+        fake, make_client, unhandled_errors):
+    fake.silent.add("Login")
+    client = make_client()
+    await fake.when(lambda: fake.actions_named("Login"))
+    stopping = client.stop()
+    stopping.addTimeout(5, reactor)
+    await stopping
+    await wait_until(lambda: not fake.sessions, what="the connection closed")
+    assert not client.connected
+    with pytest.raises(NotConnected):
+        await client.hangup("x", 16)
+    await pause(0.1)
+    assert len(fake.actions_named("Login")) == 1      # stopped: no reconnect
+    assert unhandled_errors == []
 
 
 @pytest_twisted.ensureDeferred
