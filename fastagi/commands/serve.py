@@ -7,7 +7,8 @@ settings the product needs (fastagi.db.galera), or one that cannot be reached, i
 with a one-line reason and exit 1; a setting that cannot be used exits 2. On SIGTERM/SIGINT the
 server stops listening, lets sessions in flight finish for up to --shutdown-grace-seconds,
 aborts the rest, gives database calls still running up to --db-timeout (then leaves them),
-and exits 0. Periodic jobs (fastagi.jobs.registry.periodic_jobs) run while it serves. Only this entry point imports the global reactor.
+and exits 0. Periodic jobs (fastagi.jobs.registry.periodic_jobs) run while it serves. Only
+this entry point imports the global reactor.
 """
 
 from __future__ import annotations
