@@ -28,6 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 from fastagi.billing.admission import Admission, CallRequest, ClientSnapshot
 from fastagi.billing.hierarchy import decide_levels
 from fastagi.billing.rating import Rate
+from fastagi.billing.routing import Candidate
 from fastagi.billing.settlement import Charge, charge_for
 from fastagi.db.retry import NotCommitted, with_retry
 from fastagi.store import buy_side, resellers, trunks
@@ -87,16 +88,17 @@ _INSERT_CALL = text(
     "INSERT INTO calls (client_id, client_code, direction, number, state, reason, rejected_by,"
     " reseller_levels, emergency,"
     " prefix, rate_per_min, connection_fee, initial_increment, subsequent_increment,"
-    " max_seconds, reserved, uniqueid, channel, server, asterisk, trunk_id, authorized_at,"
-    " expires_at) VALUES (:client_id, :client_code, :direction, :number, :state, :reason, :rejected_by,"
-    " :reseller_levels, :emergency,"
+    " max_seconds, reserved, uniqueid, channel, server, asterisk, trunk_id, buy_prefix,"
+    " buy_rate_per_min, buy_connection_fee, buy_initial_increment, buy_subsequent_increment,"
+    " authorized_at, expires_at) VALUES (:client_id, :client_code, :direction, :number, :state,"
+    " :reason, :rejected_by, :reseller_levels, :emergency,"
     " :prefix, :rate_per_min, :connection_fee, :initial_increment, :subsequent_increment,"
-    " :max_seconds, :reserved, :uniqueid, :channel, :server, :asterisk, :trunk_id, :now,"
-    " :expires_at)")
+    " :max_seconds, :reserved, :uniqueid, :channel, :server, :asterisk, :trunk_id, :buy_prefix,"
+    " :buy_rate, :buy_fee, :buy_initial, :buy_subsequent, :now, :expires_at)")
 _CALL_BY_ID = text(
     "SELECT id, client_id, state, emergency, prefix, rate_per_min, connection_fee,"
-    " initial_increment, subsequent_increment, max_seconds, cost, billable_seconds, trunk_id,"
-    " reseller_levels FROM calls WHERE id = :call_id")
+    " initial_increment, subsequent_increment, max_seconds, cost, billable_seconds,"
+    " reseller_levels, " + buy_side.COLUMNS + " FROM calls WHERE id = :call_id")
 _SETTLE = text(
     "UPDATE calls SET state = 'settled', settled_at = :now, answered_seconds = :answered,"
     " answered_ms = :answered_ms,"
@@ -183,21 +185,24 @@ def _authorize_once(engine: Engine, request: CallRequest, now: datetime, limits:
                                                rating_digits(request.number))
             decision = decide_levels(request, client, rate, levels, limits.max_call_seconds,
                                      limits.dial_template)
-            # issue 22: the trunk (after every check of every level; no route group: as before)
-            # under resellers, routing is the operator's side: the top level (charges[-1])
+            # issue 22: the trunks (after every check of every level; no route group: as
+            # before); under resellers, routing is the operator's side: the top level
             top = decision.charges[-1] if decision.charges else None
-            admission, route = trunks.route_admission(conn, request, row, decision.admission, now,
+            admission, route = trunks.route_admission(conn, request, row, decision.admission,
                                                       top, seen)
-            rejected_by = decision.rejected_by
-            if not admission.allowed and decision.admission.allowed:
-                rejected_by = None  # no-route is the operator's refusal, not a level's
-            call_id = _record(conn, request, client, admission, now, limits, context,
-                              rejected_by, len(decision.charges) if admission.allowed else 0,
-                              route.trunk.trunk_id if admission.allowed and route.trunk else None)
+            # a refusal after every level allowed the call (no-route) is the operator's
+            rejected_by = None if decision.admission.allowed else decision.rejected_by
+
+            def record(admission: Admission, trunk: Candidate | None) -> int:
+                return _record(conn, request, client, admission, now, limits, context,
+                               rejected_by, len(decision.charges) if admission.allowed else 0,
+                               trunk)
+            # a routed call's INSERT takes its trunk (schema 177): no-route if none would
+            admission, route, call_id = trunks.record_routed(route, admission, request.number,
+                                                             record)
             if admission.allowed:
                 conn.execute(_COUNT_ADMISSION, {"client_id": client.id})
                 resellers.record_charges(conn, call_id, decision.charges, now)
-                trunks.take_routed(conn, call_id, route, now)
         except resellers.PathMoved as exc:
             raise NotCommitted(str(exc)) from exc
         except DBAPIError as exc:
@@ -240,10 +245,12 @@ def _snapshot(conn: Connection, row, request: CallRequest
 def _record(conn: Connection, request: CallRequest, client: ClientSnapshot | None,
             admission: Admission, now: datetime, limits: Limits, context: CallContext,
             rejected_by: str | None = None, reseller_levels: int = 0,
-            trunk_id: int | None = None) -> int:
-    """INSERT the call; `trunk_id`: the trunk authorize took (its attempt is inserted after,
-    and the attempt trigger then has no call row to change)."""
+            trunk: Candidate | None = None) -> int:
+    """INSERT the call; `trunk`: the trunk a live call takes, its buy rate copied. The
+    row's trigger inserts the call's first attempt on it (schema 177), or the database
+    refuses the trunk and the INSERT with it (trunks.TRUNK_REFUSED)."""
     rate = admission.rate
+    buy = trunk.buy if trunk is not None else None
     expires = None
     if admission.allowed:
         expires = now + timedelta(seconds=admission.max_seconds + limits.stale_grace_seconds)
@@ -268,7 +275,12 @@ def _record(conn: Connection, request: CallRequest, client: ClientSnapshot | Non
         "channel": context.channel[:128] or None,
         "server": context.server[:64] or None,
         "asterisk": context.asterisk[:64] or None,
-        "trunk_id": trunk_id,
+        "trunk_id": trunk.trunk_id if trunk is not None else None,
+        "buy_prefix": buy.prefix if buy else None,
+        "buy_rate": buy.rate_per_min if buy else None,
+        "buy_fee": buy.connection_fee if buy else None,
+        "buy_initial": buy.initial_increment if buy else None,
+        "buy_subsequent": buy.subsequent_increment if buy else None,
         "now": now,
         "expires_at": expires,
     })
@@ -296,7 +308,7 @@ def _settle_once(engine: Engine, call_id: int, answered_ms: int | None, dial_sta
             if call.state in ("settled", "rejected"):
                 return Settlement(found=True, state=call.state, cost=call.cost, changed=False)
             charge = _charge(call, answered_ms, dial_status)
-            buy = buy_side.carrier_charge(conn, call_id, call.trunk_id, answered_ms, dial_status)
+            buy = buy_side.carrier_charge(call, answered_ms, dial_status)
             updated = conn.execute(_SETTLE, {
                 "now": now, "answered": _started_seconds(answered_ms), "answered_ms": answered_ms,
                 "dial_status": dial_status[:16] or None, "billable": charge.billable_seconds,

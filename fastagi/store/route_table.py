@@ -140,13 +140,13 @@ class RouteTable:
         return found
 
     def candidates(self, group: Group) -> list[routing.Candidate]:
-        """The group's trunks, unpriced and uncounted (buy rate and live count come later)."""
+        """The group's trunks, unpriced (their buy rates come later)."""
         found = []
         for route in group.routes:
             trunk = self.trunks[route.trunk_id]
             found.append(routing.Candidate(
                 trunk_id=route.trunk_id, name=trunk.name, endpoint=trunk.endpoint,
-                status=trunk.status, capacity=trunk.capacity, live=0, cooled_until=None,
+                status=trunk.status, capacity=trunk.capacity,
                 priority=route.priority, allow_loss=route.allow_loss, buy=None,
                 calls_per_second=trunk.calls_per_second))
         return found

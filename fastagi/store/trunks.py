@@ -1,36 +1,50 @@
-"""Trunk routing transactions (issue 22): pick a call's trunk, take and release capacity,
+"""Trunk routing transactions (issue 22): pick a call's trunks, take and release capacity,
 fail over, count failures and cool-downs.
 
 The functions taking `conn` run inside the caller's transaction (authorize, settle, the
-stale sweep); `failover()` is a unit of work of its own. Lock order: the client's rows
-first (authorize: clients, then client_accounts) or the call's row (failover, settle),
-and trunk_states rows last, one at a time in the call's order of preference (a call only
-locks another trunk after the one it holds was full or cooling down; two calls that each
-hold a full trunk the other wants next deadlock, and InnoDB's deadlock detection makes one
-of them retry).
+stale sweep); `failover()` is a unit of work of its own.
+
+The database takes a trunk (schema 177): every INSERT of a live call_attempts row locks
+the trunk's trunk_states row and is refused in words (TRUNK_REFUSED) when the trunk is
+full, cooling down or over its calls per second, checked under that lock, so takes of one
+trunk are serialized across servers and Galera nodes. Python orders the usable trunks
+(`choose`) and takes the first one the database accepts (`take_first`). Authorize names
+the trunk in its calls INSERT, whose trigger inserts the call's first attempt: a routed
+call costs no statement more than an unrouted one. Failover inserts the next attempt.
+
+Lock order: the client's rows first (authorize: clients, then client_accounts) or the
+call's row (failover, settle), and trunk_states rows last, one at a time in the call's
+order of preference (a call only locks another trunk after the one it holds refused it;
+two calls that each hold a refusing trunk the other wants next deadlock, and InnoDB's
+deadlock detection makes one of them retry).
 
 Capacity is never stored: it is the count of live attempts of live calls on the trunk,
-read once its trunk_states row is locked, so it includes every take any server committed
-before the lock was granted, and a release (an attempt or its call leaving 'live') needs
-no lock at all.
+read once its trunk_states row is locked, so a release (an attempt or its call leaving
+'live') needs no lock at all.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Callable, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from fastagi import reasons
 from fastagi.billing import routing
 from fastagi.billing.admission import reject
 from fastagi.billing.rating import Rate
-from fastagi.db.retry import with_retry
+from fastagi.db.retry import mysql_errno, with_retry
 from fastagi.store import route_table
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_PREFIX_LENGTH = 32
 _PREFIXES = ", ".join(f"LEFT(:digits, {n})" for n in range(1, MAX_PREFIX_LENGTH + 1))
@@ -133,43 +147,12 @@ def seen_routes(row, params: dict) -> SeenRoutes:
                       buy=buy)
 
 
-# Lock ONE trunk's state row and count its live attempts of live calls, in one statement.
-# The count is a non-locking read evaluated after the row lock is granted, and InnoDB
-# gives a READ COMMITTED statement its read view at its first consistent read, so it sees
-# every take committed before the lock was granted (tests/routing: test_count_under_the_lock
-# _sees_the_take_committed_while_waiting). With several rows in one statement that would
-# NOT hold (the view made for the first row would be reused for the next): so one row per
-# statement, in the call's order of preference.
-# The trunk's calls_per_second is read the same way (a subquery, not a join: FOR UPDATE
-# would lock the trunks row too, which admins edit), and with it the takes that count
-# against its limit (routing.rate_allows), read in that same view, after the lock: every
-# take holds this row lock until it commits, so the takes of one trunk are serialized and
-# each sees every take committed before it: the count is exact, across servers (and
-# Galera nodes: each take writes the row, trunk_states.admitted_attempts, so two nodes'
-# takes conflict at certification and one is retried, seeing the other's).
-# - recent (cps >= 1): its attempts, of any state (the carrier saw each INVITE), with
-#   started_at > :since, the start of the one-second window (routing.window_start, from
-#   the server's `now`: never the database's clock, as started_at is the server's too);
-# - last_take (cps < 1, at most one take per window): its latest started_at, compared
-#   in Python with the window start, whose length depends on the limit read here.
-# Both use ix_call_attempts_trunk_started (schema 118), a range / a single index dive; a
-# trunk without a limit (NULL) reads neither.
-_LOCK_AND_COUNT_SQL = (
-    "SELECT s.trunk_id, s.cooled_until,"
-    " (SELECT COUNT(*) FROM call_attempts a JOIN calls c ON c.id = a.call_id"
-    "  WHERE a.trunk_id = s.trunk_id AND a.state = 'live' AND c.state = 'live') AS live{cps}"
-    " FROM trunk_states s WHERE s.trunk_id = :t FOR UPDATE")
-# A trunk with a calls-per-second limit (trunks.calls_per_second, read with the route
-# group like its capacity) also counts, in the same statement and read view, its takes of
-# the last second (a limit of 1 or more), or reads its latest take (below 1: one take per
-# 1/cps seconds). A trunk without a limit reads neither.
-_LOCK_AND_COUNT = text(_LOCK_AND_COUNT_SQL.format(cps=""))
-_LOCK_AND_COUNT_RECENT = text(_LOCK_AND_COUNT_SQL.format(
-    cps=", (SELECT COUNT(*) FROM call_attempts r"
-        "  WHERE r.trunk_id = s.trunk_id AND r.started_at > :since) AS recent"))
-_LOCK_AND_COUNT_LAST = text(_LOCK_AND_COUNT_SQL.format(
-    cps=", (SELECT MAX(r.started_at) FROM call_attempts r"
-        "  WHERE r.trunk_id = s.trunk_id) AS last_take"))
+# The trunk's take refused by the database (schema 177, call_attempts' BEFORE INSERT
+# trigger, under the trunk's row lock): full, cooling down, over its calls per second or
+# disabled, the message says which. The statement is undone, the transaction goes on.
+TRUNK_REFUSED = 32022
+# A failover's take (authorize's is its calls INSERT: schema 177); its trigger copies the
+# trunk and its buy rate onto the call.
 _INSERT_ATTEMPT = text(
     "INSERT INTO call_attempts (call_id, attempt, trunk_id, state, started_at, buy_prefix,"
     " buy_rate_per_min, buy_connection_fee, buy_initial_increment, buy_subsequent_increment)"
@@ -180,11 +163,13 @@ _INSERT_ATTEMPT = text(
 @dataclass(frozen=True)
 class Route:
     """The routing of one call. `routed` False: no route group exists at all (the dial
-    template is used). Otherwise `trunk` is the trunk taken, or None: no usable trunk."""
+    template is used). Otherwise `order` holds the trunks the call may try to take, best
+    first, and `trunk` the one taken (None: not yet, or every one refused)."""
 
     routed: bool
     group_id: int | None = None
     max_tries: int = 0
+    order: tuple[routing.Candidate, ...] = ()
     trunk: routing.Candidate | None = None
 
     def dial_target(self, number: str) -> str:
@@ -207,8 +192,7 @@ def _candidates_read(conn: Connection, plan_key: int, digits: str):
     group = rows[0]
     found = [routing.Candidate(
         trunk_id=r.trunk_id, name=r.name, endpoint=r.endpoint, status=r.status,
-        capacity=r.capacity, live=0, cooled_until=None, priority=r.priority,
-        allow_loss=bool(r.allow_loss), buy=None, calls_per_second=r.calls_per_second)
+        capacity=r.capacity, priority=r.priority, allow_loss=bool(r.allow_loss), buy=None)
         for r in rows if r.trunk_id is not None]
     return group, found
 
@@ -259,35 +243,14 @@ def _buy_rates(conn: Connection, ids: list[int], digits: str) -> dict[int, Rate]
                                     {**params, "digits": digits}))
 
 
-def _lock_and_count(conn: Connection, trunk_id: int, now: datetime,
-                    calls_per_second: Decimal | None = None):
-    """Lock the trunk's state row and count what is counted under it (see _LOCK_AND_COUNT)."""
-    statement, params = _LOCK_AND_COUNT, {"t": trunk_id}
-    if calls_per_second is not None and calls_per_second >= 1:
-        statement, params["since"] = _LOCK_AND_COUNT_RECENT, routing.window_start(now)
-    elif calls_per_second is not None:
-        statement = _LOCK_AND_COUNT_LAST
-    row = conn.execute(statement, params).first()
-    if row is None:
-        # no state row (made by trunks' AFTER INSERT trigger; someone deleted it): make it
-        conn.execute(text("INSERT IGNORE INTO trunk_states (trunk_id) VALUES (:t)"),
-                     {"t": trunk_id})
-        row = conn.execute(statement, params).one()
-    return row
-
-
 def choose(conn: Connection, plan_id: int | None, number: str, sell: Rate | None,
-           now: datetime, tried: frozenset[int] = frozenset(),
-           seen: SeenRoutes | None = None) -> Route:
-    """Pick the trunk for a call (not taken yet: `take` records it). `sell`: the rate the
-    client pays (None: not rated, no margin check); `tried`: trunks this call already had;
-    `seen`: the route table's version (and buy rates) the transaction already read.
-
-    Only the trunk taken is locked (and any full, cooling or rate-limited one tried before
-    it; capacity, cool-down and calls per second are checked under its lock): the
-    trunks are ordered and margin-checked without locks, then locked one at a time in that
-    order until one has room. Two calls each holding a full trunk the other wants next
-    deadlock; InnoDB detects it and the transaction is retried (fastagi.db.retry)."""
+           tried: frozenset[int] = frozenset(), seen: SeenRoutes | None = None) -> Route:
+    """The trunks a call may try to take, best first (none taken: `take_first` takes
+    them). `sell`: the rate the client pays (None: not rated, no margin check); `tried`:
+    trunks this call already had; `seen`: the route table's version (and buy rates) the
+    transaction already read. No lock is taken: the trunks are ordered and margin-checked
+    from what was read; capacity, cool-down and calls per second are checked by the
+    database when one is taken."""
     digits = rating_digits(number)
     group, candidates, table = _group_and_candidates(conn, plan_id or 0, digits, seen)
     if group is None:
@@ -296,36 +259,50 @@ def choose(conn: Connection, plan_id: int | None, number: str, sell: Rate | None
     route = Route(routed=True, group_id=group_id, max_tries=max_tries)
     if len(tried) >= route.max_tries:
         return route
-    lockable = [c for c in candidates
+    takable = [c for c in candidates
                 if c.status == "active" and c.capacity > 0 and c.trunk_id not in tried]
-    if not lockable:
+    if not takable:
         return route
     buy = seen.buy if seen is not None and seen.buy is not None else {}
     priced = seen.priced if seen is not None else frozenset()
-    missing = [c.trunk_id for c in lockable if c.trunk_id not in priced]
+    missing = [c.trunk_id for c in takable if c.trunk_id not in priced]
     if missing and table is not None and table.buy is not None:
         # the copy is current for the version this transaction read, and every change of
         # trunk_rates gives a new version (schema 119): its buy rates are the table's
         buy = {**buy, **table.buy_rates(digits, missing)}
     elif missing:  # trunks whose buy rates the usage query did not read
         buy = {**buy, **_buy_rates(conn, missing, digits)}
-    offers = [replace(c, buy=buy.get(c.trunk_id)) for c in lockable]
-    for c in routing.usable_order(offers, ordering, routing.margin_rate(sell), now, tried):
-        state = _lock_and_count(conn, c.trunk_id, now, c.calls_per_second)
-        current = replace(c, live=state.live, cooled_until=state.cooled_until,
-                          recent=getattr(state, "recent", None),
-                          last_take=getattr(state, "last_take", None))
-        if routing.skip_reason(current, None, now, tried) is None:
-            return replace(route, trunk=current)
-    return route
+    offers = [replace(c, buy=buy.get(c.trunk_id)) for c in takable]
+    order = routing.usable_order(offers, ordering, routing.margin_rate(sell), tried)
+    return replace(route, order=tuple(order))
+
+
+def take_first(route: Route, insert: Callable[[routing.Candidate], T]
+               ) -> tuple[Route, T | None]:
+    """Take the first trunk of `route.order` the database accepts: `insert(trunk)` runs the
+    INSERT that takes it (authorize: the calls row; failover: the attempt) and returns its
+    result. A trunk the database refuses (TRUNK_REFUSED, under its row lock) is left for
+    the next one; any other error is raised. Returns the route with the trunk taken, or
+    with `trunk` None when every one refused, and the insert's result."""
+    for trunk in route.order:
+        try:
+            result = insert(trunk)
+        except DBAPIError as exc:
+            if mysql_errno(exc) != TRUNK_REFUSED:
+                raise
+            log.debug("trunk not taken: %s", exc.orig)
+            continue
+        return replace(route, trunk=trunk), result
+    return route, None
 
 
 def take(conn: Connection, call_id: int, attempt: int, trunk: routing.Candidate,
          now: datetime) -> None:
-    """Record attempt `attempt` of the call on `trunk` (its trunk_states row is locked by
-    `choose`): the live attempt holds one unit of capacity; the buy rate is copied. The
-    AFTER INSERT trigger counts the take on trunk_states and sets calls.trunk_id; its
-    started_at is what later takes count against the trunk's calls per second."""
+    """Record attempt `attempt` of the call on `trunk`: the live attempt holds one unit of
+    capacity; the buy rate is copied. Its triggers (schema 177) check the take under the
+    trunk's row lock (refused: TRUNK_REFUSED), count it on trunk_states and copy the trunk
+    and its buy rate onto the call; its started_at is what later takes count against the
+    trunk's calls per second."""
     buy = trunk.buy
     conn.execute(_INSERT_ATTEMPT, {
         "call_id": call_id, "attempt": attempt, "trunk_id": trunk.trunk_id, "now": now,
@@ -461,8 +438,7 @@ def _candidate_of(attempt) -> routing.Candidate:
                    attempt.buy_initial_increment, attempt.buy_subsequent_increment)
     return routing.Candidate(trunk_id=attempt.trunk_id, name=attempt.name,
                              endpoint=attempt.endpoint, status=attempt.status,
-                             capacity=attempt.capacity, live=0, cooled_until=None,
-                             priority=0, allow_loss=False, buy=buy)
+                             capacity=attempt.capacity, priority=0, allow_loss=False, buy=buy)
 
 
 def _count_failure(conn: Connection, trunk_id: int, now: datetime) -> None:
@@ -504,25 +480,27 @@ def _next_trunk(conn: Connection, call, attempts, now: datetime) -> Failover:
         sell = Rate(priced.prefix or "", priced.rate_per_min, priced.connection_fee,
                     priced.initial_increment, priced.subsequent_increment)
     tried = frozenset(a.trunk_id for a in attempts)
-    route = choose(conn, plan.rate_plan_id if plan else None, call.number, sell, now, tried,
+    route = choose(conn, plan.rate_plan_id if plan else None, call.number, sell, tried,
                    SeenRoutes(version=call.route_version))
+    route, _ = take_first(route, lambda trunk: take(conn, call.id, len(attempts) + 1, trunk,
+                                                    now))
     if route.trunk is None:
         # the call record says so (calls.route_outcome; call_rejections shows it): written
         # under the call's row lock, while it is live; settle and the sweep leave it alone
         conn.execute(_NO_ROUTE, {"call_id": call.id})
         return Failover(found=True, outcome=NO_ROUTE, number=call.number)
-    take(conn, call.id, len(attempts) + 1, route.trunk, now)
     return Failover(found=True, outcome=ALLOW, trunk=route.trunk, number=call.number)
 
 
 # ---- authorize's hooks ------------------------------------------------------------------
 
-def route_admission(conn: Connection, request, client_row, admission, now: datetime,
+def route_admission(conn: Connection, request, client_row, admission,
                     top=None, seen: SeenRoutes | None = None):
-    """Authorize's part, after every client check passed: the call's trunk. Returns the
-    admission (unchanged; with the trunk's dial target; or rejected `no-route`) and the
-    Route. Not routed: refusals, inbound calls, emergency numbers (their own route, never
-    refused for capacity, margin or cool-down), installs without route groups.
+    """Authorize's part, after every client check passed: the call's trunks, best first
+    (`record_routed` takes one). Returns the admission (unchanged, or rejected `no-route`
+    when no trunk is usable) and the Route. Not routed: refusals, inbound calls, emergency
+    numbers (their own route, never refused for capacity, margin or cool-down), installs
+    without route groups.
 
     `top`: for a client under resellers, the top reseller's LevelCharge (the client of
     master that pays the operator). Routing is the operator's side: the route set of the
@@ -534,14 +512,23 @@ def route_admission(conn: Connection, request, client_row, admission, now: datet
     plan_id, sell = client_row.rate_plan_id, admission.rate
     if top is not None:
         plan_id, sell = top.plan_id, top.rate
-    route = choose(conn, plan_id, request.number, sell, now, seen=seen)
-    if not route.routed:
-        return admission, route
-    if route.trunk is None:
+    route = choose(conn, plan_id, request.number, sell, seen=seen)
+    if route.routed and not route.order:
         return reject(reasons.NO_ROUTE, admission.rate), route
-    return replace(admission, dial_target=route.dial_target(request.number)), route
+    return admission, route
 
 
-def take_routed(conn: Connection, call_id: int, route: Route, now: datetime) -> None:
+def record_routed(route: Route, admission, number: str,
+                  record: Callable[..., int]) -> tuple[object, Route, int]:
+    """Authorize's record of the call: `record(admission, trunk)` INSERTs the calls row
+    and returns its id. A routed call names its trunk (and its buy rate) there, and the row's trigger takes
+    it (schema 177): the first of `route.order` the database accepts, whose dial target the
+    admission then gets; every one refused: the call is recorded rejected, no-route. Returns the
+    admission recorded, the route (with the trunk taken) and the call id."""
+    if not admission.allowed or not route.order:
+        return admission, route, record(admission, None)
+    route, call_id = take_first(route, lambda trunk: record(admission, trunk))
     if route.trunk is not None:
-        take(conn, call_id, 1, route.trunk, now)
+        return replace(admission, dial_target=route.dial_target(number)), route, call_id
+    refused = reject(reasons.NO_ROUTE, admission.rate)
+    return refused, route, record(refused, None)

@@ -66,6 +66,9 @@ def test_routed_call_takes_the_first_trunk_and_copies_its_buy_rate(engine, two_t
     assert tuple(attempt) == (1, first, "live", "44", Decimal("0.050000"), 60)
     assert scalar(engine, "SELECT admitted_attempts FROM trunk_states WHERE trunk_id = :t",
                   t=first) == 1
+    # the call carries the same copy (schema 177: its INSERT took the trunk)
+    assert scalar(engine, "SELECT JSON_ARRAY(buy_prefix, buy_rate_per_min, buy_initial_increment)"
+                  " FROM calls WHERE id = :i", i=got.call_id) == '["44", 0.050000, 60]'
 
 
 def test_full_trunk_moves_to_the_next_then_no_route(engine, two_trunks):
@@ -184,7 +187,9 @@ def test_failover_releases_counts_and_takes_the_next(engine, two_trunks):
                                    " hangup_cause FROM call_attempts WHERE call_id = :i"
                                    " ORDER BY attempt", i=call)] == [
         (1, first, "failed", "CONGESTION", 34), (2, second, "live", None, None)]
-    assert scalar(engine, "SELECT trunk_id FROM calls WHERE id = :i", i=call) == second
+    # the call names the second trunk now, with the second's buy rate
+    assert scalar(engine, "SELECT JSON_ARRAY(trunk_id, buy_prefix, buy_rate_per_min) FROM calls"
+                  " WHERE id = :i", i=call) == f'[{second}, "44", 0.060000]'
     assert scalar(engine, "SELECT consecutive_failures FROM trunk_states WHERE trunk_id = :t",
                   t=first) == 1
     # a repeat of the same request answers the same and takes nothing more
@@ -294,39 +299,53 @@ def test_cooldown_is_shared_by_servers_on_their_own_connections(engine, db_url, 
         other.dispose()
 
 
-def test_count_under_the_lock_sees_the_take_committed_while_waiting(engine, two_trunks):
-    """The lock-and-count statement (one trunk_states row, its live attempts counted in a
-    subquery) waits for a take in progress and then counts it: the count's read view is
-    made after the lock is granted. If MariaDB ever made it at the statement's start, the
-    waiting call would not see the take and could go over capacity (or over its calls per
-    second, counted in that same view): this test fails then."""
+@pytest.mark.parametrize("capacity, cps, refusal", [
+    (2, None, "trunk first is full: 2 live calls, capacity 2"),
+    (100, 2, "trunk first took 2 calls in the last second: its limit is 2.00 calls a second"),
+])
+def test_a_take_waiting_on_the_lock_counts_the_take_committed_meanwhile(
+        engine, two_trunks, capacity, cps, refusal):
+    """A take (here authorize's: a live calls row naming the trunk, whose trigger inserts
+    the attempt) waits for a take in progress on the same trunk and then counts it: the
+    trigger's read view is made after the trunk's lock is granted (schema 177). If MariaDB
+    ever made it at the statement's start, the waiting take would not see the other and
+    could go over capacity (or over its calls per second, counted in that same view): this
+    test fails then."""
     import threading
     import time
     first, _ = two_trunks
-    execute(engine, "UPDATE trunks SET calls_per_second = 100 WHERE id = :t", t=first)
-    calls.authorize(engine, out(), NOW, LIMITS)          # on `first`: 1 live
+    execute(engine, "UPDATE trunks SET capacity = :c, calls_per_second = :r WHERE id = :t",
+            c=capacity, r=cps, t=first)
+    calls.authorize(engine, out(), NOW, LIMITS)          # on `first`: 1 live, 1 this second
     holder = engine.connect()
     other = calls.authorize(engine, out(), NOW, LIMITS).call_id
     # a second live call whose take is in progress: its attempt inserted under the lock
     execute(engine, "DELETE FROM call_attempts WHERE call_id = :c", c=other)
     tx = holder.begin()
-    holder.execute(trunks.text("SELECT trunk_id FROM trunk_states WHERE trunk_id = :t FOR UPDATE"),
-                   {"t": first})
     holder.execute(trunks.text(
         "INSERT INTO call_attempts (call_id, attempt, trunk_id, state, started_at)"
         " VALUES (:c, 1, :t, 'live', :now)"), {"c": other, "t": first, "now": NOW})
     seen = {}
+    client = scalar(engine, "SELECT id FROM clients WHERE code = 'acme'")
 
     def waiter():
         with engine.connect() as conn:
-            state = trunks._lock_and_count(conn, first, NOW, Decimal(100))
-            seen["live"], seen["recent"] = state.live, state.recent
+            try:
+                # VALUES, as authorize sends it (an INSERT ... SELECT would make its read
+                # view at its SELECT, before the lock: docs/admin-sql.md says so)
+                conn.execute(trunks.text(
+                    "INSERT INTO calls (client_id, client_code, direction, number, state,"
+                    " trunk_id, authorized_at) VALUES (:c, 'acme', 'out', :n, 'live', :t, :now)"),
+                    {"c": client, "n": UK, "t": first, "now": NOW})
+                seen["refusal"] = None
+            except trunks.DBAPIError as exc:
+                seen["refusal"] = (trunks.mysql_errno(exc), exc.orig.args[1])
             conn.rollback()
     thread = threading.Thread(target=waiter)
     thread.start()
     time.sleep(1.0)                        # the waiter is blocked on the row lock now
-    assert "live" not in seen
+    assert "refusal" not in seen
     tx.commit()
     holder.close()
     thread.join(10)
-    assert (seen["live"], seen["recent"]) == (2, 2)
+    assert seen["refusal"] == (trunks.TRUNK_REFUSED, refusal)

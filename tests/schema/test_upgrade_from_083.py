@@ -145,8 +145,8 @@ def test_upgrade_from_083_keeps_balances_ledger_and_calls(empty_db_url, tmp_path
             reseller_columns = conn.execute(text(
                 "SELECT DISTINCT rejected_by, reseller_levels FROM calls")).all()
             routing_columns = conn.execute(text(
-                "SELECT DISTINCT trunk_id, buy_billable_seconds, buy_cost, margin, route_outcome"
-                " FROM calls")).all()
+                "SELECT DISTINCT trunk_id, buy_billable_seconds, buy_cost, margin, route_outcome,"
+                " buy_prefix, buy_rate_per_min FROM calls")).all()
             parents = dict(conn.execute(text(
                 "SELECT CASE WHEN c.parent_id IS NULL AND c.code = 'master' THEN 'master'"
                 " WHEN p.code = 'master' THEN 'master''s' ELSE 'other' END AS k, COUNT(*)"
@@ -188,13 +188,16 @@ def test_upgrade_from_083_keeps_balances_ledger_and_calls(empty_db_url, tmp_path
     # clients.parent_id (master for every client but master) and calls.rejected_by /
     # reseller_levels (NULL / 0: no reseller above any client then), clients.resells (0:
     # nobody had clients of its own), the routing's calls.trunk_id / buy_billable_seconds /
-    # buy_cost / margin / route_outcome (NULL: no call went through a trunk then)
-    assert routing_columns == [(None, None, None, None, None)]
+    # buy_cost / margin / route_outcome / buy_* (NULL: no call went through a trunk then)
+    assert routing_columns == [(None,) * 7]
     assert added == {"clients": ["parent_id", "opening_balance", "low_balance_threshold",
                                  "resells"],
                      "payments": ["allow_below_floor"],
-                     "calls": ["rejected_by", "reseller_levels", "trunk_id", "answered_ms",
-                               "buy_billable_seconds", "buy_cost", "margin", "route_outcome"],
+                     "calls": ["rejected_by", "reseller_levels", "trunk_id", "buy_prefix",
+                               "buy_rate_per_min", "buy_connection_fee",
+                               "buy_initial_increment", "buy_subsequent_increment",
+                               "answered_ms", "buy_billable_seconds", "buy_cost", "margin",
+                               "route_outcome"],
                      "campaigns": [], "rates": []}
     assert reseller_columns == [(None, 0)]
     assert parents == {"master": 1, "other": 0, "master's": 200}

@@ -32,13 +32,105 @@ CREATE TABLE `call_attempts` (
   CONSTRAINT `ck_call_attempts_ended` CHECK (`state` = 'live' or `ended_at` is not null)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci COMMENT='Each trunk a call was dialled through, its outcome and the buy rate copied (system-kept)';
 
+-- BEFORE INSERT
+DELIMITER //
+CREATE TRIGGER call_attempts_before_insert BEFORE INSERT ON call_attempts FOR EACH ROW
+BEGIN
+  DECLARE missing TINYINT DEFAULT 0;
+  DECLARE cooled DATETIME(3);
+  DECLARE live INT;
+  DECLARE trunk_name VARCHAR(64);
+  DECLARE trunk_status VARCHAR(16);
+  DECLARE trunk_capacity INT;
+  DECLARE cps DECIMAL(6,2);
+  DECLARE hundredths INT;
+  DECLARE window_ms INT;
+  DECLARE recent INT;
+  DECLARE last_take DATETIME(3);
+  DECLARE refusal VARCHAR(255);
+  DECLARE CONTINUE HANDLER FOR NOT FOUND SET missing = 1;
+  IF NEW.state = 'live' THEN
+
+
+
+    SELECT s.cooled_until,
+           (SELECT COUNT(*) FROM call_attempts a JOIN calls c ON c.id = a.call_id
+             WHERE a.trunk_id = s.trunk_id AND a.state = 'live' AND c.state = 'live'),
+           (SELECT t.status FROM trunks t WHERE t.id = s.trunk_id)
+      INTO cooled, live, trunk_status
+      FROM trunk_states s WHERE s.trunk_id = NEW.trunk_id FOR UPDATE;
+    IF missing THEN
+
+
+      SET missing = 0;
+      INSERT IGNORE INTO trunk_states (trunk_id) VALUES (NEW.trunk_id);
+      SELECT s.cooled_until,
+             (SELECT COUNT(*) FROM call_attempts a JOIN calls c ON c.id = a.call_id
+               WHERE a.trunk_id = s.trunk_id AND a.state = 'live' AND c.state = 'live'),
+             (SELECT t.status FROM trunks t WHERE t.id = s.trunk_id)
+        INTO cooled, live, trunk_status
+        FROM trunk_states s WHERE s.trunk_id = NEW.trunk_id FOR UPDATE;
+    END IF;
+    IF NOT missing THEN
+      SELECT name, capacity, calls_per_second INTO trunk_name, trunk_capacity, cps
+        FROM trunks WHERE id = NEW.trunk_id;
+
+
+
+
+
+
+
+      SET hundredths = cps * 100;
+      IF hundredths >= 100 THEN
+        SELECT COUNT(*) INTO recent FROM call_attempts
+          WHERE trunk_id = NEW.trunk_id AND started_at > NEW.started_at - INTERVAL 1 SECOND;
+      ELSEIF hundredths > 0 THEN
+        SET window_ms = (100000 + hundredths - 1) DIV hundredths;
+        SELECT MAX(started_at) INTO last_take FROM call_attempts WHERE trunk_id = NEW.trunk_id;
+      END IF;
+      IF trunk_status <> 'active' THEN
+        SET refusal = CONCAT('trunk ', trunk_name, ' is disabled: trunks.status is ', trunk_status);
+      ELSEIF live >= trunk_capacity THEN
+        SET refusal = CONCAT('trunk ', trunk_name, ' is full: ', live, ' live calls, capacity ',
+                             trunk_capacity);
+      ELSEIF cooled > NEW.started_at THEN
+        SET refusal = CONCAT('trunk ', trunk_name, ' is cooling down until ', cooled,
+                             ' UTC after failing too often in a row');
+      ELSEIF recent >= hundredths DIV 100 THEN
+        SET refusal = CONCAT('trunk ', trunk_name, ' took ', recent,
+                             ' calls in the last second: its limit is ', cps, ' calls a second');
+      ELSEIF last_take > NEW.started_at - INTERVAL window_ms * 1000 MICROSECOND THEN
+        SET refusal = CONCAT('trunk ', trunk_name, ' took a call at ', last_take,
+                             ' UTC: its limit of ', cps, ' calls a second allows one in any ',
+                             window_ms, ' ms');
+      END IF;
+      IF refusal IS NOT NULL THEN
+        SIGNAL SQLSTATE '45000' SET MYSQL_ERRNO = 32022, MESSAGE_TEXT = refusal;
+      END IF;
+    END IF;
+  END IF;
+END//
+DELIMITER ;
+
 -- AFTER INSERT
 DELIMITER //
 CREATE TRIGGER call_attempts_after_insert AFTER INSERT ON call_attempts FOR EACH ROW
 BEGIN
+  DECLARE call_trunk INT UNSIGNED;
   UPDATE trunk_states SET admitted_attempts = admitted_attempts + 1 WHERE trunk_id = NEW.trunk_id;
 
-  UPDATE calls SET trunk_id = NEW.trunk_id
-    WHERE id = NEW.call_id AND NOT (trunk_id <=> NEW.trunk_id);
+
+
+
+  SELECT trunk_id INTO call_trunk FROM calls WHERE id = NEW.call_id;
+  IF NOT (call_trunk <=> NEW.trunk_id) THEN
+    UPDATE calls SET trunk_id = NEW.trunk_id, buy_prefix = NEW.buy_prefix,
+                     buy_rate_per_min = NEW.buy_rate_per_min,
+                     buy_connection_fee = NEW.buy_connection_fee,
+                     buy_initial_increment = NEW.buy_initial_increment,
+                     buy_subsequent_increment = NEW.buy_subsequent_increment
+      WHERE id = NEW.call_id;
+  END IF;
 END//
 DELIMITER ;

@@ -26,6 +26,11 @@ CREATE TABLE `calls` (
   `server` varchar(64) DEFAULT NULL COMMENT 'FastAGI server that authorized the call',
   `asterisk` varchar(64) CHARACTER SET ascii COLLATE ascii_bin DEFAULT NULL COMMENT 'Asterisk box whose FastAGI request authorized the call: its address as the FastAGI server saw it; NULL for calls before schema 050',
   `trunk_id` int(10) unsigned DEFAULT NULL COMMENT 'Trunk of the attempt that carried (or last tried) the call; NULL: no trunk route (dial template, emergency, inbound)',
+  `buy_prefix` varchar(32) CHARACTER SET ascii COLLATE ascii_bin DEFAULT NULL COMMENT 'Buy rate of the trunk the call names (trunk_id), copied when taken: the carrier''s longest prefix for the number; NULL: no trunk, or no buy rate for the number',
+  `buy_rate_per_min` decimal(12,6) DEFAULT NULL COMMENT 'USD per minute the carrier of trunk_id charges, copied when taken',
+  `buy_connection_fee` decimal(12,6) DEFAULT NULL COMMENT 'USD the carrier of trunk_id charges once if answered, copied when taken',
+  `buy_initial_increment` int(11) DEFAULT NULL COMMENT 'Seconds the carrier of trunk_id bills first, copied when taken',
+  `buy_subsequent_increment` int(11) DEFAULT NULL COMMENT 'Seconds of each further billing step of the carrier of trunk_id, copied when taken',
   `authorized_at` datetime(3) NOT NULL COMMENT 'When the attempt was decided (UTC)',
   `expires_at` datetime(3) DEFAULT NULL COMMENT 'A live call not settled by then is closed as stale (max duration + grace)',
   `settled_at` datetime(3) DEFAULT NULL COMMENT 'When the call was settled or closed as stale (UTC)',
@@ -64,6 +69,17 @@ CREATE TABLE `calls` (
 DELIMITER //
 CREATE TRIGGER calls_after_insert AFTER INSERT ON calls FOR EACH ROW
 BEGIN
+
+
+
+  IF NEW.trunk_id IS NOT NULL AND NEW.state = 'live' THEN
+    INSERT INTO call_attempts (call_id, attempt, trunk_id, state, started_at, buy_prefix,
+                               buy_rate_per_min, buy_connection_fee, buy_initial_increment,
+                               buy_subsequent_increment)
+      VALUES (NEW.id, 1, NEW.trunk_id, 'live', NEW.authorized_at, NEW.buy_prefix,
+              NEW.buy_rate_per_min, NEW.buy_connection_fee, NEW.buy_initial_increment,
+              NEW.buy_subsequent_increment);
+  END IF;
 
   IF COALESCE(NEW.cost, 0) <> 0 THEN
     CALL ledger_move_balance(NEW.client_id, -NEW.cost);
