@@ -40,6 +40,7 @@ from fastagi.services import DbRunner, ServeConfig, Services
 from fastagi.settings import (Option, SettingsError, SettingsSource, add_options,
                               database_url, dataclass_defaults, load_options, source_from_args)
 from fastagi.store.alerts import missing_notifier_privilege
+from fastagi.store import route_table
 from fastagi.store.privileges import missing_privilege
 
 log = logging.getLogger(__name__)
@@ -218,6 +219,7 @@ class ServerRun:
 
         self.reactor = reactor
         self.config = config
+        self.engine = engine
         self.db = DbRunner(engine, reactor, reactor, config.db_pool_size, config.db_timeout)
         self.services = Services(clock=reactor, db=self.db, config=config)
         metrics = self.services.metrics
@@ -242,6 +244,10 @@ class ServerRun:
 
     def start(self) -> Deferred:
         self.db.start()
+        # The copy of the route table is made now, in the background, not at the first
+        # routed call: that call and the ones after it would read the tables meanwhile and
+        # share the CPU with the load (about 1-2 s per 100,000 buy rates).
+        route_table.copy_of(self.engine).refresh(self.engine)
         listening = serverFromString(self.reactor, self.config.listen).listen(self.factory)
         return listening.addCallbacks(self._listening, self._cannot_listen)
 

@@ -299,9 +299,10 @@ class RouteTableCopy:
                 # read the tables; look again in a while
                 pause = PAUSE_SECONDS if table is not None else RELOAD_SECONDS
                 if table is not None:
-                    log.debug("route table copy: %d groups, %d trunks in %.0f ms (version %s)",
-                              len(table.groups), len(table.trunks),
-                              (time.perf_counter() - started) * 1000, table.version)
+                    log.info("route table copy made: %d groups, %d trunks, %s buy-rate prefixes in"
+                             " %.0f ms (version %s)", len(table.groups), len(table.trunks),
+                             "no" if table.buy is None else len(table.buy),
+                             (time.perf_counter() - started) * 1000, table.version)
         except Exception:   # the calls go on reading the tables; tried again later
             log.warning("could not copy the route table; calls read it meanwhile",
                         exc_info=True)
