@@ -318,9 +318,8 @@ def _settle_once(engine: Engine, call_id: int, answered_ms: int | None, dial_sta
                 "buy_cost": buy.cost if buy else None,
             }).rowcount
             if updated == 1:
-                if call.trunk_id is not None:  # issue 22: release the trunk
-                    trunks.settle_attempt(conn, call_id, call.trunk_id, answered_ms, dial_status,
-                                          now)
+                # the call's live attempt (a trunk's unit) ended with it: calls' AFTER
+                # UPDATE trigger (schema 177)
                 if call.reseller_levels:
                     resellers.bill_levels(conn, call, charge, answered_ms, dial_status, now)
                 return Settlement(found=True, state="settled", cost=charge.cost, changed=True,
@@ -356,9 +355,7 @@ def close_stale(engine: Engine, now: datetime, batch: int = 1000) -> int:
     billed, kept for review). Safe with many servers: the UPDATE is conditional."""
     def work() -> int:
         with engine.begin() as conn:
-            closed = conn.execute(_CLOSE_STALE, {"now": now, "batch": batch}).rowcount
-            if closed:  # issue 22: their trunk attempts end too
-                trunks.end_attempts_of_closed_calls(conn, now)
-            return closed
+            # their trunk attempts end with them: calls' AFTER UPDATE trigger (schema 177)
+            return conn.execute(_CLOSE_STALE, {"now": now, "batch": batch}).rowcount
     return with_retry(work, idempotent=True)
 

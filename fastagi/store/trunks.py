@@ -1,8 +1,8 @@
 """Trunk routing transactions (issue 22): pick a call's trunks, take and release capacity,
 fail over, count failures and cool-downs.
 
-The functions taking `conn` run inside the caller's transaction (authorize, settle, the
-stale sweep); `failover()` is a unit of work of its own.
+The functions taking `conn` run inside authorize's transaction; `failover()` is a unit of
+work of its own.
 
 The database takes a trunk (schema 177): every INSERT of a live call_attempts row locks
 the trunk's trunk_states row and is refused in words (TRUNK_REFUSED) when the trunk is
@@ -18,9 +18,10 @@ order of preference (a call only locks another trunk after the one it holds refu
 two calls that each hold a refusing trunk the other wants next deadlock, and InnoDB's
 deadlock detection makes one of them retry).
 
-Capacity is never stored: it is the count of live attempts of live calls on the trunk,
-read once its trunk_states row is locked, so a release (an attempt or its call leaving
-'live') needs no lock at all.
+Capacity is never stored: it is the count of live attempts on the trunk, read once its
+trunk_states row is locked, so a release needs no lock at all: an attempt ending
+(failover), or its call leaving 'live' (settle, the stale sweep), whose trigger ends its
+live attempt then (schema 177).
 """
 
 from __future__ import annotations
@@ -312,39 +313,6 @@ def take(conn: Connection, call_id: int, attempt: int, trunk: routing.Candidate,
         "initial": buy.initial_increment if buy else None,
         "subsequent": buy.subsequent_increment if buy else None,
     })
-
-
-# ---- settle and the stale sweep ---------------------------------------------------------
-
-def settle_attempt(conn: Connection, call_id: int, trunk_id: int, answered_ms: int | None,
-                   dial_status: str, now: datetime) -> None:
-    """Settle's part (in its transaction, after the calls row): the call's live attempt
-    ends (answered, or ended without an answer), releasing its unit; a trunk that carried
-    the call to a final answer of the far end (anything but CHANUNAVAIL / CONGESTION)
-    starts its failures-in-a-row count again. `trunk_id`: calls.trunk_id, the trunk of the
-    call's last attempt."""
-    ended = conn.execute(text(
-        "UPDATE call_attempts SET state = :state, ended_at = :now, dial_status = :dial_status"
-        " WHERE call_id = :call_id AND state = 'live'"), {
-        "state": "answered" if answered_ms is not None else "ended", "now": now,
-        "dial_status": dial_status[:16] or None, "call_id": call_id}).rowcount
-    if ended and dial_status not in routing.FAILOVER_STATUSES:
-        # no write (so no Galera write-set) unless there was a count to reset
-        conn.execute(text("UPDATE trunk_states SET consecutive_failures = 0"
-                          " WHERE trunk_id = :t AND consecutive_failures > 0"),
-                     {"t": trunk_id})
-
-
-_END_ATTEMPTS_OF_CLOSED_CALLS = text(
-    "UPDATE call_attempts a JOIN calls c ON c.id = a.call_id"
-    " SET a.state = 'ended', a.ended_at = :now"
-    " WHERE a.state = 'live' AND c.state <> 'live'")
-
-
-def end_attempts_of_closed_calls(conn: Connection, now: datetime) -> int:
-    """The stale sweep's part: attempts of calls no longer live end too (their capacity
-    was already released when the call left 'live'; this keeps the records honest)."""
-    return conn.execute(_END_ATTEMPTS_OF_CLOSED_CALLS, {"now": now}).rowcount
 
 
 # ---- failover ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from fastagi import reasons
+from fastagi.billing import routing
 from fastagi.billing.admission import CallRequest
 from fastagi.store import calls, trunks
 from tests.callcontrol.tenants import add_client, add_plan, add_rate, default_plan_id
@@ -250,6 +251,40 @@ def test_failures_in_a_row_cool_the_trunk_down_and_success_resets(engine, two_tr
                   t=first) == NOW + timedelta(seconds=30)
     assert calls.authorize(engine, out(), NOW + timedelta(seconds=29), LIMITS).trunk == "second"
     assert calls.authorize(engine, out(), NOW + timedelta(seconds=31), LIMITS).trunk == "first"
+
+
+@pytest.mark.parametrize("status, answered_ms", [
+    ("ANSWER", 1000), ("BUSY", None), ("NOANSWER", None), ("CANCEL", None), ("", None),
+    ("CHANUNAVAIL", None), ("CONGESTION", None)])
+def test_settle_ends_the_attempt_and_resets_failures_unless_the_trunk_failed(
+        engine, two_trunks, status, answered_ms):
+    """Settle's calls UPDATE ends the call's live attempt (calls' AFTER UPDATE trigger,
+    schema 177); the trunk's failures in a row start again unless the Dial ended in what
+    fails over (routing.FAILOVER_STATUSES, which the trigger names too)."""
+    first, _ = two_trunks
+    execute(engine, "UPDATE trunk_states SET consecutive_failures = 2 WHERE trunk_id = :t",
+            t=first)
+    call = calls.authorize(engine, out(), NOW, LIMITS).call_id
+    calls.settle(engine, call, answered_ms, status, NOW + timedelta(seconds=5))
+    (attempt,) = rows(engine, "SELECT state, dial_status, ended_at FROM call_attempts"
+                      " WHERE call_id = :c", c=call)
+    assert tuple(attempt) == ("answered" if answered_ms else "ended", status or None,
+                              NOW + timedelta(seconds=5))
+    failures = scalar(engine, "SELECT consecutive_failures FROM trunk_states WHERE trunk_id = :t",
+                      t=first)
+    assert failures == (2 if status in routing.FAILOVER_STATUSES else 0)
+    assert live_on(engine, first) == 0
+
+
+def test_a_call_closed_by_hand_ends_its_attempt_and_gives_its_unit_back(engine, two_trunks):
+    first, _ = two_trunks
+    calls.authorize(engine, out(), NOW, LIMITS)
+    held = calls.authorize(engine, out(), NOW, LIMITS).call_id
+    assert calls.authorize(engine, out(), NOW, LIMITS).trunk == "second"     # first is full
+    execute(engine, "UPDATE calls SET state = 'stale', settled_at = :n WHERE id = :c",
+            n=NOW, c=held)
+    assert scalar(engine, "SELECT state FROM call_attempts WHERE call_id = :c", c=held) == "ended"
+    assert calls.authorize(engine, out(), NOW, LIMITS).trunk == "first"
 
 
 def test_stale_sweep_releases_and_ends_the_attempts(engine, two_trunks):

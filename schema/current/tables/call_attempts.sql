@@ -54,8 +54,8 @@ BEGIN
 
 
     SELECT s.cooled_until,
-           (SELECT COUNT(*) FROM call_attempts a JOIN calls c ON c.id = a.call_id
-             WHERE a.trunk_id = s.trunk_id AND a.state = 'live' AND c.state = 'live'),
+           (SELECT COUNT(*) FROM call_attempts a
+             WHERE a.trunk_id = s.trunk_id AND a.state = 'live'),
            (SELECT t.status FROM trunks t WHERE t.id = s.trunk_id)
       INTO cooled, live, trunk_status
       FROM trunk_states s WHERE s.trunk_id = NEW.trunk_id FOR UPDATE;
@@ -65,8 +65,8 @@ BEGIN
       SET missing = 0;
       INSERT IGNORE INTO trunk_states (trunk_id) VALUES (NEW.trunk_id);
       SELECT s.cooled_until,
-             (SELECT COUNT(*) FROM call_attempts a JOIN calls c ON c.id = a.call_id
-               WHERE a.trunk_id = s.trunk_id AND a.state = 'live' AND c.state = 'live'),
+             (SELECT COUNT(*) FROM call_attempts a
+               WHERE a.trunk_id = s.trunk_id AND a.state = 'live'),
              (SELECT t.status FROM trunks t WHERE t.id = s.trunk_id)
         INTO cooled, live, trunk_status
         FROM trunk_states s WHERE s.trunk_id = NEW.trunk_id FOR UPDATE;

@@ -150,6 +150,22 @@ BEGIN
   IF NEW.reseller_levels > 0 AND OLD.state = 'live' AND NEW.state <> 'live' THEN
     UPDATE call_charges SET live = 0 WHERE call_id = NEW.id;
   END IF;
+
+
+
+  IF NEW.trunk_id IS NOT NULL AND OLD.state = 'live' AND NEW.state <> 'live' THEN
+    UPDATE call_attempts
+      SET state = IF(NEW.state = 'settled' AND NEW.answered_ms IS NOT NULL, 'answered', 'ended'),
+          ended_at = COALESCE(NEW.settled_at, UTC_TIMESTAMP(3)),
+          dial_status = IF(NEW.state = 'settled', NEW.dial_status, dial_status)
+      WHERE call_id = NEW.id AND state = 'live';
+    IF ROW_COUNT() > 0 AND NEW.state = 'settled'
+       AND COALESCE(NEW.dial_status, '') NOT IN ('CHANUNAVAIL', 'CONGESTION') THEN
+
+      UPDATE trunk_states SET consecutive_failures = 0
+        WHERE trunk_id = NEW.trunk_id AND consecutive_failures > 0;
+    END IF;
+  END IF;
 END//
 DELIMITER ;
 
