@@ -17,6 +17,7 @@ from typing import Callable
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from fastagi.billing.decks import DeckRow, chunked
 
@@ -145,14 +146,41 @@ def write_now(conn: Connection, deck: DeckRef, rows: list[DeckRow], removed: lis
         f"rate_per_min = VALUES(rate_per_min), connection_fee = VALUES(connection_fee), "
         f"initial_increment = VALUES(initial_increment), "
         f"subsequent_increment = VALUES(subsequent_increment)")
-    for chunk in chunked(rows, CHUNK):
-        conn.exec_driver_sql(upsert, (deck.id, _batch(chunk)))
-        progress(len(chunk))
     delete = text(f"DELETE FROM {tables.live} WHERE {tables.owner_key} = :id AND prefix IN :prefixes"
                   ).bindparams(bindparam("prefixes", expanding=True))
-    for chunk in chunked(removed, CHUNK):
-        conn.execute(delete, {"id": deck.id, "prefixes": chunk})
-        progress(len(chunk))
+    # a buy deck gives the route table ONE new version, written after its rows (schema
+    # 178), not one a rate; the variable is reset whatever happens, as the connection goes
+    # back to the pool
+    defer = deck.kind == "trunk" and bool(rows or removed)
+    if defer:
+        conn.exec_driver_sql(_DEFER_VERSION)
+    try:
+        for chunk in chunked(rows, CHUNK):
+            conn.exec_driver_sql(upsert, (deck.id, _batch(chunk)))
+            progress(len(chunk))
+        for chunk in chunked(removed, CHUNK):
+            conn.execute(delete, {"id": deck.id, "prefixes": chunk})
+            progress(len(chunk))
+    except BaseException:
+        if defer:
+            _undefer_quietly(conn)
+        raise
+    if defer:
+        conn.exec_driver_sql(_UNDEFER_VERSION)
+        conn.exec_driver_sql("CALL route_table_changed()")
+
+
+_DEFER_VERSION = "SET @ict_route_version_deferred = 1"
+_UNDEFER_VERSION = "SET @ict_route_version_deferred = NULL"
+
+
+def _undefer_quietly(conn: Connection) -> None:
+    """Reset the deferral after a failed write (the transaction is rolled back: no version
+    is owed); a connection lost meanwhile took its session variable with it."""
+    try:
+        conn.exec_driver_sql(_UNDEFER_VERSION)
+    except DBAPIError:
+        pass
 
 
 def replace_pending(conn: Connection, deck: DeckRef, since: datetime) -> int:

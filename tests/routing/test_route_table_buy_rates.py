@@ -115,6 +115,46 @@ def test_a_buy_deck_import_gives_a_new_version_and_the_next_call_uses_it(
     assert calls.authorize(engine, out(), NOW, LIMITS).trunk == "second"
 
 
+def test_a_buy_deck_import_writes_the_version_once_and_leaves_no_deferral(
+        db_url, engine, plan, tmp_path):
+    """Schema 178: the import defers the per-row version writes and writes one at the
+    end; a failed import owes none and leaves its session as it found it."""
+    from fastagi.commands.rates import import_rows
+    from fastagi.db.engine import make_engine
+    priority_pair(engine)
+    execute(engine, "CREATE TABLE version_writes (n INT)")
+    execute(engine, "CREATE TRIGGER count_version_writes AFTER UPDATE ON route_table_version"
+                    " FOR EACH ROW INSERT INTO version_writes VALUES (1)")
+    deck = tmp_path / "first.csv"
+    deck.write_text("prefix,rate_per_min\n" + "".join(f"44{n:03},0.0{n % 9 + 1}\n"
+                                                       for n in range(500)), encoding="utf-8")
+    done = run_ictcontact("rates", "import", "--trunk", "first", str(deck), "--db", db_url,
+                          "--progress", "never")
+    assert done.returncode == 0, done.stderr
+    assert scalar(engine, "SELECT COUNT(*) FROM trunk_rates") == 501
+    assert scalar(engine, "SELECT COUNT(*) FROM version_writes") == 1
+    # a plain INSERT (no deferral in its session) still writes one a row
+    execute(engine, "INSERT INTO trunk_rates (trunk_id, prefix, rate_per_min) SELECT id, '4499',"
+                    " 0.01 FROM trunks WHERE name = 'first'")
+    assert scalar(engine, "SELECT COUNT(*) FROM version_writes") == 2
+    # an import that fails while writing: rolled back, and its pooled session not deferred
+    one = make_engine(db_url, pool_size=1)
+    try:
+        execute(engine, "CREATE TRIGGER refuse_4455 BEFORE INSERT ON trunk_rates FOR EACH ROW"
+                        " IF NEW.prefix = '4455' THEN SIGNAL SQLSTATE '45000'"
+                        " SET MESSAGE_TEXT = 'no'; END IF")
+        from fastagi.billing.decks import read_deck
+        rows, errors = read_deck(["prefix,rate_per_min\n", "4455,0.01\n"])
+        assert errors == []
+        with pytest.raises(Exception, match="no"):
+            import_rows(one, "trunk", "first", rows, None)
+        with one.connect() as conn:
+            assert conn.exec_driver_sql("SELECT @ict_route_version_deferred").scalar() is None
+    finally:
+        one.dispose()
+    assert scalar(engine, "SELECT COUNT(*) FROM version_writes") == 2
+
+
 # ---- a buy rate changed by plain SQL is used by the very next call -------------------------
 
 def test_an_updated_buy_rate_is_used_by_the_next_call(engine, plan, copy):

@@ -54,7 +54,9 @@ DELIMITER //
 CREATE TRIGGER trunk_rates_after_insert AFTER INSERT ON trunk_rates FOR EACH ROW
 BEGIN
   route_version: BEGIN
-    CALL route_table_changed();
+    IF @ict_route_version_deferred IS NULL THEN
+      CALL route_table_changed();
+    END IF;
   END route_version;
 END//
 DELIMITER ;
@@ -106,7 +108,9 @@ BEGIN
             AND NEW.initial_increment <=> OLD.initial_increment
             AND NEW.subsequent_increment <=> OLD.subsequent_increment
             AND NEW.prefix <=> OLD.prefix AND NEW.trunk_id <=> OLD.trunk_id) THEN
-      CALL route_table_changed();
+      IF @ict_route_version_deferred IS NULL THEN
+        CALL route_table_changed();
+      END IF;
     END IF;
   END route_version;
 END//
@@ -123,7 +127,9 @@ BEGIN
             OLD.initial_increment, OLD.subsequent_increment, OLD.updated_at, UTC_TIMESTAMP(), 'removed');
   END history;
   route_version: BEGIN
-    CALL route_table_changed();
+    IF @ict_route_version_deferred IS NULL THEN
+      CALL route_table_changed();
+    END IF;
   END route_version;
 END//
 DELIMITER ;
