@@ -10,7 +10,7 @@ docs/admin-sql.md "Trunks and routes" and docs/contract.md "Failover":
   call, and (margin protection) one whose buy cost for the number is above what the client
   pays, unless its route has allow_loss;
 - refused when taken, by the database under the trunk's row lock (schema 177,
-  `trunk_take_refusal`): a trunk at capacity (its live attempts of live calls), cooling
+  call_attempts' BEFORE INSERT trigger): a trunk at capacity (its live attempts), cooling
   down, or over its calls per second; the store then takes the next one;
 - order: `priority` (lower first, then the trunk id) or `least-cost` (buy rate per minute,
   then priority, then id; a trunk without a buy rate for the number last).

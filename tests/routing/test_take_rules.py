@@ -1,8 +1,8 @@
 """The rules checked when a trunk is taken, as tables, against the database that enforces
 them (schema 177): call_attempts' BEFORE INSERT trigger counts under the trunk's
 trunk_states row lock and refuses with error 32022 (trunks.TRUNK_REFUSED) in words. Each
-take here is a real INSERT of a live call and its attempt: the trigger's counts and
-`trunk_take_refusal` are both under test."""
+take here is a real INSERT of a live call and its attempt: the trigger's counts and its
+rules are both under test."""
 
 from __future__ import annotations
 
