@@ -60,7 +60,7 @@ def test_calls_routed_before_177_get_their_trunk_s_buy_rate(empty_db_url, tmp_pa
         priced = routed_call(engine, trunk, "442071234567", "0.050000")
         unpriced = routed_call(engine, trunk, "33123456789", None)
 
-        assert migrate.upgrade(empty_db_url, timeout_s=60) == [177]
+        assert migrate.upgrade(empty_db_url, timeout_s=60)[0] == 177
 
         got = {r.id: (r.buy_prefix, str(r.buy_rate_per_min), r.buy_initial_increment)
                for r in rows(engine, "SELECT id, buy_prefix, buy_rate_per_min,"
