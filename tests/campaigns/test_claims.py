@@ -241,15 +241,20 @@ def test_two_dialers_claiming_at_once_never_take_a_contact_twice(db_url, engine,
     add_contacts(engine, acme, campaign, [f"44207{n:07d}" for n in range(400)])
     claimed: dict[str, list[int]] = {"a": [], "b": []}
     errors: list[BaseException] = []
+    # both dialers claim in the same step: without it, on a busy machine one thread
+    # could claim all 400 before the other had made its engine (a CI run saw that)
+    step_together = threading.Barrier(len(claimed), timeout=60)
 
     def dial(name: str) -> None:
         own = make_engine(db_url, pool_size=1)
         limits = store.DialerLimits(name, 30, 7, ())
         try:
             for step in range(200):
+                step_together.wait()
                 now = datetime(2026, 12, 3, 10, 0) + timedelta(seconds=step)
                 claimed[name] += [o.contact_id for o in claim(own, campaign, now, limits).orders]
         except BaseException as exc:  # reported below: an assertion here would be lost
+            step_together.abort()
             errors.append(exc)
         finally:
             own.dispose()
