@@ -101,6 +101,33 @@ def seed_routes(engine, deck, rng: random.Random) -> None:
           f" {counts[3]} trunks", flush=True)
 
 
+def wait_for_disk(server_url: str, limit_seconds: float = 120) -> None:
+    """Wait until the setup's bulk writes have reached disk: while InnoDB flushes thousands
+    of dirty pages (about 25 s after a setup here), every commit's fsync waits behind them,
+    and the first rounds measured that, not authorize (B/A 1.39 in a run straight after
+    the setup, 1.09-1.16 on the same databases after)."""
+    engine = make_engine(server_url.rstrip("/") + "/", pool_size=1)
+    query = text("SELECT variable_value FROM information_schema.global_status"
+                 " WHERE variable_name = 'INNODB_BUFFER_POOL_PAGES_DIRTY'")
+    started = time.monotonic()
+    try:
+        with engine.connect() as conn:
+            first = last = int(conn.execute(query).scalar())
+            quiet_since = started
+            while time.monotonic() - started < limit_seconds:
+                time.sleep(1)
+                dirty = int(conn.execute(query).scalar())
+                if dirty < last:          # still flushing
+                    quiet_since = time.monotonic()
+                last = dirty
+                if dirty <= 500 or time.monotonic() - quiet_since >= 5:
+                    break
+    finally:
+        engine.dispose()
+    print(f"waited {time.monotonic() - started:.0f} s for the setup's writes to reach disk"
+          f" (dirty pages {first} -> {last})", flush=True)
+
+
 def drop_quietly(server_url: str, database: str) -> None:
     """DROP the bench database, its events stopped first (a DROP racing the rate event can
     leave MariaDB's trigger-file backups behind and fail with 1010)."""
@@ -178,6 +205,7 @@ def main(argv=None) -> int:
     else:
         urls = {"A": setup(args.server_url, names["A"], deck, False, rng),
                 "B": setup(args.server_url, names["B"], deck, True, rng)}
+        wait_for_disk(args.server_url)
     engine = make_engine(urls["A"], pool_size=1)
     with engine.connect() as conn:
         codes = [r[0] for r in conn.execute(text("SELECT code FROM clients WHERE name LIKE 'Bench client %'"))]
