@@ -4,7 +4,8 @@ READ COMMITTED so every statement after a row lock sees what other servers commi
 no reset on return to the pool (every unit of work ends its own transaction);
 bounded connect/read/write timeouts so a database outage becomes an error, not a hang;
 UTC session time zone so DATETIME columns mean the same on every server;
-on a Galera node, causal reads (fastagi.db.galera.on_connect).
+on a Galera node, causal reads (fastagi.db.galera.on_connect); a table MariaDB cached
+with its triggers unparsed is flushed (fastagi.db.table_cache).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 
-from fastagi.db import galera
+from fastagi.db import galera, table_cache
 
 DEFAULT_POOL_SIZE = 10
 
@@ -54,6 +55,7 @@ def make_engine(url: str, pool_size: int = DEFAULT_POOL_SIZE, timeout_s: int = 5
         **kwargs,
     )
     event.listen(engine, "connect", galera.on_connect)
+    event.listen(engine, "handle_error", table_cache.Flusher().on_error)
     return engine
 
 

@@ -4,6 +4,9 @@
   Galera cluster a transaction that lost certification to a conflicting write from
   another node fails the same way, with 1213 at COMMIT (or on any statement, when the
   replicated write aborts it): nothing was committed there either.
+- MariaDB had cached a table with its triggers unparsed (a statement killed while it
+  opened the table, fastagi.db.table_cache): the statement did not run, the engine's
+  error hook flushed the table cache.
 - The connection was lost (MariaDB restarted, an idle connection was closed): the pool
   then drops every connection older than the failure, so one more try gets a fresh one.
   That is safe for idempotent work, and for other work only when it failed before its
@@ -21,6 +24,8 @@ from contextvars import ContextVar
 from typing import Callable, Iterator, TypeVar
 
 from sqlalchemy.exc import DBAPIError, OperationalError
+
+from fastagi.db import table_cache
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -95,6 +100,13 @@ def with_retry(work: Callable[[], T], attempts: int = 8, pause_s: float = 0.01,
                 reconnected = True
                 _retried("reconnect")
                 log.info("transaction retried on a new connection: %s", exc)
+                continue
+            if table_cache.is_unparsed_trigger(exc) and attempt < attempts:
+                # the engine's error hook flushed the table cache: nothing ran
+                _retried("lock")
+                log.info("transaction retried after a table cached with unparsed triggers "
+                         "(attempt %d)", attempt)
+                time.sleep(backoff(attempt, pause_s))
                 continue
             if (not isinstance(exc, OperationalError)
                     or mysql_errno(exc) not in RETRYABLE_ERRNOS or attempt == attempts):
