@@ -23,15 +23,9 @@
 -- by hand makes its read view at its SELECT: its count sees what was committed when the
 -- statement began.)
 --
--- A call leaving 'live' ends its live attempt (calls' AFTER UPDATE trigger): settle's
--- attempt is 'answered' or 'ended' with its dial status, and a trunk that carried the call
--- to the far end's final answer starts its failures-in-a-row count again; the stale
--- sweep's, or any other's, is 'ended'. So a live attempt is always one of a live call, the
--- take counts call_attempts alone, and settle runs two statements fewer.
---
--- Re-creates the calls AFTER INSERT slot (147), the calls AFTER UPDATE slot (156) and the
--- call_attempts AFTER INSERT slot (167) with their bodies kept: a 17x file, the same result
--- whichever order it runs in with every other file.
+-- Re-creates the calls AFTER INSERT slot (147) and the call_attempts AFTER INSERT slot
+-- (167) with their bodies kept: a 17x file, the same result whichever order it runs in
+-- with every other file.
 
 ALTER TABLE calls
   ADD COLUMN IF NOT EXISTS buy_prefix VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NULL
@@ -53,16 +47,9 @@ UPDATE calls c JOIN call_attempts a ON a.call_id = c.id AND a.trunk_id = c.trunk
       c.buy_subsequent_increment = a.buy_subsequent_increment
   WHERE c.buy_prefix IS NULL AND a.buy_prefix IS NOT NULL;
 
--- Live attempts of calls no longer live (their capacity was counted free through the
--- call's state): ended, as calls' AFTER UPDATE trigger ends them from now on.
-UPDATE call_attempts a JOIN calls c ON c.id = a.call_id
-  SET a.state = 'ended', a.ended_at = COALESCE(c.settled_at, UTC_TIMESTAMP(3))
-  WHERE a.state = 'live' AND c.state <> 'live';
-
 DROP TRIGGER IF EXISTS call_attempts_before_insert;
 DROP TRIGGER IF EXISTS call_attempts_after_insert;
 DROP TRIGGER IF EXISTS calls_after_insert;
-DROP TRIGGER IF EXISTS calls_after_update;
 
 DELIMITER //
 
@@ -83,11 +70,11 @@ BEGIN
   DECLARE CONTINUE HANDLER FOR NOT FOUND SET missing = 1;
   IF NEW.state = 'live' THEN
     -- One statement: the lock, then (read after it, in a read view made after it) the
-    -- trunk's live attempts (each one of a live call: see the top of this file) and its
-    -- settings (subqueries, not joins: FOR UPDATE would lock the trunks row admins edit).
+    -- trunk's live attempts of live calls and its settings (subqueries, not joins: FOR
+    -- UPDATE would lock the trunks row admins edit).
     SELECT s.cooled_until,
-           (SELECT COUNT(*) FROM call_attempts a
-             WHERE a.trunk_id = s.trunk_id AND a.state = 'live'),
+           (SELECT COUNT(*) FROM call_attempts a JOIN calls c ON c.id = a.call_id
+             WHERE a.trunk_id = s.trunk_id AND a.state = 'live' AND c.state = 'live'),
            (SELECT t.status FROM trunks t WHERE t.id = s.trunk_id)
       INTO cooled, live, trunk_status
       FROM trunk_states s WHERE s.trunk_id = NEW.trunk_id FOR UPDATE;
@@ -97,8 +84,8 @@ BEGIN
       SET missing = 0;
       INSERT IGNORE INTO trunk_states (trunk_id) VALUES (NEW.trunk_id);
       SELECT s.cooled_until,
-             (SELECT COUNT(*) FROM call_attempts a
-               WHERE a.trunk_id = s.trunk_id AND a.state = 'live'),
+             (SELECT COUNT(*) FROM call_attempts a JOIN calls c ON c.id = a.call_id
+               WHERE a.trunk_id = s.trunk_id AND a.state = 'live' AND c.state = 'live'),
              (SELECT t.status FROM trunks t WHERE t.id = s.trunk_id)
         INTO cooled, live, trunk_status
         FROM trunk_states s WHERE s.trunk_id = NEW.trunk_id FOR UPDATE;
@@ -189,49 +176,6 @@ BEGIN
         WHERE uniqueid = NEW.uniqueid AND outcome IS NULL;
     ELSE
       UPDATE campaign_attempts SET call_id = NEW.id WHERE uniqueid = NEW.uniqueid AND outcome IS NULL;
-    END IF;
-  END IF;
-END//
-
-CREATE TRIGGER calls_after_update AFTER UPDATE ON calls FOR EACH ROW
-BEGIN
-  IF COALESCE(NEW.cost, 0) <> COALESCE(OLD.cost, 0) THEN
-    CALL ledger_move_balance(NEW.client_id, COALESCE(OLD.cost, 0) - COALESCE(NEW.cost, 0));
-  END IF;
-  -- settle (or the stale sweep) closed a dialer call: that is how its attempt ended.
-  IF NEW.uniqueid LIKE 'ictc-%' AND OLD.state = 'live' AND NEW.state <> 'live' THEN
-    UPDATE campaign_attempts
-      SET outcome = CASE
-            WHEN NEW.state = 'stale' THEN 'failed'
-            WHEN NEW.dial_status = 'ANSWER' OR COALESCE(NEW.answered_seconds, 0) > 0 THEN 'answered'
-            WHEN NEW.dial_status = 'BUSY' THEN 'busy'
-            WHEN NEW.dial_status IN ('NOANSWER', 'CANCEL') THEN 'no-answer'
-            ELSE 'failed' END,
-          reason = IF(NEW.state = 'stale', 'stale: never settled', NEW.dial_status),
-          answered_seconds = NEW.answered_seconds,
-          cost = NEW.cost,
-          ended_at = COALESCE(NEW.settled_at, UTC_TIMESTAMP(3))
-      WHERE uniqueid = NEW.uniqueid AND outcome IS NULL;
-  END IF;
-  -- Resellers (120): settle or the stale sweep ended the call, so its channel and credit
-  -- are released at every reseller level too (only calls of a reseller's client have any).
-  IF NEW.reseller_levels > 0 AND OLD.state = 'live' AND NEW.state <> 'live' THEN
-    UPDATE call_charges SET live = 0 WHERE call_id = NEW.id;
-  END IF;
-  -- 177: its live attempt ends with it (see the top of this file). The trunk's failures
-  -- in a row start again after a final answer of the far end: anything settle reports but
-  -- what fails over (routing.FAILOVER_STATUSES).
-  IF NEW.trunk_id IS NOT NULL AND OLD.state = 'live' AND NEW.state <> 'live' THEN
-    UPDATE call_attempts
-      SET state = IF(NEW.state = 'settled' AND NEW.answered_ms IS NOT NULL, 'answered', 'ended'),
-          ended_at = COALESCE(NEW.settled_at, UTC_TIMESTAMP(3)),
-          dial_status = IF(NEW.state = 'settled', NEW.dial_status, dial_status)
-      WHERE call_id = NEW.id AND state = 'live';
-    IF ROW_COUNT() > 0 AND NEW.state = 'settled'
-       AND COALESCE(NEW.dial_status, '') NOT IN ('CHANUNAVAIL', 'CONGESTION') THEN
-      -- no write (so no Galera write-set) unless there is a count to reset
-      UPDATE trunk_states SET consecutive_failures = 0
-        WHERE trunk_id = NEW.trunk_id AND consecutive_failures > 0;
     END IF;
   END IF;
 END//

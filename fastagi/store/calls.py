@@ -319,7 +319,7 @@ def _settle_once(engine: Engine, call_id: int, answered_ms: int | None, dial_sta
             }).rowcount
             if updated == 1:
                 # the call's live attempt (a trunk's unit) ended with it: calls' AFTER
-                # UPDATE trigger (schema 177)
+                # UPDATE trigger (schema 179)
                 if call.reseller_levels:
                     resellers.bill_levels(conn, call, charge, answered_ms, dial_status, now)
                 return Settlement(found=True, state="settled", cost=charge.cost, changed=True,
@@ -355,7 +355,7 @@ def close_stale(engine: Engine, now: datetime, batch: int = 1000) -> int:
     billed, kept for review). Safe with many servers: the UPDATE is conditional."""
     def work() -> int:
         with engine.begin() as conn:
-            # their trunk attempts end with them: calls' AFTER UPDATE trigger (schema 177)
+            # their trunk attempts end with them: calls' AFTER UPDATE trigger (schema 179)
             return conn.execute(_CLOSE_STALE, {"now": now, "batch": batch}).rowcount
     return with_retry(work, idempotent=True)
 

@@ -21,7 +21,7 @@ deadlock detection makes one of them retry).
 Capacity is never stored: it is the count of live attempts on the trunk, read once its
 trunk_states row is locked, so a release needs no lock at all: an attempt ending
 (failover), or its call leaving 'live' (settle, the stale sweep), whose trigger ends its
-live attempt then (schema 177).
+live attempt then (schema 179).
 """
 
 from __future__ import annotations

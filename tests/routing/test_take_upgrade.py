@@ -1,6 +1,6 @@
-"""Schema 177 on a database that already routed calls: each call gets the buy rate of the
-attempt on the trunk it names, live calls keep their unit of capacity, and the next take
-is checked by the database."""
+"""Schemas 177 and 179 on a database that already routed calls: each call gets the buy
+rate of the attempt on the trunk it names, live calls keep their unit of capacity, the
+live attempts of closed calls are ended, and the next take is checked by the database."""
 
 from __future__ import annotations
 
@@ -71,6 +71,42 @@ def test_calls_routed_before_177_get_their_trunk_s_buy_rate(empty_db_url, tmp_pa
         assert take(engine, trunk) == trunks.TRUNK_REFUSED
         execute(engine, "UPDATE calls SET state = 'stale', settled_at = :n WHERE id = :c",
                 n=NOW, c=priced)
+        assert take(engine, trunk) is None
+    finally:
+        engine.dispose()
+
+
+def test_a_database_at_177_ends_the_live_attempts_of_closed_calls_at_179(empty_db_url,
+                                                                       tmp_path):
+    """177 counted live attempts of live calls; 179 counts live attempts alone, so an
+    attempt a hand edit or the sweep left live under 177 must be ended by the upgrade."""
+    at_177 = tmp_path / "at_177"
+    at_177.mkdir()
+    for migration in migrate.available_migrations():
+        if migration.version <= 177:
+            (at_177 / migration.name).symlink_to(migration.path)
+    migrate.upgrade(empty_db_url, directory=at_177, timeout_s=60)
+    engine = make_engine(empty_db_url)
+    try:
+        add_client(engine, "acme", balance="50", channel_limit=10)
+        trunk = add_trunk(engine, "t1", capacity=1)
+        assert take(engine, trunk) is None
+        closed = rows(engine, "SELECT MAX(id) AS id FROM calls")[0].id
+        execute(engine, "UPDATE calls SET state = 'stale', settled_at = :n WHERE id = :c",
+                n=NOW, c=closed)
+        assert rows(engine, "SELECT state FROM call_attempts WHERE call_id = :c",
+                    c=closed)[0].state == "live"    # 177 left it live
+
+        assert migrate.upgrade(empty_db_url, timeout_s=60) == [178, 179]
+
+        got = rows(engine, "SELECT state, ended_at FROM call_attempts WHERE call_id = :c",
+                   c=closed)[0]
+        assert (got.state, got.ended_at) == ("ended", NOW)
+        assert take(engine, trunk) is None                    # its unit is free
+        assert take(engine, trunk) == trunks.TRUNK_REFUSED    # capacity 1, now taken
+        live = rows(engine, "SELECT MAX(id) AS id FROM calls WHERE state = 'live'")[0].id
+        execute(engine, "UPDATE calls SET state = 'stale', settled_at = :n WHERE id = :c",
+                n=NOW, c=live)                                # 179's trigger ends its attempt
         assert take(engine, trunk) is None
     finally:
         engine.dispose()

@@ -15,7 +15,7 @@ SCHEMA = migrate.schema_dir()
 COMMITTED = SCHEMA / "current"
 REGENERATE = "run `ictcontact db snapshot` and commit schema/current/"
 
-# The schema files a database upgraded at the last landing (main at 345b2f8) has applied.
+# The schema files a database upgraded at the last landing (main at f8f66a5) has applied.
 # Files added since are applied after these on such a database, whatever their number: a
 # file numbered below 150 runs after 150 there, but before it on a fresh upgrade.
 LANDED = (1, 2, 3, 4, 5, 6, 7, 8, 9, 20, 21, 22, 30, 31, 32, 40, 41, 42, 43, 44, 50, 51,
@@ -23,7 +23,7 @@ LANDED = (1, 2, 3, 4, 5, 6, 7, 8, 9, 20, 21, 22, 30, 31, 32, 40, 41, 42, 43, 44,
           93, 94, 95, 96, 97, 98, 99, 100, 101, 102, 103, 104, 110, 111, 112, 113, 114,
           115, 116, 117, 118, 119, 120, 124, 127, 132, 135, 140, 147, 148, 149, 150, 151,
           152, 153, 154, 155, 156, 157, 160, 161, 163, 164, 165, 166, 167, 169, 170, 172,
-          173, 174, 176)
+          173, 174, 176, 177)
 
 
 def ictcontact(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
