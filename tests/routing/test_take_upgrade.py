@@ -34,6 +34,15 @@ def routed_call(engine, trunk_id: int, number: str, rate: str | None) -> int:
     return call_id
 
 
+def upgrade_through(db_url: str, folder, last: int) -> None:
+    """Upgrade the database with the schema files numbered up to `last` only."""
+    folder.mkdir()
+    for migration in migrate.available_migrations():
+        if migration.version <= last:
+            (folder / migration.name).symlink_to(migration.path)
+    migrate.upgrade(db_url, directory=folder, timeout_s=60)
+
+
 def take(engine, trunk_id: int) -> int | None:
     """A live call naming the trunk (its trigger takes it): None, or the error number."""
     client = rows(engine, "SELECT id FROM clients WHERE code = 'acme'")[0].id
@@ -47,12 +56,7 @@ def take(engine, trunk_id: int) -> int | None:
 
 
 def test_calls_routed_before_177_get_their_trunk_s_buy_rate(empty_db_url, tmp_path):
-    before = tmp_path / "before"
-    before.mkdir()
-    for migration in migrate.available_migrations():
-        if migration.version < 177:
-            (before / migration.name).symlink_to(migration.path)
-    migrate.upgrade(empty_db_url, directory=before, timeout_s=60)
+    upgrade_through(empty_db_url, tmp_path / "before", 176)
     engine = make_engine(empty_db_url)
     try:
         add_client(engine, "acme", balance="50", channel_limit=10)
@@ -80,12 +84,7 @@ def test_a_database_at_177_ends_the_live_attempts_of_closed_calls_at_179(empty_d
                                                                        tmp_path):
     """177 counted live attempts of live calls; 179 counts live attempts alone, so an
     attempt a hand edit or the sweep left live under 177 must be ended by the upgrade."""
-    at_177 = tmp_path / "at_177"
-    at_177.mkdir()
-    for migration in migrate.available_migrations():
-        if migration.version <= 177:
-            (at_177 / migration.name).symlink_to(migration.path)
-    migrate.upgrade(empty_db_url, directory=at_177, timeout_s=60)
+    upgrade_through(empty_db_url, tmp_path / "at_177", 177)
     engine = make_engine(empty_db_url)
     try:
         add_client(engine, "acme", balance="50", channel_limit=10)
